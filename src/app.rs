@@ -1,0 +1,119 @@
+//! Application state: the backends and settings every request and worker shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::os::unix::fs::DirBuilderExt;
+
+use anyhow::Context;
+use time::OffsetDateTime;
+
+use crate::config::{Settings, StorageKind};
+use crate::domain::clock::{Clock, SystemClock};
+use crate::service::keys::{KeySource, KeyringHandle};
+use crate::store::blob::local::LocalBlobStore;
+use crate::store::meta::sqlite::SqliteRepository;
+use crate::store::{BlobStore, Repository};
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    repo: Arc<dyn Repository>,
+    blobs: Arc<dyn BlobStore>,
+    keys: KeyringHandle,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl AppState {
+    pub fn new(
+        settings: Settings,
+        repo: Arc<dyn Repository>,
+        blobs: Arc<dyn BlobStore>,
+        keys: KeyringHandle,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                repo,
+                blobs,
+                keys,
+                clock,
+                settings,
+            }),
+        }
+    }
+
+    pub fn repo(&self) -> &dyn Repository {
+        self.inner.repo.as_ref()
+    }
+
+    pub fn blobs(&self) -> &dyn BlobStore {
+        self.inner.blobs.as_ref()
+    }
+
+    pub fn keys(&self) -> &KeyringHandle {
+        &self.inner.keys
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+/// Opens the metadata store chosen by the settings, and migrates it.
+pub async fn open_repository(settings: &Settings) -> anyhow::Result<Arc<dyn Repository>> {
+    // Only the service account may look inside: it holds pupil data and the keyring.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&settings.data_dir)
+        .with_context(|| {
+            format!(
+                "could not create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+    let url = settings.database_url();
+    let timeout = Duration::from_secs(settings.database.acquire_timeout_secs);
+    let repo: Arc<dyn Repository> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteRepository::connect(&url, settings.database.max_connections, timeout).await?)
+    } else {
+        anyhow::bail!(
+            "database.url '{}' is not supported: use an sqlite: URL, or leave it empty for the embedded database",
+            crate::config::redact_url(&url)
+        );
+    };
+    repo.migrate()
+        .await
+        .context("could not migrate the database")?;
+    Ok(repo)
+}
+
+pub async fn open_blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobStore>> {
+    match settings.storage.kind {
+        StorageKind::Local => Ok(Arc::new(
+            LocalBlobStore::open(&settings.storage_root()).await?,
+        )),
+    }
+}
+
+/// Everything `serve` needs, from settings alone. Reports whether a new keyring was made.
+pub async fn build(settings: Settings) -> anyhow::Result<(AppState, bool)> {
+    let repo = open_repository(&settings).await?;
+    let blobs = open_blob_store(&settings).await?;
+    let source = KeySource::from_env(settings.data_dir.clone());
+    let (keyring, created) = source.load()?;
+    let keys = KeyringHandle::new(source, keyring);
+    Ok((
+        AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock)),
+        created,
+    ))
+}

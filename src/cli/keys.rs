@@ -1,0 +1,48 @@
+use clap::Subcommand;
+
+use crate::config::Settings;
+use crate::service::keys::{rewrap_all, KeySource};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new primary master key and re-wrap every stored data key under it. Stored
+    /// objects are not rewritten; files stay readable throughout.
+    Rotate,
+    /// Re-wrap every data key not yet under the primary master key (after a rotation done by
+    /// changing PIGEONPOST_MASTER_KEY, or to finish an interrupted rotation).
+    Rewrap,
+    /// List the master keys by id (never their values).
+    List,
+}
+
+pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
+    let source = KeySource::from_env(settings.data_dir.clone());
+    let (state, _) = crate::app::build(settings).await?;
+    let (mut keyring, _) = source.load()?;
+    match cmd {
+        KeysCommand::List => {
+            for id in keyring.ids() {
+                let mark = if id == keyring.primary_id() {
+                    " (primary)"
+                } else {
+                    ""
+                };
+                println!("{id}{mark}");
+            }
+            return Ok(());
+        }
+        KeysCommand::Rotate => {
+            let new = keyring.rotate()?;
+            println!("new primary master key: {new}");
+        }
+        KeysCommand::Rewrap => {}
+    }
+    let report = rewrap_all(&state, &keyring).await?;
+    println!(
+        "re-wrapped {} data keys under {}; {} changed meanwhile and were left as they are",
+        report.rewrapped,
+        keyring.primary_id(),
+        report.skipped
+    );
+    Ok(())
+}

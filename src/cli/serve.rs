@@ -1,0 +1,59 @@
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::{app, http, workers};
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let (state, new_keyring) = app::build(settings.clone()).await?;
+    if new_keyring {
+        warn!(
+            keyring = %settings.data_dir.join("keyring.json").display(),
+            "generated a new master keyring: back it up somewhere safe and separate from the data; without it no stored file can be read"
+        );
+    }
+    let tls = http::tls::server_config(&settings)?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    if state.repo().list_organisations().await?.is_empty() {
+        info!("no organisations yet: add one with `pigeonpost admin org add`, then a key with `pigeonpost admin key create` (see README)");
+    }
+
+    let (stop, stopped) = watch::channel(false);
+    let jobs = workers::spawn_all(state.clone(), stopped);
+    info!(%addr, data_dir = %settings.data_dir.display(), "pigeonpost is listening");
+    // Scripts and tests wait for this exact line.
+    println!("listening on https://{addr}");
+    std::io::stdout().flush().ok();
+
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    http::server::serve(listener, tls, http::router(state), shutdown_signal(), grace).await?;
+    let _ = stop.send(true);
+    for job in jobs {
+        let _ = job.await;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,216 @@
+//! Typed settings: the defaults in `config/default.toml` (compiled in, so the binary runs from
+//! any directory), then an optional file, then `PIGEONPOST_*` environment variables, then
+//! command-line flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Environment variables that carry secrets, read directly where they are needed and never
+/// merged into the settings (so they cannot end up in a debug print of them).
+pub const SECRET_ENV: &[&str] = &["master_key", "retired_master_keys"];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub shutdown_grace_secs: u64,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub tls: TlsSettings,
+    pub transfers: TransferSettings,
+    pub workers: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Compact,
+    Json,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .finish()
+    }
+}
+
+/// Hides the password of a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub kind: StorageKind,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSettings {
+    pub max_upload_bytes: u64,
+    pub body_idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub orphan_grace_secs: u64,
+    pub orphan_sweep_interval_secs: u64,
+}
+
+/// Flags that override every other layer.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        Self::figment(file, overrides)
+            .extract()
+            .context("the settings are not valid (see config/default.toml for every setting and its meaning)")
+    }
+
+    fn figment(file: Option<&Path>, overrides: &Overrides) -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("PIGEONPOST_").split("__").ignore(SECRET_ENV))
+            .merge(Serialized::defaults(overrides))
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("pigeonpost.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn storage_root(&self) -> PathBuf {
+        if self.storage.path.as_os_str().is_empty() {
+            self.data_dir.clone()
+        } else {
+            self.storage.path.clone()
+        }
+    }
+
+    pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let (c, k) = (&self.tls.cert_path, &self.tls.key_path);
+        (!c.as_os_str().is_empty() || !k.as_os_str().is_empty()).then(|| (c.clone(), k.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_defaults_load_on_their_own() {
+        let s: Settings = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.storage.kind, StorageKind::Local);
+        assert!(s.tls_files().is_none());
+    }
+
+    #[test]
+    fn files_environment_and_flags_override_in_that_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "site.toml",
+                "listen = \"0.0.0.0:9443\"\n[transfers]\nmax_upload_bytes = 10\n",
+            )?;
+            jail.set_env("PIGEONPOST_TRANSFERS__MAX_UPLOAD_BYTES", "20");
+            jail.set_env("PIGEONPOST_MASTER_KEY", "not a setting");
+            let s = Settings::load(Some(Path::new("site.toml")), &Overrides::default()).unwrap();
+            assert_eq!(s.listen.to_string(), "0.0.0.0:9443");
+            assert_eq!(s.transfers.max_upload_bytes, 20);
+            let flags = Overrides {
+                data_dir: Some("/srv/pp".into()),
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+            };
+            let s = Settings::load(Some(Path::new("site.toml")), &flags).unwrap();
+            assert_eq!(s.listen.to_string(), "127.0.0.1:0");
+            assert_eq!(s.data_dir, PathBuf::from("/srv/pp"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_setting_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("site.toml", "[transfers]\nmax_upload_byte = 10\n")?;
+            let err =
+                Settings::load(Some(Path::new("site.toml")), &Overrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("max_upload_byte"), "{err:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_passwords_are_not_printed() {
+        assert_eq!(
+            redact_url("postgres://pp:hunter2@db:5432/pp"),
+            "postgres://pp:***@db:5432/pp"
+        );
+        let d = DatabaseSettings {
+            url: "postgres://pp:hunter2@db/pp".into(),
+            max_connections: 1,
+            acquire_timeout_secs: 1,
+        };
+        assert!(!format!("{d:?}").contains("hunter2"));
+    }
+}

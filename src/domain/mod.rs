@@ -1,0 +1,14 @@
+//! Types and rules of the exchange. Nothing here does I/O: values are parsed once at the edge
+//! and cannot hold an invalid value afterwards.
+
+pub mod byte_range;
+pub mod clock;
+pub mod dfe;
+pub mod file_name;
+pub mod organisation;
+pub mod transfer;
+
+pub use dfe::DfeNumber;
+pub use file_name::FileName;
+pub use organisation::{OrgId, OrgKind, OrgRef, Organisation};
+pub use transfer::{ChannelSlug, Mailbox, Sha256Digest, TransferId, TransferState};

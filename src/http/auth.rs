@@ -1,0 +1,51 @@
+//! Authentication extractors. A handler that takes a [`Principal`] is reachable only with
+//! valid credentials; there is no other gate.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use secrecy::SecretString;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::policy::Principal;
+use crate::service::{api_keys, ServiceError};
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            if parts.headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+                return Err(ApiError::bad_request(
+                    "duplicate_authorization",
+                    "send exactly one Authorization header",
+                ));
+            }
+            return Err(ServiceError::Unauthenticated.into());
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::from(ServiceError::Unauthenticated))?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(ServiceError::Unauthenticated.into()),
+        };
+        let principal =
+            api_keys::authenticate(state, &SecretString::from(token.to_owned())).await?;
+        tracing::Span::current().record("principal", principal.describe());
+        Ok(principal)
+    }
+}
+
+/// The peer address of the connection, inserted by the server for every request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+pub fn client_addr(parts_ext: &axum::http::Extensions) -> Option<String> {
+    parts_ext.get::<ClientAddr>().map(|a| a.0.ip().to_string())
+}

@@ -1,0 +1,101 @@
+//! One error type for every response that is not a success: JSON `{"error", "message"}` with
+//! the status that fits. Internal causes go to the log, never to the client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tracing::error;
+
+use crate::service::ServiceError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: String) -> Self {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            self.headers.push((name, v));
+        }
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(Body {
+                error: self.code,
+                message: &self.message,
+            }),
+        )
+            .into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        let message = e.to_string();
+        match e {
+            E::BadRequest { code, .. } => Self::new(StatusCode::BAD_REQUEST, code, message),
+            E::Unprocessable { code, .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            E::Conflict { code, .. } => Self::new(StatusCode::CONFLICT, code, message),
+            E::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"pigeonpost\"".into()),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::Gone(_) => Self::new(StatusCode::GONE, "gone", message),
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::TooLarge { limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the file is larger than the {limit}-byte limit: nothing was kept; split it or ask the LA to raise the limit"),
+            ),
+            E::RangeNotSatisfiable { size } => Self::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", message)
+                .with_header(header::CONTENT_RANGE, format!("bytes */{size}")),
+            E::BodyAborted(_) => Self::new(StatusCode::BAD_REQUEST, "upload_incomplete", format!("{message}; nothing was kept, send the file again")),
+            E::Unavailable(cause) => {
+                error!(error = format!("{cause:#}"), "backend unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is briefly unavailable: nothing was changed; try again in a minute")
+                    .with_header(header::RETRY_AFTER, "30".into())
+            }
+            E::Internal(cause) => {
+                error!(error = format!("{cause:#}"), "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the server: it has been logged; try again, and tell the LA if it persists")
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Probes for load balancers and orchestrators; the only routes open without credentials.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when both backends answer. Says which one does not, but never why (the log has that).
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let (db, store) = tokio::join!(state.repo().ping(), state.blobs().check());
+    if let Err(e) = &db {
+        tracing::warn!(error = %e, "readiness: database not answering");
+    }
+    if let Err(e) = &store {
+        tracing::warn!(error = %e, "readiness: object store not answering");
+    }
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let ready = db.is_ok() && store.is_ok();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({ "status": word(ready), "database": word(db.is_ok()), "store": word(store.is_ok()) }),
+        ),
+    )
+}

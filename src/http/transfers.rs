@@ -1,0 +1,252 @@
+//! `/api/v1/transfers`: upload, list, read, download, withdraw.
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+
+use super::auth::ClientAddr;
+use super::error::ApiError;
+use super::headers::{
+    content_disposition, parse_content_digest, sha256_digest_field, DigestHeader,
+};
+use super::views::{PageView, TransferView};
+use crate::app::AppState;
+use crate::domain::byte_range::RangeSpec;
+use crate::domain::{ChannelSlug, FileName, Mailbox, OrgRef, TransferId};
+use crate::policy::Principal;
+use crate::service::upload::UploadRequest;
+use crate::service::{download, mailbox, upload};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/transfers", get(list).post(create))
+        .route("/transfers/{id}", get(show).delete(remove))
+        .route("/transfers/{id}/content", get(content))
+}
+
+#[derive(Deserialize)]
+struct UploadParams {
+    channel: Option<String>,
+    to: Option<String>,
+    filename: Option<String>,
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_query",
+            format!("the query string is not valid: {}", e.body_text()),
+        )
+    })
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str, example: &str) -> Result<&'a str, ApiError> {
+    value.as_deref().ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_parameter",
+            format!("add the '{name}' parameter, for example {name}={example}"),
+        )
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    params: Result<Query<UploadParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<TransferView>), ApiError> {
+    let params = query(params)?;
+    let channel = required(&params.channel, "channel", "general")?;
+    let channel = ChannelSlug::parse(channel).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_channel",
+            format!("'{channel}' is not a channel name: use channel=general"),
+        )
+    })?;
+    let to: OrgRef = required(&params.to, "to", "825/2001")?.parse().map_err(
+        |e: crate::domain::organisation::InvalidOrgRef| {
+            ApiError::bad_request("invalid_recipient", e.to_string())
+        },
+    )?;
+    let filename = FileName::parse(required(&params.filename, "filename", "census.xml")?)
+        .map_err(|e| ApiError::bad_request("invalid_filename", e.to_string()))?;
+    let expected_sha256 = match headers
+        .get("content-digest")
+        .map(|v| v.to_str().map(parse_content_digest))
+    {
+        None | Some(Ok(DigestHeader::NoneWeCheck)) => None,
+        Some(Ok(DigestHeader::Sha256(d))) => Some(d),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_digest",
+                "Content-Digest must look like sha-256=:<base64 of the SHA-256>: (RFC 9530)",
+            ))
+        }
+    };
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let req = UploadRequest {
+        channel,
+        to,
+        filename,
+        expected_sha256,
+        declared_len,
+    };
+    let record = upload::upload(&state, &who, req, body.into_data_stream()).await?;
+    Ok((StatusCode::CREATED, Json(TransferView::new(&record, None))))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    #[serde(rename = "box")]
+    mailbox: Option<Mailbox>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn encode_cursor(c: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{c}"))
+}
+
+fn decode_cursor(s: &str) -> Option<i64> {
+    let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("v1:")?
+        .parse()
+        .ok()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<PageView>, ApiError> {
+    let params = query(params)?;
+    let before = match params.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "the cursor is not one this server gave out: start again without it",
+            )
+        })?),
+    };
+    let page = mailbox::list(
+        &state,
+        &who,
+        params.mailbox.unwrap_or(Mailbox::Inbox),
+        before,
+        params.limit,
+    )
+    .await?;
+    Ok(Json(PageView {
+        items: page
+            .items
+            .iter()
+            .map(|e| TransferView::new(&e.transfer, None))
+            .collect(),
+        next_cursor: page.next_cursor.map(encode_cursor),
+    }))
+}
+
+/// An id that is not a UUID names nothing; say so the same way as for an unknown one.
+fn transfer_id(raw: &str) -> Result<TransferId, ApiError> {
+    raw.parse()
+        .map_err(|_| crate::service::ServiceError::NotFound.into())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<TransferView>, ApiError> {
+    let detail = mailbox::get(&state, &who, transfer_id(&id)?).await?;
+    Ok(Json(TransferView::new(
+        &detail.transfer,
+        detail.downloads.as_deref(),
+    )))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    mailbox::delete(&state, &who, transfer_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn content(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+) -> Result<Response, ApiError> {
+    let id = transfer_id(&id)?;
+    let mut range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(RangeSpec::parse);
+    if range.is_some() {
+        // If-Range: resume only if the file is still the one the client started with.
+        if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+            let current = download::visible_transfer(&state, &who, id).await?;
+            if if_range.trim() != format!("\"{}\"", current.sha256.to_hex()) {
+                range = None;
+            }
+        }
+    }
+    let client = client.map(|Extension(ClientAddr(a))| a.ip().to_string());
+    let dl = download::open(&state, &who, id, range, client).await?;
+    let t = &dl.transfer;
+    let mut response = Response::new(Body::from_stream(dl.body));
+    let h = response.headers_mut();
+    let put = |h: &mut HeaderMap, name: header::HeaderName, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    put(h, header::CONTENT_TYPE, t.content_type.clone());
+    put(h, header::CONTENT_LENGTH, dl.len.to_string());
+    put(
+        h,
+        header::CONTENT_DISPOSITION,
+        content_disposition(&t.filename),
+    );
+    put(h, header::ETAG, format!("\"{}\"", t.sha256.to_hex()));
+    put(h, header::ACCEPT_RANGES, "bytes".into());
+    match dl.range {
+        None => put(
+            h,
+            header::HeaderName::from_static("content-digest"),
+            sha256_digest_field(&t.sha256.0),
+        ),
+        Some((a, b)) => {
+            // The digest of the whole representation; the part's own digest is not known in advance.
+            put(
+                h,
+                header::HeaderName::from_static("repr-digest"),
+                sha256_digest_field(&t.sha256.0),
+            );
+            put(
+                h,
+                header::CONTENT_RANGE,
+                format!("bytes {a}-{b}/{}", t.size),
+            );
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
+    }
+    Ok(response.into_response())
+}

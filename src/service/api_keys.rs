@@ -1,0 +1,147 @@
+//! API keys for automated jobs. A key reads `pp_<key id>_<secret>`: the id finds the row, the
+//! secret (256 random bits) is checked against its stored SHA-256 in constant time. A fast hash
+//! is enough here because the secret is random, not a person's password; only the hash is kept.
+
+use rand::rngs::OsRng;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::ServiceError;
+use crate::app::AppState;
+use crate::domain::OrgRef;
+use crate::policy::{Credential, Principal};
+use crate::store::meta::NewApiKey;
+
+const PREFIX: &str = "pp_";
+
+/// A key as created: the token to hand over once, and what the database keeps.
+pub struct IssuedKey {
+    pub token: SecretString,
+    pub key_id: String,
+    pub secret_hash: [u8; 32],
+}
+
+pub fn issue() -> IssuedKey {
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut id);
+    OsRng.fill_bytes(&mut secret);
+    let key_id = hex::encode(id);
+    let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret);
+    let secret_hash = Sha256::digest(secret.as_bytes()).into();
+    IssuedKey {
+        token: SecretString::from(format!("{PREFIX}{key_id}_{secret}")),
+        key_id,
+        secret_hash,
+    }
+}
+
+/// Splits a presented token into key id and secret, if it has the shape of one of ours.
+fn split(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let id_ok = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let secret_ok = secret.len() == 43
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (id_ok && secret_ok).then_some((id, secret))
+}
+
+/// Resolves a presented key to its principal. Every failure looks the same to the caller.
+pub async fn authenticate(
+    state: &AppState,
+    token: &SecretString,
+) -> Result<Principal, ServiceError> {
+    let Some((key_id, secret)) = split(token.expose_secret()) else {
+        return Err(ServiceError::Unauthenticated);
+    };
+    let Some(record) = state.repo().find_api_key(key_id).await? else {
+        return Err(ServiceError::Unauthenticated);
+    };
+    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    let matches: bool = presented.ct_eq(record.secret_hash.as_slice()).into();
+    if !matches || record.revoked_at.is_some() {
+        return Err(ServiceError::Unauthenticated);
+    }
+    state.repo().touch_api_key(key_id, state.now()).await?;
+    Ok(Principal {
+        org: record.org,
+        credential: Credential::ApiKey {
+            key_id: record.key_id,
+        },
+    })
+}
+
+/// Creates a key for an organisation (an administrator's action, from the command line).
+pub async fn create(
+    state: &AppState,
+    org: &OrgRef,
+    name: &str,
+) -> Result<SecretString, ServiceError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(ServiceError::bad_request(
+            "invalid_name",
+            "give the key a name of 1 to 100 printable characters",
+        ));
+    }
+    let Some(org) = state.repo().find_organisation(org).await? else {
+        return Err(ServiceError::unprocessable(
+            "unknown_organisation",
+            format!("there is no organisation {org}: add it first with `pigeonpost admin org add`"),
+        ));
+    };
+    let issued = issue();
+    let row = NewApiKey {
+        key_id: issued.key_id,
+        org_id: org.id,
+        name: name.to_owned(),
+        secret_hash: issued.secret_hash,
+    };
+    state
+        .repo()
+        .create_api_key(&row, state.now())
+        .await
+        .map_err(|e| match ServiceError::from(e) {
+            ServiceError::Conflict { .. } => ServiceError::Conflict {
+                code: "duplicate_key_name",
+                message: format!(
+                    "{} already has a key named '{name}': choose another name",
+                    org.reference
+                ),
+            },
+            other => other,
+        })?;
+    Ok(issued.token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_parse_back_to_their_id() {
+        let k = issue();
+        let (id, secret) = split(k.token.expose_secret()).unwrap();
+        assert_eq!(id, k.key_id);
+        let h: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        assert_eq!(h, k.secret_hash);
+    }
+
+    #[test]
+    fn malformed_tokens_are_not_looked_up() {
+        for t in [
+            "",
+            "pp_",
+            "pp_0123456789abcdef",
+            "xx_0123456789abcdef_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "pp_0123456789abcdeg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "pp_0123456789abcdef_aaa",
+        ] {
+            assert!(split(t).is_none(), "{t}");
+        }
+    }
+}

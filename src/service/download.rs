@@ -1,0 +1,216 @@
+//! Download: fetch the sealed segments that cover the requested bytes, open each, trim to the
+//! range and stream it on. Memory is one segment. A segment that fails authentication ends the
+//! stream with an error, so the client sees a broken transfer, never wrong bytes as success.
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{stream, Stream, StreamExt};
+use tracing::error;
+
+use super::ServiceError;
+use crate::app::AppState;
+use crate::crypto::segment::{
+    sealed_segment_len, segment_count, segment_offset, Opener, HEADER_LEN, SEGMENT_SIZE,
+};
+use crate::domain::byte_range::RangeSpec;
+use crate::domain::TransferId;
+use crate::policy::{self, Action, Decision, Principal};
+use crate::store::blob::BlobStream;
+use crate::store::meta::{NewDownload, TransferRecord};
+use crate::store::ObjectKey;
+
+pub struct Download {
+    pub transfer: TransferRecord,
+    /// Inclusive byte positions, when a range was asked for.
+    pub range: Option<(u64, u64)>,
+    pub len: u64,
+    pub body: std::pin::Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>,
+}
+
+/// Loads a transfer the principal may see; anything else is "not found".
+pub async fn visible_transfer(
+    state: &AppState,
+    who: &Principal,
+    id: TransferId,
+) -> Result<TransferRecord, ServiceError> {
+    let transfer = state
+        .repo()
+        .get_transfer(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    match policy::decide(who, Action::ReadTransfer(&transfer)) {
+        Decision::Allow => Ok(transfer),
+        _ => Err(ServiceError::NotFound),
+    }
+}
+
+pub async fn open(
+    state: &AppState,
+    who: &Principal,
+    id: TransferId,
+    range: Option<RangeSpec>,
+    client_addr: Option<String>,
+) -> Result<Download, ServiceError> {
+    let transfer = state
+        .repo()
+        .get_transfer(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if policy::decide(who, Action::DownloadTransfer(&transfer)) != Decision::Allow {
+        return Err(ServiceError::NotFound);
+    }
+    let Some(wrapped) = transfer.wrapped_key.clone() else {
+        return Err(ServiceError::Gone(format!(
+            "this file was {} and can no longer be downloaded",
+            transfer.state.as_str()
+        )));
+    };
+    let size = transfer.size;
+    let range = match range {
+        None => None,
+        Some(spec) => Some(
+            spec.resolve(size)
+                .map_err(|_| ServiceError::RangeNotSatisfiable { size })?,
+        ),
+    };
+    let (first, last) = range.unwrap_or((0, size.saturating_sub(1)));
+    let len = if size == 0 { 0 } else { last - first + 1 };
+
+    let object_id = *transfer.object_id.as_bytes();
+    let dek = state.keys().unwrap(&wrapped, &object_id)?;
+    let key = ObjectKey(transfer.object_id);
+    let header = read_exact(
+        state.blobs().get(key, Some(0..HEADER_LEN as u64)).await?,
+        HEADER_LEN,
+    )
+    .await?;
+    let opener = Opener::new(&dek, &object_id, &header)
+        .map_err(|e| anyhow::anyhow!("object {key} is unreadable: {e}"))?;
+    drop(dek);
+
+    let first_segment = first / SEGMENT_SIZE as u64;
+    let last_segment = if size == 0 {
+        0
+    } else {
+        last / SEGMENT_SIZE as u64
+    };
+    let start = segment_offset(first_segment);
+    let end = segment_offset(last_segment) + sealed_segment_len(last_segment, size) as u64;
+    let sealed = state.blobs().get(key, Some(start..end)).await?;
+
+    let reader = SegmentReader {
+        sealed,
+        opener,
+        pending: BytesMut::new(),
+        index: first_segment,
+        last_index: last_segment,
+        plaintext_len: size,
+        skip: (first % SEGMENT_SIZE as u64) as usize,
+        remaining: len,
+        transfer: id,
+    };
+    // Open the first segment before answering, so a damaged object or a wrong key becomes an
+    // error status rather than a 200 that breaks off.
+    let (head, reader) = match reader.next_chunk().await {
+        Ok(Some((chunk, reader))) => (Some(chunk), Some(reader)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "transfer {id} cannot be decrypted: {e}"
+            )))
+        }
+    };
+    let rest = stream::unfold(reader, move |reader| async move {
+        match reader?.next_chunk().await {
+            Ok(Some((chunk, reader))) => Some((Ok(chunk), Some(reader))),
+            Ok(None) => None,
+            Err(e) => {
+                error!(transfer = %id, error = %e, "download aborted: the stored object failed authentication");
+                Some((Err(e), None))
+            }
+        }
+    });
+    let body = stream::iter(head.map(Ok)).chain(rest);
+
+    state
+        .repo()
+        .record_download(&NewDownload {
+            transfer: id,
+            org: who.org_id(),
+            key_id: who.key_id().map(str::to_owned),
+            client_addr,
+            range,
+            at: state.now(),
+        })
+        .await?;
+    Ok(Download {
+        transfer,
+        range,
+        len,
+        body: Box::pin(body),
+    })
+}
+
+async fn read_exact(mut s: BlobStream, n: usize) -> Result<Vec<u8>, ServiceError> {
+    let mut buf = Vec::with_capacity(n);
+    while buf.len() < n {
+        match s.next().await {
+            Some(chunk) => {
+                buf.extend_from_slice(&chunk.map_err(|e| ServiceError::Unavailable(e.into()))?)
+            }
+            None => break,
+        }
+    }
+    if buf.len() < n {
+        return Err(ServiceError::Internal(anyhow::anyhow!(
+            "stored object is shorter than its header"
+        )));
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+struct SegmentReader {
+    sealed: BlobStream,
+    opener: Opener,
+    pending: BytesMut,
+    index: u64,
+    last_index: u64,
+    plaintext_len: u64,
+    skip: usize,
+    remaining: u64,
+    transfer: TransferId,
+}
+
+impl SegmentReader {
+    async fn next_chunk(mut self) -> io::Result<Option<(Bytes, Self)>> {
+        if self.index > self.last_index || (self.remaining == 0 && self.plaintext_len > 0) {
+            return Ok(None);
+        }
+        let need = sealed_segment_len(self.index, self.plaintext_len);
+        while self.pending.len() < need {
+            match self.sealed.next().await {
+                Some(chunk) => self.pending.extend_from_slice(&chunk?),
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("object of transfer {} is truncated", self.transfer),
+                    ))
+                }
+            }
+        }
+        let sealed = self.pending.split_to(need);
+        let is_last = self.index + 1 == segment_count(self.plaintext_len);
+        let plain = self
+            .opener
+            .open_segment(self.index, &sealed, is_last)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let start = std::mem::take(&mut self.skip).min(plain.len());
+        let take = ((plain.len() - start) as u64).min(self.remaining) as usize;
+        self.remaining -= take as u64;
+        self.index += 1;
+        let chunk = Bytes::from(plain).slice(start..start + take);
+        Ok(Some((chunk, self)))
+    }
+}

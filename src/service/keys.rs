@@ -1,0 +1,136 @@
+//! The keyring as the running server holds it, and re-wrapping data keys after a rotation.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use super::ServiceError;
+use crate::app::AppState;
+use crate::crypto::{DataKey, KeyError, Keyring, ObjectId, WrappedKey};
+
+/// Where the keyring comes from, so it can be read again when another process rotates it.
+#[derive(Clone)]
+pub struct KeySource {
+    pub data_dir: PathBuf,
+    pub master_key: Option<SecretString>,
+    pub retired_keys: Option<SecretString>,
+}
+
+impl KeySource {
+    pub fn from_env(data_dir: PathBuf) -> Self {
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.is_empty())
+                .map(SecretString::from)
+        };
+        Self {
+            data_dir,
+            master_key: var("PIGEONPOST_MASTER_KEY"),
+            retired_keys: var("PIGEONPOST_RETIRED_MASTER_KEYS"),
+        }
+    }
+
+    pub fn load(&self) -> anyhow::Result<(Keyring, bool)> {
+        Keyring::load_or_create(
+            &self.data_dir,
+            self.master_key.as_ref(),
+            self.retired_keys.as_ref(),
+        )
+        .context("could not load the keyring")
+    }
+}
+
+/// The shared, reloadable keyring. A `keys rotate` run by an operator while servers are up
+/// writes a new keyring file; a server meeting a key id it does not know reads the file again.
+pub struct KeyringHandle {
+    source: KeySource,
+    current: RwLock<Arc<Keyring>>,
+}
+
+impl KeyringHandle {
+    pub fn new(source: KeySource, keyring: Keyring) -> Self {
+        Self {
+            source,
+            current: RwLock::new(Arc::new(keyring)),
+        }
+    }
+
+    fn current(&self) -> Arc<Keyring> {
+        match self.current.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn wrap(&self, dek: &DataKey, object_id: &ObjectId) -> WrappedKey {
+        self.current().wrap(dek, object_id)
+    }
+
+    pub fn unwrap(&self, wrapped: &WrappedKey, object_id: &ObjectId) -> anyhow::Result<DataKey> {
+        match self.current().unwrap(wrapped, object_id) {
+            Err(KeyError::UnknownKek(id)) => {
+                let (fresh, _) = self.source.load()?;
+                let fresh = Arc::new(fresh);
+                let result = fresh.unwrap(wrapped, object_id);
+                if let Ok(mut slot) = self.current.write() {
+                    *slot = fresh;
+                }
+                result.with_context(|| {
+                    format!(
+                        "the data key is wrapped under master key '{id}', which this keyring lacks"
+                    )
+                })
+            }
+            other => other.context("could not unwrap a data key"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RewrapReport {
+    pub rewrapped: u64,
+    /// Rows changed by someone else between reading and writing them (withdrawn, or re-wrapped by another node).
+    pub skipped: u64,
+}
+
+/// Re-wraps every stored data key that is not under the keyring's primary key. Objects are
+/// not touched. Safe to interrupt and to run again.
+pub async fn rewrap_all(state: &AppState, keyring: &Keyring) -> Result<RewrapReport, ServiceError> {
+    let primary = keyring.primary_id().to_owned();
+    let mut report = RewrapReport::default();
+    let mut seen_skips = std::collections::HashSet::new();
+    loop {
+        let batch = state.repo().keys_not_under(&primary, 500).await?;
+        let fresh: Vec<_> = batch
+            .into_iter()
+            .filter(|k| !seen_skips.contains(&k.transfer))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(report);
+        }
+        for stored in fresh {
+            let object_id: ObjectId = *stored.object_id.as_bytes();
+            let new = keyring
+                .rewrap(&stored.wrapped_key, &object_id)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "could not re-wrap the data key of transfer {}: {e}",
+                        stored.transfer
+                    )
+                })?;
+            if state
+                .repo()
+                .replace_wrapped_key(stored.transfer, &stored.wrapped_key, &new)
+                .await?
+            {
+                report.rewrapped += 1;
+            } else {
+                report.skipped += 1;
+                seen_skips.insert(stored.transfer);
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Listing a mailbox, reading one transfer, and taking one out of circulation.
+
+use tracing::{info, warn};
+
+use super::download::visible_transfer;
+use super::ServiceError;
+use crate::app::AppState;
+use crate::domain::{Mailbox, TransferId};
+use crate::policy::{self, Action, Decision, Principal};
+use crate::store::meta::{DownloadRecord, MailboxEntry, TransferRecord};
+use crate::store::ObjectKey;
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+pub struct Page {
+    pub items: Vec<MailboxEntry>,
+    /// Present when there may be more: pass it back to get the next page.
+    pub next_cursor: Option<i64>,
+}
+
+pub async fn list(
+    state: &AppState,
+    who: &Principal,
+    mailbox: Mailbox,
+    before: Option<i64>,
+    limit: Option<u32>,
+) -> Result<Page, ServiceError> {
+    let limit = match limit {
+        None => DEFAULT_PAGE,
+        Some(n) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(ServiceError::bad_request(
+                "invalid_limit",
+                format!("limit must be between 1 and {MAX_PAGE}"),
+            ))
+        }
+    };
+    let items = state
+        .repo()
+        .list_mailbox(who.org_id(), mailbox, before, limit)
+        .await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| items.last().map(|e| e.cursor))
+        .flatten();
+    Ok(Page { items, next_cursor })
+}
+
+pub struct TransferDetail {
+    pub transfer: TransferRecord,
+    /// Receipts, shown to the sender only.
+    pub downloads: Option<Vec<DownloadRecord>>,
+}
+
+pub async fn get(
+    state: &AppState,
+    who: &Principal,
+    id: TransferId,
+) -> Result<TransferDetail, ServiceError> {
+    let transfer = visible_transfer(state, who, id).await?;
+    let downloads = if transfer.is_sent_by(who.org_id()) {
+        Some(state.repo().list_downloads(id).await?)
+    } else {
+        None
+    };
+    Ok(TransferDetail {
+        transfer,
+        downloads,
+    })
+}
+
+/// The sender withdraws a transfer (its data key is destroyed, then its object deleted), or a
+/// recipient removes it from their inbox.
+pub async fn delete(state: &AppState, who: &Principal, id: TransferId) -> Result<(), ServiceError> {
+    let transfer = state
+        .repo()
+        .get_transfer(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if policy::decide(who, Action::WithdrawTransfer(&transfer)) == Decision::Allow {
+        if !state.repo().withdraw_transfer(id, state.now()).await? {
+            return Err(ServiceError::Gone(format!(
+                "this transfer is already {}",
+                transfer.state.as_str()
+            )));
+        }
+        info!(transfer = %id, "transfer withdrawn; data key destroyed");
+        if let Err(e) = state.blobs().delete(ObjectKey(transfer.object_id)).await {
+            // The key is gone, so the object is unreadable; the sweep deletes it later.
+            warn!(transfer = %id, error = %e, "could not delete a withdrawn transfer's object yet");
+        }
+        return Ok(());
+    }
+    if policy::decide(who, Action::RemoveFromInbox(&transfer)) == Decision::Allow
+        && transfer.state == crate::domain::TransferState::Available
+    {
+        state
+            .repo()
+            .remove_delivery(id, who.org_id(), state.now())
+            .await?;
+        return Ok(());
+    }
+    Err(ServiceError::NotFound)
+}

@@ -1,0 +1,223 @@
+//! Objects as files in a directory: `objects/<two hex>/<uuid>` for committed objects and
+//! `tmp/<uuid>.partial` for writes in progress. A write goes to the temporary file, is fsynced,
+//! then renamed into place and the directory fsynced, so after a crash an object is either whole
+//! or absent.
+
+use std::io::SeekFrom;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use tokio::fs;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+use uuid::Uuid;
+
+use super::{BlobError, BlobInfo, BlobStore, BlobStream, BlobWriter, ObjectKey};
+
+const READ_CHUNK: usize = 64 * 1024 + 16;
+
+pub struct LocalBlobStore {
+    objects: PathBuf,
+    tmp: PathBuf,
+}
+
+impl LocalBlobStore {
+    pub async fn open(root: &Path) -> anyhow::Result<Self> {
+        let objects = root.join("objects");
+        let tmp = root.join("tmp");
+        for dir in [&objects, &tmp] {
+            fs::create_dir_all(dir)
+                .await
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
+        Ok(Self { objects, tmp })
+    }
+
+    fn path_of(&self, key: ObjectKey) -> PathBuf {
+        let name = key.0.simple().to_string();
+        self.objects
+            .join(&name[..2])
+            .join(key.0.hyphenated().to_string())
+    }
+}
+
+fn not_found_or(key: ObjectKey, e: std::io::Error) -> BlobError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        BlobError::NotFound(key)
+    } else {
+        e.into()
+    }
+}
+
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir).await?.sync_all().await
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn begin(&self, key: ObjectKey) -> Result<Box<dyn BlobWriter>, BlobError> {
+        let tmp_path = self
+            .tmp
+            .join(format!("{}.partial", Uuid::new_v4().hyphenated()));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp_path)
+            .await?;
+        Ok(Box::new(LocalWriter {
+            file: Some(file),
+            tmp_path,
+            final_path: self.path_of(key),
+            written: 0,
+            done: false,
+        }))
+    }
+
+    async fn get(
+        &self,
+        key: ObjectKey,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobStream, BlobError> {
+        let mut file = fs::File::open(self.path_of(key))
+            .await
+            .map_err(|e| not_found_or(key, e))?;
+        let stream: BlobStream = match range {
+            None => Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)),
+            Some(r) => {
+                file.seek(SeekFrom::Start(r.start)).await?;
+                let limited = tokio::io::AsyncReadExt::take(file, r.end.saturating_sub(r.start));
+                Box::pin(ReaderStream::with_capacity(limited, READ_CHUNK))
+            }
+        };
+        Ok(stream)
+    }
+
+    async fn delete(&self, key: ObjectKey) -> Result<(), BlobError> {
+        match fs::remove_file(self.path_of(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<BlobInfo>, BlobError> {
+        let mut found = Vec::new();
+        let mut shards = fs::read_dir(&self.objects).await?;
+        while let Some(shard) = shards.next_entry().await? {
+            if !shard.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut entries = fs::read_dir(shard.path()).await?;
+            while let Some(entry) = entries.next_entry().await? {
+                // Anything not named like an object is not ours to judge; leave it alone.
+                let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| Uuid::parse_str(n).ok())
+                else {
+                    continue;
+                };
+                let modified = entry.metadata().await?.modified()?;
+                found.push(BlobInfo {
+                    key: ObjectKey(id),
+                    modified,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn remove_abandoned_writes(&self, before: SystemTime) -> Result<u64, BlobError> {
+        let mut removed = 0;
+        let mut entries = fs::read_dir(&self.tmp).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let is_partial = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(".partial"));
+            if is_partial && entry.metadata().await?.modified()? < before {
+                match fs::remove_file(entry.path()).await {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn check(&self) -> Result<(), BlobError> {
+        let probe = fs::metadata(&self.objects).await?;
+        if !probe.is_dir() {
+            return Err(BlobError::Unavailable(anyhow::anyhow!(
+                "{} is not a directory",
+                self.objects.display()
+            )));
+        }
+        fs::metadata(&self.tmp).await?;
+        Ok(())
+    }
+}
+
+struct LocalWriter {
+    file: Option<fs::File>,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    written: u64,
+    done: bool,
+}
+
+#[async_trait]
+impl BlobWriter for LocalWriter {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| BlobError::Unavailable(anyhow::anyhow!("writer already closed")))?;
+        file.write_all(chunk).await?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<u64, BlobError> {
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| BlobError::Unavailable(anyhow::anyhow!("writer already closed")))?;
+        file.flush().await?;
+        file.sync_all().await?;
+        drop(file);
+        let dir = self
+            .final_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        fs::create_dir_all(&dir).await?;
+        fs::rename(&self.tmp_path, &self.final_path).await?;
+        self.done = true;
+        sync_dir(&dir).await?;
+        Ok(self.written)
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.file.take();
+        if fs::remove_file(&self.tmp_path).await.is_ok() {
+            self.done = true;
+        }
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // A request cancelled mid-upload drops its writer without abort; the temporary file
+        // must not outlive it (the sweep would catch it, but only after the grace period).
+        if !self.done {
+            self.file.take();
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
+    }
+}

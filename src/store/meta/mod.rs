@@ -1,0 +1,92 @@
+//! Metadata repository: organisations, API keys, transfers, deliveries and downloads.
+//! SQL lives only in the engine modules below.
+
+mod records;
+pub mod sqlite;
+
+pub use records::*;
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::crypto::WrappedKey;
+use crate::domain::{Mailbox, OrgId, OrgRef, Organisation, TransferId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached in time; the request may succeed later.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A uniqueness rule was broken; the text names what already exists.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    /// Applies pending migrations; safe to run on every start.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        at: OffsetDateTime,
+    ) -> Result<Organisation, StoreError>;
+    async fn find_organisation(
+        &self,
+        reference: &OrgRef,
+    ) -> Result<Option<Organisation>, StoreError>;
+    async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError>;
+
+    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Stores a transfer and its deliveries in one transaction: it becomes visible whole or not at all.
+    async fn insert_transfer(&self, transfer: &NewTransfer) -> Result<TransferRecord, StoreError>;
+    async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
+    /// One page of a mailbox, newest first, strictly older than `before` (a cursor from a previous page).
+    async fn list_mailbox(
+        &self,
+        org: OrgId,
+        mailbox: Mailbox,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MailboxEntry>, StoreError>;
+    async fn record_download(&self, download: &NewDownload) -> Result<(), StoreError>;
+    async fn list_downloads(&self, id: TransferId) -> Result<Vec<DownloadRecord>, StoreError>;
+    /// Marks the transfer withdrawn and destroys its wrapped data key. False if it was not available.
+    async fn withdraw_transfer(
+        &self,
+        id: TransferId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Hides a delivery from the recipient's inbox. False if it was not there.
+    async fn remove_delivery(
+        &self,
+        id: TransferId,
+        org: OrgId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Of the given object ids, those that a transfer still needs (its data key still exists).
+    async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
+    /// Object ids of transfers whose data key has been destroyed, so their objects can go.
+    async fn dead_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
+
+    /// Up to `limit` wrapped data keys not wrapped under `kek_id`, for re-wrapping.
+    async fn keys_not_under(&self, kek_id: &str, limit: u32) -> Result<Vec<StoredKey>, StoreError>;
+    /// Replaces a wrapped key if it is still `old` (another node may have got there first).
+    async fn replace_wrapped_key(
+        &self,
+        id: TransferId,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,562 @@
+//! The embedded metadata store: one SQLite file in WAL mode with full synchronous commits, so a
+//! transfer acknowledged to a client survives a power cut.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::*;
+use crate::crypto::WrappedKey;
+use crate::domain::clock::{from_millis, to_millis};
+use crate::domain::{OrgKind, Sha256Digest, TransferState};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+pub struct SqliteRepository {
+    pool: SqlitePool,
+}
+
+impl SqliteRepository {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("'{url}' is not an SQLite database URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("could not open the SQLite database at {url}"))?;
+        Ok(Self { pool })
+    }
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.into())
+        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        // SQLITE_BUSY and SQLITE_LOCKED: another writer held on for longer than busy_timeout.
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("5" | "6" | "517")) => {
+            StoreError::Unavailable(e.into())
+        }
+        _ => StoreError::Other(anyhow::Error::new(e)),
+    }
+}
+
+const ORG_COLS: &str =
+    "o.id AS o_id, o.kind AS o_kind, o.dfe_number AS o_dfe, o.slug AS o_slug, o.name AS o_name";
+
+const TRANSFER_COLS: &str = "t.seq AS t_seq, t.id AS t_id, t.object_id, t.channel, t.sender_key_id, t.filename, \
+     t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, \
+     o.id AS o_id, o.kind AS o_kind, o.dfe_number AS o_dfe, o.slug AS o_slug, o.name AS o_name";
+
+fn org_from_row(row: &SqliteRow) -> anyhow::Result<Organisation> {
+    let kind: String = row.try_get("o_kind")?;
+    let kind =
+        OrgKind::parse(&kind).ok_or_else(|| anyhow!("unknown organisation kind {kind:?}"))?;
+    let reference = match kind {
+        OrgKind::School => {
+            let dfe: String = row.try_get("o_dfe")?;
+            OrgRef::School(dfe.parse()?)
+        }
+        OrgKind::Team | OrgKind::System => {
+            let slug: String = row.try_get("o_slug")?;
+            OrgRef::Team(slug.parse()?)
+        }
+    };
+    Ok(Organisation {
+        id: OrgId(row.try_get("o_id")?),
+        kind,
+        reference,
+        name: row.try_get("o_name")?,
+    })
+}
+
+/// A transfer row without its deliveries, and its sequence number for loading them.
+fn transfer_from_row(row: &SqliteRow) -> anyhow::Result<(i64, TransferRecord)> {
+    let sha: Vec<u8> = row.try_get("sha256")?;
+    let sha: [u8; 32] = sha
+        .try_into()
+        .map_err(|_| anyhow!("stored SHA-256 has the wrong length"))?;
+    let kek_id: Option<String> = row.try_get("kek_id")?;
+    let wrapped: Option<Vec<u8>> = row.try_get("wrapped_dek")?;
+    let state: String = row.try_get("state")?;
+    let size: i64 = row.try_get("size")?;
+    let record = TransferRecord {
+        id: TransferId(Uuid::parse_str(row.try_get("t_id")?)?),
+        object_id: Uuid::parse_str(row.try_get("object_id")?)?,
+        channel: row.try_get("channel")?,
+        sender: org_from_row(row)?,
+        sender_key_id: row.try_get("sender_key_id")?,
+        recipients: Vec::new(),
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        size: u64::try_from(size)?,
+        sha256: Sha256Digest(sha),
+        wrapped_key: kek_id
+            .zip(wrapped)
+            .map(|(kek_id, bytes)| WrappedKey { kek_id, bytes }),
+        state: TransferState::parse(&state)
+            .ok_or_else(|| anyhow!("unknown transfer state {state:?}"))?,
+        created_at: from_millis(row.try_get("created_at")?),
+        withdrawn_at: row
+            .try_get::<Option<i64>, _>("withdrawn_at")?
+            .map(from_millis),
+    };
+    Ok((row.try_get("t_seq")?, record))
+}
+
+impl SqliteRepository {
+    /// Fills in the deliveries of already-loaded transfers with one query.
+    async fn attach_deliveries(
+        &self,
+        transfers: &mut [(i64, TransferRecord)],
+    ) -> Result<(), StoreError> {
+        if transfers.is_empty() {
+            return Ok(());
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT d.transfer_seq, d.removed_at, {ORG_COLS} FROM deliveries d \
+             JOIN organisations o ON o.id = d.recipient_org_id WHERE d.transfer_seq IN ("
+        ));
+        let mut list = q.separated(", ");
+        for (seq, _) in transfers.iter() {
+            list.push_bind(*seq);
+        }
+        q.push(") ORDER BY d.seq");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut by_seq: HashMap<i64, Vec<Delivery>> = HashMap::new();
+        for row in rows {
+            let seq: i64 = row.try_get("transfer_seq").map_err(db_err)?;
+            let removed_at = row
+                .try_get::<Option<i64>, _>("removed_at")
+                .map_err(db_err)?
+                .map(from_millis);
+            by_seq.entry(seq).or_default().push(Delivery {
+                org: org_from_row(&row)?,
+                removed_at,
+            });
+        }
+        for (seq, t) in transfers.iter_mut() {
+            t.recipients = by_seq.remove(seq).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    async fn object_ids_where(
+        &self,
+        candidates: &[Uuid],
+        condition: &str,
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in candidates.chunks(500) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT object_id FROM transfers WHERE {condition} AND object_id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.hyphenated().to_string());
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await.map_err(db_err)? {
+                let id: String = row.try_get(0).map_err(db_err)?;
+                found.insert(Uuid::parse_str(&id).context("stored object id is not a UUID")?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl Repository for SqliteRepository {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => db_err(e),
+            other => {
+                StoreError::Other(anyhow::Error::new(other).context("database migration failed"))
+            }
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        at: OffsetDateTime,
+    ) -> Result<Organisation, StoreError> {
+        let (dfe, slug) = match &org.reference {
+            OrgRef::School(n) => (Some(n.compact()), None),
+            OrgRef::Team(s) => (None, Some(s.as_str().to_owned())),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO organisations (kind, dfe_number, slug, name, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(org.kind.as_str())
+        .bind(dfe)
+        .bind(slug)
+        .bind(&org.name)
+        .bind(to_millis(at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Organisation {
+            id: OrgId(id),
+            kind: org.kind,
+            reference: org.reference.clone(),
+            name: org.name.clone(),
+        })
+    }
+
+    async fn find_organisation(
+        &self,
+        reference: &OrgRef,
+    ) -> Result<Option<Organisation>, StoreError> {
+        let row = match reference {
+            OrgRef::School(n) => {
+                sqlx::query(&format!(
+                    "SELECT {ORG_COLS} FROM organisations o WHERE o.dfe_number = ?"
+                ))
+                .bind(n.compact())
+                .fetch_optional(&self.pool)
+                .await
+            }
+            OrgRef::Team(s) => {
+                sqlx::query(&format!(
+                    "SELECT {ORG_COLS} FROM organisations o WHERE o.slug = ?"
+                ))
+                .bind(s.as_str())
+                .fetch_optional(&self.pool)
+                .await
+            }
+        }
+        .map_err(db_err)?;
+        Ok(row.as_ref().map(org_from_row).transpose()?)
+    }
+
+    async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORG_COLS} FROM organisations o ORDER BY o.kind, o.dfe_number, o.slug"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(org_from_row)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_keys (key_id, org_id, name, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&key.key_id)
+            .bind(key.org_id.0)
+            .bind(&key.name)
+            .bind(&key.secret_hash[..])
+            .bind(to_millis(at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, {ORG_COLS} \
+             FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE k.key_id = ?"
+        ))
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ApiKeyRecord {
+            key_id: row.try_get("key_id").map_err(db_err)?,
+            name: row.try_get("name").map_err(db_err)?,
+            secret_hash: row.try_get("secret_hash").map_err(db_err)?,
+            revoked_at: row
+                .try_get::<Option<i64>, _>("revoked_at")
+                .map_err(db_err)?
+                .map(from_millis),
+            org: org_from_row(&row)?,
+        }))
+    }
+
+    async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        // Only write when the recorded time is a minute stale: a busy job should not turn every
+        // request into a database write.
+        let at = to_millis(at);
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+            .bind(at)
+            .bind(key_id)
+            .bind(at - 60_000)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_transfer(&self, t: &NewTransfer) -> Result<TransferRecord, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
+             size, sha256, kek_id, wrapped_dek, state, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?) RETURNING seq",
+        )
+        .bind(t.id.to_string())
+        .bind(t.object_id.hyphenated().to_string())
+        .bind(t.channel.as_str())
+        .bind(t.sender.0)
+        .bind(&t.sender_key_id)
+        .bind(t.filename.as_str())
+        .bind(&t.content_type)
+        .bind(i64::try_from(t.size).context("size out of range")?)
+        .bind(&t.sha256.0[..])
+        .bind(&t.wrapped_key.kek_id)
+        .bind(&t.wrapped_key.bytes)
+        .bind(to_millis(t.created_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for recipient in &t.recipients {
+            sqlx::query("INSERT INTO deliveries (transfer_seq, recipient_org_id) VALUES (?, ?)")
+                .bind(seq)
+                .bind(recipient.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.get_transfer(t.id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow!("transfer vanished after insert")))
+    }
+
+    async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TRANSFER_COLS} FROM transfers t JOIN organisations o ON o.id = t.sender_org_id WHERE t.id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut one = [transfer_from_row(&row)?];
+        self.attach_deliveries(&mut one).await?;
+        let [(_, record)] = one;
+        Ok(Some(record))
+    }
+
+    async fn list_mailbox(
+        &self,
+        org: OrgId,
+        mailbox: Mailbox,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        let rows = match mailbox {
+            Mailbox::Inbox => {
+                sqlx::query(&format!(
+                    "SELECT d.seq AS cursor, {TRANSFER_COLS} FROM deliveries d \
+                     JOIN transfers t ON t.seq = d.transfer_seq \
+                     JOIN organisations o ON o.id = t.sender_org_id \
+                     WHERE d.recipient_org_id = ? AND d.removed_at IS NULL AND t.state = 'available' AND d.seq < ? \
+                     ORDER BY d.seq DESC LIMIT ?"
+                ))
+                .bind(org.0)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            Mailbox::Sent => {
+                sqlx::query(&format!(
+                    "SELECT t.seq AS cursor, {TRANSFER_COLS} FROM transfers t \
+                     JOIN organisations o ON o.id = t.sender_org_id \
+                     WHERE t.sender_org_id = ? AND t.seq < ? ORDER BY t.seq DESC LIMIT ?"
+                ))
+                .bind(org.0)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(db_err)?;
+        let mut cursors = Vec::with_capacity(rows.len());
+        let mut transfers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            cursors.push(row.try_get::<i64, _>("cursor").map_err(db_err)?);
+            transfers.push(transfer_from_row(row)?);
+        }
+        self.attach_deliveries(&mut transfers).await?;
+        Ok(cursors
+            .into_iter()
+            .zip(transfers)
+            .map(|(cursor, (_, transfer))| MailboxEntry { cursor, transfer })
+            .collect())
+    }
+
+    async fn record_download(&self, d: &NewDownload) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO downloads (transfer_seq, org_id, key_id, client_addr, range_start, range_end, at) \
+             SELECT seq, ?, ?, ?, ?, ?, ? FROM transfers WHERE id = ?",
+        )
+        .bind(d.org.0)
+        .bind(&d.key_id)
+        .bind(&d.client_addr)
+        .bind(d.range.map(|r| r.0 as i64))
+        .bind(d.range.map(|r| r.1 as i64))
+        .bind(to_millis(d.at))
+        .bind(d.transfer.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_downloads(&self, id: TransferId) -> Result<Vec<DownloadRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT w.key_id, w.range_start, w.range_end, w.at, {ORG_COLS} FROM downloads w \
+             JOIN transfers t ON t.seq = w.transfer_seq JOIN organisations o ON o.id = w.org_id \
+             WHERE t.id = ? ORDER BY w.seq"
+        ))
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let start: Option<i64> = row.try_get("range_start").map_err(db_err)?;
+                let end: Option<i64> = row.try_get("range_end").map_err(db_err)?;
+                Ok(DownloadRecord {
+                    org: org_from_row(row)?,
+                    key_id: row.try_get("key_id").map_err(db_err)?,
+                    range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                    at: from_millis(row.try_get("at").map_err(db_err)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn withdraw_transfer(
+        &self,
+        id: TransferId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE transfers SET state = 'withdrawn', withdrawn_at = ?, kek_id = NULL, wrapped_dek = NULL \
+             WHERE id = ? AND state = 'available'",
+        )
+        .bind(to_millis(at))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_delivery(
+        &self,
+        id: TransferId,
+        org: OrgId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET removed_at = ? WHERE recipient_org_id = ? AND removed_at IS NULL \
+             AND transfer_seq = (SELECT seq FROM transfers WHERE id = ?)",
+        )
+        .bind(to_millis(at))
+        .bind(org.0)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+        self.object_ids_where(candidates, "wrapped_dek IS NOT NULL")
+            .await
+    }
+
+    async fn dead_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+        self.object_ids_where(candidates, "wrapped_dek IS NULL")
+            .await
+    }
+
+    async fn keys_not_under(&self, kek_id: &str, limit: u32) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, object_id, kek_id, wrapped_dek FROM transfers \
+             WHERE kek_id IS NOT NULL AND kek_id <> ? ORDER BY seq LIMIT ?",
+        )
+        .bind(kek_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id").map_err(db_err)?;
+                let object_id: String = row.try_get("object_id").map_err(db_err)?;
+                Ok(StoredKey {
+                    transfer: TransferId(Uuid::parse_str(&id).context("stored id is not a UUID")?),
+                    object_id: Uuid::parse_str(&object_id)
+                        .context("stored object id is not a UUID")?,
+                    wrapped_key: WrappedKey {
+                        kek_id: row.try_get("kek_id").map_err(db_err)?,
+                        bytes: row.try_get("wrapped_dek").map_err(db_err)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_wrapped_key(
+        &self,
+        id: TransferId,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE transfers SET kek_id = ?, wrapped_dek = ? WHERE id = ? AND kek_id = ? AND wrapped_dek = ?",
+        )
+        .bind(&new.kek_id)
+        .bind(&new.bytes)
+        .bind(id.to_string())
+        .bind(&old.kek_id)
+        .bind(&old.bytes)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
