@@ -61,7 +61,9 @@ pub enum KeyCommand {
 }
 
 pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
-    let (state, _) = crate::app::build(settings).await?;
+    // Administration needs only the database: it never touches the keyring or the store.
+    let repo = crate::app::open_repository(&settings).await?;
+    let now = time::OffsetDateTime::now_utc();
     match cmd {
         AdminCommand::Org(OrgCommand::Add(add)) => {
             let (kind, reference) = match add.kind {
@@ -74,7 +76,7 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
                     OrgRef::Team(add.slug.as_deref().unwrap_or_default().parse()?),
                 ),
             };
-            let org = organisations::create(&state, kind, reference, &add.name).await?;
+            let org = organisations::create(repo.as_ref(), now, kind, reference, &add.name).await?;
             println!(
                 "added {} {} \"{}\"",
                 org.kind.as_str(),
@@ -83,7 +85,7 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             );
         }
         AdminCommand::Org(OrgCommand::List { json }) => {
-            let orgs = organisations::list(&state).await?;
+            let orgs = organisations::list(repo.as_ref()).await?;
             if json {
                 let rows: Vec<_> = orgs
                     .iter()
@@ -103,7 +105,7 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Key(KeyCommand::Create { org, name }) => {
             let org: OrgRef = org.parse()?;
-            let token = api_keys::create(&state, &org, &name).await?;
+            let token = api_keys::create(repo.as_ref(), now, &org, &name).await?;
             println!("{}", token.expose_secret());
         }
     }

@@ -38,6 +38,6 @@ async fn not_found(_who: Principal) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "not_found",
-        "there is nothing at this address: see /api/v1/openapi.json",
+        "there is nothing at this address: the API lives under /api/v1/transfers",
     )
 }

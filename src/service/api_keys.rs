@@ -13,6 +13,8 @@ use crate::app::AppState;
 use crate::domain::OrgRef;
 use crate::policy::{Credential, Principal};
 use crate::store::meta::NewApiKey;
+use crate::store::Repository;
+use time::OffsetDateTime;
 
 const PREFIX: &str = "pp_";
 
@@ -77,7 +79,8 @@ pub async fn authenticate(
 
 /// Creates a key for an organisation (an administrator's action, from the command line).
 pub async fn create(
-    state: &AppState,
+    repo: &dyn Repository,
+    now: OffsetDateTime,
     org: &OrgRef,
     name: &str,
 ) -> Result<SecretString, ServiceError> {
@@ -88,7 +91,7 @@ pub async fn create(
             "give the key a name of 1 to 100 printable characters",
         ));
     }
-    let Some(org) = state.repo().find_organisation(org).await? else {
+    let Some(org) = repo.find_organisation(org).await? else {
         return Err(ServiceError::unprocessable(
             "unknown_organisation",
             format!("there is no organisation {org}: add it first with `pigeonpost admin org add`"),
@@ -101,9 +104,7 @@ pub async fn create(
         name: name.to_owned(),
         secret_hash: issued.secret_hash,
     };
-    state
-        .repo()
-        .create_api_key(&row, state.now())
+    repo.create_api_key(&row, now)
         .await
         .map_err(|e| match ServiceError::from(e) {
             ServiceError::Conflict { .. } => ServiceError::Conflict {

@@ -1,12 +1,15 @@
 //! Organisations: created by an administrator from the command line.
 
 use super::ServiceError;
-use crate::app::AppState;
+use time::OffsetDateTime;
+
 use crate::domain::{OrgKind, OrgRef, Organisation};
 use crate::store::meta::NewOrganisation;
+use crate::store::Repository;
 
 pub async fn create(
-    state: &AppState,
+    repo: &dyn Repository,
+    now: OffsetDateTime,
     kind: OrgKind,
     reference: OrgRef,
     name: &str,
@@ -33,9 +36,7 @@ pub async fn create(
         reference: reference.clone(),
         name: name.to_owned(),
     };
-    state
-        .repo()
-        .create_organisation(&new, state.now())
+    repo.create_organisation(&new, now)
         .await
         .map_err(|e| match ServiceError::from(e) {
             ServiceError::Conflict { .. } => ServiceError::Conflict {
@@ -46,6 +47,6 @@ pub async fn create(
         })
 }
 
-pub async fn list(state: &AppState) -> Result<Vec<Organisation>, ServiceError> {
-    Ok(state.repo().list_organisations().await?)
+pub async fn list(repo: &dyn Repository) -> Result<Vec<Organisation>, ServiceError> {
+    Ok(repo.list_organisations().await?)
 }
