@@ -11,12 +11,16 @@
 
 mod env;
 mod file;
+#[cfg(all(test, unix))]
+mod file_tests;
+mod private_fs;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use chacha20poly1305::aead::generic_array::GenericArray;
 use chacha20poly1305::{AeadInPlace, KeyInit, XChaCha20Poly1305};
 use rand::rngs::OsRng;
@@ -201,7 +205,8 @@ impl Keyring {
     /// Environment keyrings -> Err explaining how to rotate the environment keys instead.
     ///
     /// If saving fails the keyring is left exactly as it was: a primary that never reached the
-    /// disk would wrap keys nobody could unwrap after a restart.
+    /// disk would wrap keys nobody could unwrap after a restart. Refuses if the file changed on
+    /// disk since it was loaded (another process rotated), rather than overwrite its new key.
     pub fn rotate(&mut self) -> anyhow::Result<String> {
         let path = match &self.source {
             KeyringSource::File(path) => path.clone(),
@@ -212,6 +217,8 @@ impl Keyring {
                  (comma-separated), restart, then run `pigeonpost keys rewrap`"
             ),
         };
+        const UNCHANGED: &str = "rotating the keyring failed; the keyring is unchanged";
+        file::ensure_unchanged(&path, self).context(UNCHANGED)?;
         let id = file::next_kek_id(self.keys.iter().map(|k| k.id.as_str()));
         let previous_primary = self.primary;
         self.keys.push(file::fresh_kek(id.clone()));
@@ -219,7 +226,7 @@ impl Keyring {
         if let Err(err) = file::save(&path, self) {
             self.keys.pop();
             self.primary = previous_primary;
-            return Err(err.context("rotating the keyring failed; the keyring is unchanged"));
+            return Err(err.context(UNCHANGED));
         }
         Ok(id)
     }

@@ -31,3 +31,15 @@ pub use segment::{
     ciphertext_len, open_from_slice, plaintext_len, seal_to_vec, sealed_segment_len, segment_count,
     segment_offset, FormatError, ObjectId, Opener, Sealer, HEADER_LEN, SEGMENT_SIZE, TAG_LEN,
 };
+
+// The server keeps the keyring in shared state and moves openers and sealers across await
+// points on a multi-threaded runtime; losing Send or Sync would surface far from the cause.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<DataKey>();
+    shareable::<Keyring>();
+    shareable::<Sealer>();
+    shareable::<Opener>();
+    shareable::<FormatError>();
+    shareable::<KeyError>();
+};

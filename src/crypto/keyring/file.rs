@@ -4,8 +4,8 @@
 //! anything unexpected (including loose permissions) instead of guessing, and saving never
 //! leaves a half-written file behind.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -18,10 +18,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::private_fs::{check_private, create_private_dir, write_atomic};
 use super::{valid_kek_id, Kek, Keyring, KeyringSource};
 
 /// Name of the keyring file inside the data directory.
-pub(super) const KEYRING_FILE: &str = "keyring.json";
+const KEYRING_FILE: &str = "keyring.json";
 const FILE_VERSION: u32 = 1;
 
 /// On-disk shape. Zeroized on drop because `key` holds base64 key material.
@@ -70,6 +71,31 @@ pub(super) fn load_or_create(data_dir: &Path) -> anyhow::Result<(Keyring, bool)>
 pub(super) fn save(path: &Path, keyring: &Keyring) -> anyhow::Result<()> {
     let contents = serialize(keyring)?;
     write_atomic(path, &contents, true)?;
+    Ok(())
+}
+
+/// Refuses to go on if `keyring.json` no longer holds exactly the keys `keyring` was loaded with.
+///
+/// Two rotations from different processes (the server and `pigeonpost keys rotate`) would
+/// otherwise each write their own new key, and the second rename would silently destroy the
+/// first key along with every object already wrapped under it.
+pub(super) fn ensure_unchanged(path: &Path, keyring: &Keyring) -> anyhow::Result<()> {
+    let on_disk =
+        load(path)?.with_context(|| format!("keyring file {} has disappeared", path.display()))?;
+    let same = on_disk.primary == keyring.primary
+        && on_disk.keys.len() == keyring.keys.len()
+        && on_disk
+            .keys
+            .iter()
+            .zip(&keyring.keys)
+            .all(|(a, b)| a.id == b.id && a.key == b.key);
+    if !same {
+        bail!(
+            "keyring file {} was changed by another process since this one loaded it; \
+             restart and retry so that no key is lost",
+            path.display()
+        );
+    }
     Ok(())
 }
 
@@ -194,100 +220,16 @@ fn serialize(keyring: &Keyring) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     Ok(out)
 }
 
-/// Writes `contents` to `path` so that readers see the old file or the new one, never a mix,
-/// even across a crash: temp file (0600) + fsync + rename/link + fsync of the directory.
-///
-/// With `replace == false` an existing file is left alone and `Ok(false)` is returned.
-fn write_atomic(path: &Path, contents: &[u8], replace: bool) -> anyhow::Result<bool> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut suffix = [0u8; 8];
-    OsRng.fill_bytes(&mut suffix);
-    let tmp = dir.join(format!(".{KEYRING_FILE}.tmp-{}", hex::encode(suffix)));
-    let result = write_then_install(&tmp, path, contents, replace);
-    // After a rename the temp name is gone; after a link or a failure it must not linger.
-    let _ = fs::remove_file(&tmp);
-    let installed = result?;
-    if installed {
-        sync_dir(dir).with_context(|| format!("cannot fsync directory {}", dir.display()))?;
-    }
-    Ok(installed)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn write_then_install(
-    tmp: &Path,
-    path: &Path,
-    contents: &[u8],
-    replace: bool,
-) -> anyhow::Result<bool> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(file);
-    if replace {
-        fs::rename(tmp, path)
-            .with_context(|| format!("cannot move {} into place", tmp.display()))?;
-        return Ok(true);
-    }
-    // A hard link fails if the target exists, which a rename would silently overwrite.
-    match fs::hard_link(tmp, path) {
-        Ok(()) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        // Some filesystems have no hard links; fall back to the (tiny) race of check + rename.
-        Err(_) if !path.exists() => {
-            fs::rename(tmp, path)
-                .with_context(|| format!("cannot move {} into place", tmp.display()))?;
-            Ok(true)
-        }
-        Err(_) => Ok(false),
-    }
-}
-
-#[cfg(unix)]
-fn check_private(path: &Path, metadata: &fs::Metadata) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "keyring file {} is accessible by group/others (mode {mode:03o}); it holds the keys \
-             to every stored object. Run `chmod 600 {}` (and check who may have copied it)",
-            path.display(),
-            path.display()
+    #[test]
+    fn next_id_skips_past_the_highest() {
+        assert_eq!(next_kek_id(std::iter::empty()), "k1");
+        assert_eq!(
+            next_kek_id(["k1", "k7", "k3", "env-1234abcd", "kx"].into_iter()),
+            "k8"
         );
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path, _metadata: &fs::Metadata) -> anyhow::Result<()> {
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }

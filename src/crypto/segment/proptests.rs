@@ -8,6 +8,7 @@ use proptest::sample::Index;
 
 use super::tests::pattern;
 use super::*;
+use crate::crypto::data_key::DataKey;
 
 const SEG: usize = SEGMENT_SIZE;
 /// Round trips go a little past four full segments.
@@ -82,6 +83,16 @@ fn split(object: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     )
 }
 
+/// 96 cases per property by default (about 20 s for the whole file in a debug build on two
+/// cores); set PROPTEST_CASES for a deeper run.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96);
+    ProptestConfig::with_cases(cases)
+}
+
 fn join(header: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
     let mut out = header.to_vec();
     segments.iter().for_each(|s| out.extend_from_slice(s));
@@ -89,7 +100,7 @@ fn join(header: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(config())]
 
     #[test]
     fn round_trip_any_length(len in length(MAX_LEN), p in params(), pick in any::<Index>()) {
