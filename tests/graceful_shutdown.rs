@@ -37,6 +37,15 @@ async fn probe_new_connection(app: &TestApp) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_in_flight_at_sigterm_completes_and_the_server_then_exits_zero() {
+    in_flight_upload_survives_sigterm(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http1_upload_in_flight_at_sigterm_completes_and_the_server_then_exits_zero() {
+    in_flight_upload_survives_sigterm(true).await;
+}
+
+async fn in_flight_upload_survives_sigterm(http1: bool) {
     let grace = 10u64;
     let mut app = TestApp::spawn_with_env(&[("PIGEONPOST_SHUTDOWN_GRACE_SECS", "10")]);
     probe_new_connection(&app)
@@ -58,8 +67,13 @@ async fn an_upload_in_flight_at_sigterm_completes_and_the_server_then_exits_zero
         gate_at: Some(half),
         gate: Some(gate.clone()),
     };
+    let client = if http1 {
+        app.client_builder().http1_only().build().unwrap()
+    } else {
+        app.client.clone()
+    };
     let req = app
-        .upload_request(&app.key_a, TEAM, "slow.bin")
+        .upload_request_via(&client, &app.key_a, TEAM, "slow.bin")
         .body(reqwest::Body::wrap_stream(pat.stream_with(128 * 1024, ctl)));
     let upload = tokio::spawn(async move {
         let resp = req.send().await?;

@@ -1,14 +1,17 @@
 //! `/api/v1/transfers`: upload, list, read, download, withdraw.
 
-use axum::body::Body;
+use std::time::Duration;
+
+use axum::body::{Body, BodyDataStream};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::auth::ClientAddr;
@@ -59,9 +62,65 @@ fn required<'a>(value: &'a Option<String>, name: &str, example: &str) -> Result<
 async fn create(
     State(state): State<AppState>,
     who: Principal,
+    version: Version,
     params: Result<Query<UploadParams>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
+) -> Result<(StatusCode, Json<TransferView>), Response> {
+    let mut stream = body.into_data_stream();
+    match receive(&state, &who, params, &headers, &mut stream).await {
+        Ok(created) => Ok(created),
+        Err(e) => Err(refuse_upload(e, version, &headers, stream).await),
+    }
+}
+
+/// How much of a refused HTTP/1.1 upload is read and thrown away so that the client, still
+/// sending, gets to read the answer: closing a socket with unread data makes the kernel reset
+/// the connection, and most clients then report a broken pipe instead of the 413.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+async fn refuse_upload(
+    error: ApiError,
+    version: Version,
+    headers: &HeaderMap,
+    mut rest: BodyDataStream,
+) -> Response {
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    // HTTP/2 resets just the one stream, cleanly; a client waiting for 100-continue sends nothing.
+    if version >= Version::HTTP_2 || expects_continue {
+        return error.into_response();
+    }
+    let drained = tokio::time::timeout(DRAIN_TIME, async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = rest.next().await {
+            seen += chunk.len() as u64;
+            if seen > DRAIN_BYTES {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    let mut response = error.into_response();
+    if !drained {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+async fn receive(
+    state: &AppState,
+    who: &Principal,
+    params: Result<Query<UploadParams>, QueryRejection>,
+    headers: &HeaderMap,
+    stream: &mut BodyDataStream,
 ) -> Result<(StatusCode, Json<TransferView>), ApiError> {
     let params = query(params)?;
     let channel = required(&params.channel, "channel", "general")?;
@@ -102,7 +161,7 @@ async fn create(
         expected_sha256,
         declared_len,
     };
-    let record = upload::upload(&state, &who, req, body.into_data_stream()).await?;
+    let record = upload::upload(state, who, req, stream).await?;
     Ok((StatusCode::CREATED, Json(TransferView::new(&record, None))))
 }
 

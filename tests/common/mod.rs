@@ -365,6 +365,20 @@ impl TestApp {
             .query(&[("channel", "general"), ("to", to), ("filename", filename)])
     }
 
+    /// Like `upload_request` but through a given client (e.g. an HTTP/1.1-only one).
+    pub fn upload_request_via(
+        &self,
+        client: &Client,
+        key: &str,
+        to: &str,
+        filename: &str,
+    ) -> RequestBuilder {
+        client
+            .post(self.url("/api/v1/transfers"))
+            .header(AUTHORIZATION, format!("Bearer {key}"))
+            .query(&[("channel", "general"), ("to", to), ("filename", filename)])
+    }
+
     pub async fn upload(
         &self,
         key: &str,
