@@ -22,6 +22,9 @@ use super::auth::ClientAddr;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const H2_STREAM_WINDOW: u32 = 1024 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+const H2_MAX_FRAME: u32 = 64 * 1024;
 
 pub async fn serve(
     listener: TcpListener,
@@ -37,6 +40,16 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    // HTTP/2's default 64 KiB stream window caps an upload at a window per round trip. A larger,
+    // fixed window lets uploads run at disk and cipher speed while bounding what a client can
+    // make the server buffer: one stream window per upload, one connection window per client.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_frame_size(H2_MAX_FRAME)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
     tokio::pin!(shutdown);
 
     loop {
