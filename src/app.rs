@@ -36,15 +36,7 @@ impl AppState {
         keys: KeyringHandle,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                repo,
-                blobs,
-                keys,
-                clock,
-                settings,
-            }),
-        }
+        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings }) }
     }
 
     pub fn repo(&self) -> &dyn Repository {
@@ -75,12 +67,7 @@ pub async fn open_repository(settings: &Settings) -> anyhow::Result<Arc<dyn Repo
         .recursive(true)
         .mode(0o700)
         .create(&settings.data_dir)
-        .with_context(|| {
-            format!(
-                "could not create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
+        .with_context(|| format!("could not create the data directory {}", settings.data_dir.display()))?;
     let url = settings.database_url();
     let timeout = Duration::from_secs(settings.database.acquire_timeout_secs);
     let repo: Arc<dyn Repository> = if url.starts_with("sqlite:") {
@@ -91,17 +78,13 @@ pub async fn open_repository(settings: &Settings) -> anyhow::Result<Arc<dyn Repo
             crate::config::redact_url(&url)
         );
     };
-    repo.migrate()
-        .await
-        .context("could not migrate the database")?;
+    repo.migrate().await.context("could not migrate the database")?;
     Ok(repo)
 }
 
 pub async fn open_blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobStore>> {
     match settings.storage.kind {
-        StorageKind::Local => Ok(Arc::new(
-            LocalBlobStore::open(&settings.storage_root()).await?,
-        )),
+        StorageKind::Local => Ok(Arc::new(LocalBlobStore::open(&settings.storage_root()).await?)),
     }
 }
 
@@ -112,8 +95,5 @@ pub async fn build(settings: Settings) -> anyhow::Result<(AppState, bool)> {
     let source = KeySource::from_env(settings.data_dir.clone());
     let (keyring, created) = source.load()?;
     let keys = KeyringHandle::new(source, keyring);
-    Ok((
-        AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock)),
-        created,
-    ))
+    Ok((AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock)), created))
 }

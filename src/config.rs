@@ -30,6 +30,7 @@ pub struct Settings {
     pub tls: TlsSettings,
     pub transfers: TransferSettings,
     pub workers: WorkerSettings,
+    pub identity: IdentitySettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -105,6 +106,23 @@ pub struct WorkerSettings {
     pub orphan_sweep_interval_secs: u64,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub access_token_ttl_secs: u64,
+    pub session_ttl_secs: u64,
+    pub inactivity_days: u64,
+    pub user_list_confirmation_days: u64,
+    pub lockout_threshold: u64,
+    pub lockout_window_secs: u64,
+    pub lockout_secs: u64,
+    pub address_threshold: u64,
+    pub single_session: bool,
+    pub terms_version: u32,
+    pub terms_path: PathBuf,
+    pub totp_issuer: String,
+}
+
 /// Flags that override every other layer.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
@@ -171,19 +189,13 @@ mod tests {
     #[test]
     fn files_environment_and_flags_override_in_that_order() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "site.toml",
-                "listen = \"0.0.0.0:9443\"\n[transfers]\nmax_upload_bytes = 10\n",
-            )?;
+            jail.create_file("site.toml", "listen = \"0.0.0.0:9443\"\n[transfers]\nmax_upload_bytes = 10\n")?;
             jail.set_env("PIGEONPOST_TRANSFERS__MAX_UPLOAD_BYTES", "20");
             jail.set_env("PIGEONPOST_MASTER_KEY", "not a setting");
             let s = Settings::load(Some(Path::new("site.toml")), &Overrides::default()).unwrap();
             assert_eq!(s.listen.to_string(), "0.0.0.0:9443");
             assert_eq!(s.transfers.max_upload_bytes, 20);
-            let flags = Overrides {
-                data_dir: Some("/srv/pp".into()),
-                listen: Some("127.0.0.1:0".parse().unwrap()),
-            };
+            let flags = Overrides { data_dir: Some("/srv/pp".into()), listen: Some("127.0.0.1:0".parse().unwrap()) };
             let s = Settings::load(Some(Path::new("site.toml")), &flags).unwrap();
             assert_eq!(s.listen.to_string(), "127.0.0.1:0");
             assert_eq!(s.data_dir, PathBuf::from("/srv/pp"));
@@ -195,8 +207,7 @@ mod tests {
     fn a_misspelt_setting_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("site.toml", "[transfers]\nmax_upload_byte = 10\n")?;
-            let err =
-                Settings::load(Some(Path::new("site.toml")), &Overrides::default()).unwrap_err();
+            let err = Settings::load(Some(Path::new("site.toml")), &Overrides::default()).unwrap_err();
             assert!(format!("{err:#}").contains("max_upload_byte"), "{err:#}");
             Ok(())
         });
@@ -204,15 +215,9 @@ mod tests {
 
     #[test]
     fn database_passwords_are_not_printed() {
-        assert_eq!(
-            redact_url("postgres://pp:hunter2@db:5432/pp"),
-            "postgres://pp:***@db:5432/pp"
-        );
-        let d = DatabaseSettings {
-            url: "postgres://pp:hunter2@db/pp".into(),
-            max_connections: 1,
-            acquire_timeout_secs: 1,
-        };
+        assert_eq!(redact_url("postgres://pp:hunter2@db:5432/pp"), "postgres://pp:***@db:5432/pp");
+        let d =
+            DatabaseSettings { url: "postgres://pp:hunter2@db/pp".into(), max_connections: 1, acquire_timeout_secs: 1 };
         assert!(!format!("{d:?}").contains("hunter2"));
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod identity;
 pub mod policy;
 pub mod service;
 pub mod store;

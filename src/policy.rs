@@ -1,8 +1,11 @@
-//! The one place that answers "may this principal do this to that". Handlers and use cases
-//! never compare roles or organisations themselves; they ask here.
+//! The one place that answers "may this principal do this to that", and the one rule that
+//! says whether a person or a key may get in at all. Handlers and use cases never compare
+//! roles or organisations themselves; they ask here.
 
-use crate::domain::{OrgId, Organisation};
-use crate::store::meta::TransferRecord;
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{FunctionSlug, OrgId, OrgKind, Organisation, Role, TransferState, UserId, UserStatus, Username};
+use crate::store::meta::{ApiKeyRecord, KeyScope, TransferRecord, UserRecord};
 
 /// Who is asking: resolved once per request from its credentials.
 #[derive(Debug, Clone)]
@@ -13,7 +16,28 @@ pub struct Principal {
 
 #[derive(Debug, Clone)]
 pub enum Credential {
-    ApiKey { key_id: String },
+    /// An automated job.
+    ApiKey { key_id: String, scope: KeyScope },
+    /// A person, through a login session.
+    Session(SessionPrincipal),
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionPrincipal {
+    pub user_id: UserId,
+    pub username: Username,
+    pub role: Role,
+    pub session_id: String,
+    pub functions: Vec<FunctionSlug>,
+    /// Steps the person must take before anything else (accept terms, enrol a second factor).
+    pub pending: Vec<PendingStep>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingStep {
+    AcceptTerms,
+    EnrolTotp,
 }
 
 impl Principal {
@@ -23,15 +47,40 @@ impl Principal {
 
     pub fn key_id(&self) -> Option<&str> {
         match &self.credential {
-            Credential::ApiKey { key_id } => Some(key_id),
+            Credential::ApiKey { key_id, .. } => Some(key_id),
+            Credential::Session(_) => None,
         }
+    }
+
+    pub fn user(&self) -> Option<&SessionPrincipal> {
+        match &self.credential {
+            Credential::Session(s) => Some(s),
+            Credential::ApiKey { .. } => None,
+        }
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        self.user().map(|s| s.user_id)
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        self.user().map(|s| s.role)
     }
 
     /// A short, non-secret description for logs and spans.
     pub fn describe(&self) -> String {
         match &self.credential {
-            Credential::ApiKey { key_id } => format!("key:{key_id}@{}", self.org.reference),
+            Credential::ApiKey { key_id, .. } => format!("key:{key_id}@{}", self.org.reference),
+            Credential::Session(s) => format!("user:{}@{}", s.username, self.org.reference),
         }
+    }
+
+    fn is_la_admin(&self) -> bool {
+        self.role().is_some_and(|r| r.is_la_admin())
+    }
+
+    fn is_system_admin(&self) -> bool {
+        self.role() == Some(Role::SystemAdmin)
     }
 }
 
@@ -40,10 +89,37 @@ pub enum Action<'a> {
         channel: &'a str,
         to: &'a Organisation,
     },
+    ListMailbox,
     ReadTransfer(&'a TransferRecord),
     DownloadTransfer(&'a TransferRecord),
     WithdrawTransfer(&'a TransferRecord),
     RemoveFromInbox(&'a TransferRecord),
+    /// See the register of organisations (all of it).
+    ListOrganisations,
+    ViewOrganisation(&'a Organisation),
+    ManageOrganisations,
+    /// See an organisation's users (or every user when None).
+    ListUsers(Option<&'a Organisation>),
+    /// Create a user in `org` with `role`; a school administrator's creation is a request.
+    CreateUser {
+        org: &'a Organisation,
+        role: Role,
+    },
+    ApproveUser(&'a UserRecord),
+    ManageUser(&'a UserRecord),
+    GrantFunction {
+        user: &'a UserRecord,
+        temporary: bool,
+    },
+    DefineFunctions,
+    ListKeys(Option<&'a Organisation>),
+    ManageKeys(&'a Organisation),
+    ConfirmUserList(&'a Organisation),
+    /// Switch a second factor on (or off) for everyone in an organisation.
+    RequireSecondFactor(&'a Organisation),
+    ViewConfirmationReport,
+    /// Work on one's own session: refresh, log out, accept terms, enrol a second factor.
+    OwnSession,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,44 +129,177 @@ pub enum Decision {
     Hidden,
     /// Refused openly: the caller may know the resource exists.
     Forbidden,
+    /// Refused until the person has taken a pending step.
+    StepRequired(PendingStep),
     /// Refused because the request itself breaks a rule (e.g. sending to yourself).
     Invalid(&'static str),
 }
 
+fn allow_if(ok: bool, otherwise: Decision) -> Decision {
+    if ok {
+        Decision::Allow
+    } else {
+        otherwise
+    }
+}
+
 pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
+    if let Some(step) = who.user().and_then(|u| u.pending.first()) {
+        if !matches!(action, Action::OwnSession) {
+            return Decision::StepRequired(*step);
+        }
+    }
     let me = who.org_id();
     match action {
-        Action::Send { channel, to } => {
-            if channel != crate::domain::ChannelSlug::GENERAL {
-                Decision::Invalid("unknown_channel")
-            } else if to.id == me {
-                Decision::Invalid("own_organisation")
-            } else {
-                Decision::Allow
-            }
+        Action::OwnSession => allow_if(who.user().is_some(), Decision::Forbidden),
+        Action::Send { channel, to } => decide_send(who, channel, to),
+        Action::ListMailbox => {
+            allow_if(key_may(who, |s| s.can_receive) || key_may(who, |s| s.can_send), Decision::Forbidden)
         }
         Action::ReadTransfer(t) | Action::DownloadTransfer(t) => {
-            if t.is_sent_by(me)
-                || (t.is_delivered_to(me) && t.state == crate::domain::TransferState::Available)
-            {
-                Decision::Allow
-            } else {
-                Decision::Hidden
-            }
+            let as_sender = t.is_sent_by(me) && key_may(who, |s| s.can_send);
+            let as_recipient =
+                t.is_delivered_to(me) && t.state == TransferState::Available && key_may(who, |s| s.can_receive);
+            allow_if(as_sender || as_recipient, Decision::Hidden)
         }
-        Action::WithdrawTransfer(t) => {
-            if t.is_sent_by(me) {
-                Decision::Allow
-            } else {
-                Decision::Hidden
-            }
-        }
+        Action::WithdrawTransfer(t) => allow_if(t.is_sent_by(me) && key_may(who, |s| s.can_send), Decision::Hidden),
         Action::RemoveFromInbox(t) => {
-            if t.is_delivered_to(me) {
-                Decision::Allow
-            } else {
-                Decision::Hidden
+            allow_if(t.is_delivered_to(me) && key_may(who, |s| s.can_receive), Decision::Hidden)
+        }
+        Action::ListOrganisations
+        | Action::ManageOrganisations
+        | Action::DefineFunctions
+        | Action::ViewConfirmationReport => allow_if(who.is_la_admin(), Decision::Forbidden),
+        Action::ViewOrganisation(org) => allow_if(who.is_la_admin() || org.id == me, Decision::Hidden),
+        Action::ListUsers(org) => match org {
+            None => allow_if(who.is_la_admin(), Decision::Forbidden),
+            Some(org) => allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Hidden),
+        },
+        Action::CreateUser { org, role } => {
+            if role == Role::SystemAdmin {
+                return allow_if(who.is_system_admin(), Decision::Forbidden);
             }
+            let fits = role.is_school_role() == (org.kind == OrgKind::School);
+            if !fits {
+                return Decision::Invalid("role_does_not_fit");
+            }
+            allow_if(
+                who.is_la_admin() || (org.id == me && is_school_admin(who) && role.is_school_role()),
+                Decision::Forbidden,
+            )
+        }
+        Action::ApproveUser(_) => allow_if(who.is_la_admin(), Decision::Forbidden),
+        Action::ManageUser(user) => {
+            if user.role == Role::SystemAdmin && !who.is_system_admin() {
+                return Decision::Forbidden;
+            }
+            let own_school = user.org.id == me && is_school_admin(who) && user.role.is_school_role();
+            allow_if(
+                who.is_la_admin() || own_school,
+                if user.org.id == me { Decision::Forbidden } else { Decision::Hidden },
+            )
+        }
+        Action::GrantFunction { user, temporary } => {
+            // Cover for an absent colleague is the LA's decision; standing functions are the school's.
+            let own_school = !temporary && user.org.id == me && is_school_admin(who);
+            allow_if(
+                who.is_la_admin() || own_school,
+                if user.org.id == me { Decision::Forbidden } else { Decision::Hidden },
+            )
+        }
+        Action::ListKeys(org) => match org {
+            None => allow_if(who.is_la_admin(), Decision::Forbidden),
+            Some(org) => allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Hidden),
+        },
+        Action::ManageKeys(_) => allow_if(who.is_la_admin(), Decision::Forbidden),
+        Action::ConfirmUserList(org) => allow_if(org.id == me && is_school_admin(who), Decision::Forbidden),
+        Action::RequireSecondFactor(org) => {
+            allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Forbidden)
+        }
+    }
+}
+
+fn is_school_admin(who: &Principal) -> bool {
+    who.role() == Some(Role::SchoolAdmin)
+}
+
+/// People are not scoped by direction; keys are.
+fn key_may(who: &Principal, test: impl Fn(&KeyScope) -> bool) -> bool {
+    match &who.credential {
+        Credential::ApiKey { scope, .. } => test(scope),
+        Credential::Session(_) => true,
+    }
+}
+
+fn decide_send(who: &Principal, channel: &str, to: &Organisation) -> Decision {
+    if channel != crate::domain::ChannelSlug::GENERAL {
+        return Decision::Invalid("unknown_channel");
+    }
+    if to.id == who.org_id() {
+        return Decision::Invalid("own_organisation");
+    }
+    if !to.status.can_receive() {
+        return Decision::Invalid("recipient_closed");
+    }
+    match &who.credential {
+        Credential::ApiKey { scope, .. } => {
+            let channel_ok = scope.channels.iter().any(|c| c == "*" || c == channel);
+            allow_if(scope.can_send && channel_ok, Decision::Forbidden)
+        }
+        Credential::Session(_) => Decision::Allow,
+    }
+}
+
+/// Why someone may not get in. Deliberately not shown to the client, which only learns that
+/// the credentials did not work; the reason goes to the log and (later) the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefusal {
+    NotActive,
+    LeftOn,
+    Inactive,
+    OrganisationClosed,
+    KeyRevoked,
+    KeyExpired,
+}
+
+pub enum LoginSubject<'a> {
+    User { user: &'a UserRecord, inactivity_days: u64 },
+    Key(&'a ApiKeyRecord),
+}
+
+/// The single rule for getting in, used by password login, session refresh, every request
+/// made with an access token, and every request made with an API key.
+pub fn can_login(subject: LoginSubject<'_>, now: OffsetDateTime) -> Result<(), LoginRefusal> {
+    let org = match &subject {
+        LoginSubject::User { user, .. } => &user.org,
+        LoginSubject::Key(key) => &key.org,
+    };
+    if !org.status.can_receive() {
+        return Err(LoginRefusal::OrganisationClosed);
+    }
+    match subject {
+        LoginSubject::User { user, inactivity_days } => {
+            if user.status != UserStatus::Active {
+                return Err(LoginRefusal::NotActive);
+            }
+            if user.disable_on.is_some_and(|d| d <= now) {
+                return Err(LoginRefusal::LeftOn);
+            }
+            let last_seen =
+                [user.last_login_at, user.activated_at].into_iter().flatten().max().unwrap_or(user.created_at);
+            if inactivity_days > 0 && now - last_seen > Duration::days(inactivity_days as i64) {
+                return Err(LoginRefusal::Inactive);
+            }
+            Ok(())
+        }
+        LoginSubject::Key(key) => {
+            if key.revoked_at.is_some() {
+                return Err(LoginRefusal::KeyRevoked);
+            }
+            if key.scope.expires_at.is_some_and(|e| e <= now) {
+                return Err(LoginRefusal::KeyExpired);
+            }
+            Ok(())
         }
     }
 }

@@ -21,9 +21,7 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
     for (i, size) in [10_000u64, MIB, 3 * MIB + 17].into_iter().enumerate() {
         let pat = Pattern::new(40 + i as u64, size);
         let body = pat.bytes();
-        let t = app
-            .upload_ok(&app.key_a, TEAM, &format!("ack-{i}.bin"), body.clone())
-            .await;
+        let t = app.upload_ok(&app.key_a, TEAM, &format!("ack-{i}.bin"), body.clone()).await;
         assert_eq!(t["sha256"].as_str(), Some(sha256_hex(&body).as_str()));
         acknowledged.push((t["id"].as_str().unwrap().to_string(), body));
     }
@@ -46,19 +44,15 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
         ..Default::default()
     };
     let body = reqwest::Body::wrap_stream(Pattern::new(99, 512 * MIB).stream_with(256 * 1024, ctl));
-    let req = app
-        .upload_request(&app.key_a, TEAM, "partial.bin")
-        .body(body);
+    let req = app.upload_request(&app.key_a, TEAM, "partial.bin").body(body);
     let upload = tokio::spawn(async move { req.send().await });
 
     let tmp_dir = app.tmp_dir();
     let started = poll_until(Duration::from_secs(30), || {
         progress.load(Ordering::SeqCst) >= stall_at
-            && files_under(&tmp_dir).iter().any(|f| {
-                std::fs::metadata(tmp_dir.join(f))
-                    .map(|m| m.len() > 0)
-                    .unwrap_or(false)
-            })
+            && files_under(&tmp_dir)
+                .iter()
+                .any(|f| std::fs::metadata(tmp_dir.join(f)).map(|m| m.len() > 0).unwrap_or(false))
     })
     .await;
     assert!(
@@ -73,23 +67,15 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
         .expect("client did not notice the server died")
         .expect("upload task");
     if let Ok(resp) = &res {
-        panic!(
-            "the interrupted upload got an HTTP answer: {}",
-            resp.status()
-        );
+        panic!("the interrupted upload got an HTTP answer: {}", resp.status());
     }
     let leftover_tmp: BTreeSet<PathBuf> = files_under(&app.tmp_dir());
-    assert!(
-        !leftover_tmp.is_empty(),
-        "expected a leftover tmp file after SIGKILL"
-    );
+    assert!(!leftover_tmp.is_empty(), "expected a leftover tmp file after SIGKILL");
 
     // 3. Plant an orphan: a copy of a real object under a fresh UUID with the right prefix.
     let source = acknowledged_objects.iter().next().unwrap();
     let orphan_id = uuid::Uuid::new_v4().to_string();
-    let orphan_rel = PathBuf::from("objects")
-        .join(&orphan_id[..2])
-        .join(&orphan_id);
+    let orphan_rel = PathBuf::from("objects").join(&orphan_id[..2]).join(&orphan_id);
     let orphan = app.data_path().join(&orphan_rel);
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::copy(app.objects_dir().join(source), &orphan).unwrap();
@@ -99,28 +85,12 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
         ("PIGEONPOST_WORKERS__ORPHAN_GRACE_SECS", "0"),
         ("PIGEONPOST_WORKERS__ORPHAN_SWEEP_INTERVAL_SECS", "1"),
     ]);
-    assert_eq!(
-        app.dev_cert_pem(),
-        cert_before,
-        "the dev certificate changed on restart"
-    );
+    assert_eq!(app.dev_cert_pem(), cert_before, "the dev certificate changed on restart");
 
     // The partial transfer is not listed anywhere.
-    let expected_ids: Vec<String> = acknowledged
-        .iter()
-        .rev()
-        .map(|(id, _)| id.clone())
-        .collect();
-    assert_eq!(
-        app.list_ids(&app.key_team, "inbox").await,
-        expected_ids,
-        "team inbox after crash"
-    );
-    assert_eq!(
-        app.list_ids(&app.key_a, "sent").await,
-        expected_ids,
-        "school sent box after crash"
-    );
+    let expected_ids: Vec<String> = acknowledged.iter().rev().map(|(id, _)| id.clone()).collect();
+    assert_eq!(app.list_ids(&app.key_team, "inbox").await, expected_ids, "team inbox after crash");
+    assert_eq!(app.list_ids(&app.key_a, "sent").await, expected_ids, "school sent box after crash");
 
     // Every acknowledged transfer downloads byte-identical.
     for (id, body) in &acknowledged {
@@ -145,11 +115,7 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
     );
     let objects_now = files_under(&objects_dir);
     for f in &acknowledged_objects {
-        assert!(
-            objects_now.contains(f),
-            "the sweep deleted an acknowledged object {}",
-            f.display()
-        );
+        assert!(objects_now.contains(f), "the sweep deleted an acknowledged object {}", f.display());
     }
     // And they still decrypt after the sweep ran.
     for (id, body) in &acknowledged {
@@ -162,10 +128,8 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_grace_period_protects_young_orphans() {
-    let mut app =
-        TestApp::spawn_with_env(&[("PIGEONPOST_WORKERS__ORPHAN_SWEEP_INTERVAL_SECS", "1")]);
-    app.upload_ok(&app.key_a, TEAM, "real.bin", Pattern::new(1, 5000).bytes())
-        .await;
+    let mut app = TestApp::spawn_with_env(&[("PIGEONPOST_WORKERS__ORPHAN_SWEEP_INTERVAL_SECS", "1")]);
+    app.upload_ok(&app.key_a, TEAM, "real.bin", Pattern::new(1, 5000).bytes()).await;
     let objects = files_under(&app.objects_dir());
     let source = objects.iter().next().expect("an object file");
     let orphan_id = uuid::Uuid::new_v4().to_string();

@@ -48,9 +48,7 @@ async fn an_http1_upload_in_flight_at_sigterm_completes_and_the_server_then_exit
 async fn in_flight_upload_survives_sigterm(http1: bool) {
     let grace = 10u64;
     let mut app = TestApp::spawn_with_env(&[("PIGEONPOST_SHUTDOWN_GRACE_SECS", "10")]);
-    probe_new_connection(&app)
-        .await
-        .expect("server reachable before the signal");
+    probe_new_connection(&app).await.expect("server reachable before the signal");
 
     // 8 MiB in 128 KiB chunks, 30 ms apart (~2 s); it pauses at 4 MiB until the test has
     // checked that new connections are refused, so the signal surely lands mid-upload.
@@ -67,11 +65,7 @@ async fn in_flight_upload_survives_sigterm(http1: bool) {
         gate_at: Some(half),
         gate: Some(gate.clone()),
     };
-    let client = if http1 {
-        app.client_builder().http1_only().build().unwrap()
-    } else {
-        app.client.clone()
-    };
+    let client = if http1 { app.client_builder().http1_only().build().unwrap() } else { app.client.clone() };
     let req = app
         .upload_request_via(&client, &app.key_a, TEAM, "slow.bin")
         .body(reqwest::Body::wrap_stream(pat.stream_with(128 * 1024, ctl)));
@@ -83,10 +77,7 @@ async fn in_flight_upload_survives_sigterm(http1: bool) {
     });
 
     let p = progress.clone();
-    assert!(
-        poll_until(Duration::from_secs(20), || p.load(Ordering::SeqCst) >= half).await,
-        "upload never got going"
-    );
+    assert!(poll_until(Duration::from_secs(20), || p.load(Ordering::SeqCst) >= half).await, "upload never got going");
     let signalled = Instant::now();
     app.sigterm();
 
@@ -102,15 +93,9 @@ async fn in_flight_upload_survives_sigterm(http1: bool) {
             }
         }
     }
-    assert!(
-        !last_ok,
-        "a new connection was still served 5 s after SIGTERM"
-    );
+    assert!(!last_ok, "a new connection was still served 5 s after SIGTERM");
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port())).await;
-    println!(
-        "after SIGTERM, a raw TCP connect gives: {:?}",
-        tcp.as_ref().map(|_| "connected")
-    );
+    println!("after SIGTERM, a raw TCP connect gives: {:?}", tcp.as_ref().map(|_| "connected"));
 
     // Let the rest of the upload flow; it must still be acknowledged.
     gate.open();
@@ -119,11 +104,7 @@ async fn in_flight_upload_survives_sigterm(http1: bool) {
         .expect("in-flight upload did not finish within the grace period")
         .expect("upload task")
         .expect("in-flight upload was cut off by SIGTERM");
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "in-flight upload answer: {text}"
-    );
+    assert_eq!(status, StatusCode::CREATED, "in-flight upload answer: {text}");
     let t: serde_json::Value = serde_json::from_str(&text).unwrap();
     let sent_sha = hex::encode(hasher.lock().unwrap().clone().finalize());
     assert_eq!(progress.load(Ordering::SeqCst), size);
@@ -132,19 +113,10 @@ async fn in_flight_upload_survives_sigterm(http1: bool) {
 
     // The process exits 0 within the grace period (our pooled client connection stays open).
     let left = Duration::from_secs(grace + 2).saturating_sub(signalled.elapsed());
-    let status = app
-        .wait_for_exit(left)
-        .await
-        .unwrap_or_else(|| panic!("server still running {grace}+2 s after SIGTERM"));
-    println!(
-        "server exited {:.2} s after SIGTERM",
-        signalled.elapsed().as_secs_f64()
-    );
-    assert!(
-        status.success(),
-        "server exit status after SIGTERM: {}",
-        describe(status)
-    );
+    let status =
+        app.wait_for_exit(left).await.unwrap_or_else(|| panic!("server still running {grace}+2 s after SIGTERM"));
+    println!("server exited {:.2} s after SIGTERM", signalled.elapsed().as_secs_f64());
+    assert!(status.success(), "server exit status after SIGTERM: {}", describe(status));
 
     // After a restart the file is there, intact.
     app.restart(&[]);
@@ -153,10 +125,7 @@ async fn in_flight_upload_survives_sigterm(http1: bool) {
     assert_eq!(resp.status(), StatusCode::OK);
     let (n, sha) = hash_response(resp).await;
     assert_eq!(n, size);
-    assert_eq!(
-        sha, sent_sha,
-        "the upload acknowledged during shutdown is not intact"
-    );
+    assert_eq!(sha, sent_sha, "the upload acknowledged during shutdown is not intact");
     assert_eq!(sha, pat.sha256_hex());
 }
 
@@ -173,15 +142,8 @@ async fn an_idle_server_exits_zero_promptly_on_sigterm_and_on_sigint() {
             .wait_for_exit(Duration::from_secs(5))
             .await
             .unwrap_or_else(|| panic!("idle server still running 5 s after SIG{sig}"));
-        println!(
-            "idle server exited {:.2} s after SIG{sig}",
-            t0.elapsed().as_secs_f64()
-        );
-        assert!(
-            status.success(),
-            "exit after SIG{sig}: {}",
-            describe(status)
-        );
+        println!("idle server exited {:.2} s after SIG{sig}", t0.elapsed().as_secs_f64());
+        assert!(status.success(), "exit after SIG{sig}: {}", describe(status));
         app.restart(&[]);
     }
 }
@@ -199,9 +161,7 @@ async fn a_stalled_upload_cannot_hold_shutdown_beyond_the_grace_period() {
     };
     let req = app
         .upload_request(&app.key_a, TEAM, "stalled.bin")
-        .body(reqwest::Body::wrap_stream(
-            Pattern::new(12, 64 * MIB).stream_with(64 * 1024, ctl),
-        ));
+        .body(reqwest::Body::wrap_stream(Pattern::new(12, 64 * MIB).stream_with(64 * 1024, ctl)));
     let upload = tokio::spawn(async move { req.send().await.map(|r| r.status()) });
     let p = progress.clone();
     assert!(poll_until(Duration::from_secs(20), || p.load(Ordering::SeqCst) >= MIB).await);
@@ -213,33 +173,14 @@ async fn a_stalled_upload_cannot_hold_shutdown_beyond_the_grace_period() {
         .await
         .unwrap_or_else(|| panic!("a stalled upload held the server past grace ({grace} s) + 3 s"));
     let took = t0.elapsed();
-    println!(
-        "server exited {:.2} s after SIGTERM with a stalled upload",
-        took.as_secs_f64()
-    );
-    assert!(
-        status.success(),
-        "exit after grace expiry: {}",
-        describe(status)
-    );
-    let res = tokio::time::timeout(Duration::from_secs(5), upload)
-        .await
-        .expect("client hung");
+    println!("server exited {:.2} s after SIGTERM with a stalled upload", took.as_secs_f64());
+    assert!(status.success(), "exit after grace expiry: {}", describe(status));
+    let res = tokio::time::timeout(Duration::from_secs(5), upload).await.expect("client hung");
     if let Ok(Ok(code)) = res {
-        assert_ne!(
-            code,
-            StatusCode::CREATED,
-            "a stalled, incomplete upload was acknowledged"
-        );
+        assert_ne!(code, StatusCode::CREATED, "a stalled, incomplete upload was acknowledged");
     }
 
     app.restart(&[]);
-    assert!(
-        app.list_ids(&app.key_team, "inbox").await.is_empty(),
-        "partial upload listed"
-    );
-    assert!(
-        app.list_ids(&app.key_a, "sent").await.is_empty(),
-        "partial upload listed"
-    );
+    assert!(app.list_ids(&app.key_team, "inbox").await.is_empty(), "partial upload listed");
+    assert!(app.list_ids(&app.key_a, "sent").await.is_empty(), "partial upload listed");
 }

@@ -12,15 +12,8 @@ use sha2::{Digest, Sha256};
 
 fn vm_hwm_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM line");
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .expect("VmHWM value")
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    line.split_whitespace().nth(1).unwrap().parse().expect("VmHWM value")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,21 +23,11 @@ async fn a_1_gib_round_trip_keeps_server_peak_memory_under_100_mib() {
     let pat = Pattern::new(2024, size);
     let hasher = Arc::new(Mutex::new(Sha256::new()));
     let progress = Arc::new(AtomicU64::new(0));
-    let ctl = StreamControl {
-        hasher: Some(hasher.clone()),
-        progress: Some(progress.clone()),
-        ..Default::default()
-    };
+    let ctl = StreamControl { hasher: Some(hasher.clone()), progress: Some(progress.clone()), ..Default::default() };
 
     let t0 = Instant::now();
-    let resp = app
-        .upload(
-            &app.key_a,
-            TEAM,
-            "one-gib.bin",
-            reqwest::Body::wrap_stream(pat.stream_with(256 * 1024, ctl)),
-        )
-        .await;
+    let resp =
+        app.upload(&app.key_a, TEAM, "one-gib.bin", reqwest::Body::wrap_stream(pat.stream_with(256 * 1024, ctl))).await;
     let t = expect_json(resp, StatusCode::CREATED).await;
     let up = t0.elapsed().as_secs_f64();
     let sent_sha = hex::encode(hasher.lock().unwrap().clone().finalize());
@@ -70,8 +53,5 @@ async fn a_1_gib_round_trip_keeps_server_peak_memory_under_100_mib() {
         size as f64 / 1e6 / down,
         hwm_after_upload as f64 / 1024.0
     );
-    assert!(
-        mib < 100.0,
-        "server peak RSS {mib:.1} MiB is not under 100 MiB"
-    );
+    assert!(mib < 100.0, "server peak RSS {mib:.1} MiB is not under 100 MiB");
 }

@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 
 use pigeonpost::crypto::{
-    ciphertext_len, open_from_slice, seal_to_vec, sealed_segment_len, segment_count,
-    segment_offset, DataKey, KeyError, Keyring, ObjectId, Opener, Sealer, WrappedKey, HEADER_LEN,
-    SEGMENT_SIZE, TAG_LEN,
+    ciphertext_len, open_from_slice, seal_to_vec, sealed_segment_len, segment_count, segment_offset, DataKey, KeyError,
+    Keyring, ObjectId, Opener, Sealer, WrappedKey, HEADER_LEN, SEGMENT_SIZE, TAG_LEN,
 };
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
@@ -39,10 +38,7 @@ fn load_vectors() -> BTreeMap<String, Vector> {
             .or_else(|| line.strip_suffix(" =").map(|field| (field, "")))
             .unwrap_or_else(|| panic!("not `field = value`: {line:?}"));
         let (_, vector) = current.as_mut().expect("field before the first [name]");
-        assert!(
-            vector.insert(field.to_owned(), value.to_owned()).is_none(),
-            "field {field} repeated"
-        );
+        assert!(vector.insert(field.to_owned(), value.to_owned()).is_none(), "field {field} repeated");
     }
     vectors.extend(current.take());
     assert!(!vectors.is_empty(), "no ```vectors block found in {path}");
@@ -50,16 +46,12 @@ fn load_vectors() -> BTreeMap<String, Vector> {
 }
 
 fn bytes(v: &Vector, field: &str) -> Vec<u8> {
-    let value = v
-        .get(field)
-        .unwrap_or_else(|| panic!("missing field {field}"));
+    let value = v.get(field).unwrap_or_else(|| panic!("missing field {field}"));
     hex::decode(value).unwrap_or_else(|e| panic!("field {field}: {e}"))
 }
 
 fn array<const N: usize>(v: &Vector, field: &str) -> [u8; N] {
-    bytes(v, field)
-        .try_into()
-        .unwrap_or_else(|b: Vec<u8>| panic!("field {field} is {} bytes, expected {N}", b.len()))
+    bytes(v, field).try_into().unwrap_or_else(|b: Vec<u8>| panic!("field {field} is {} bytes, expected {N}", b.len()))
 }
 
 fn plaintext(v: &Vector) -> Vec<u8> {
@@ -67,9 +59,7 @@ fn plaintext(v: &Vector) -> Vec<u8> {
     if let Some(hex_text) = spec.strip_prefix("hex:") {
         hex::decode(hex_text).unwrap()
     } else if let Some(len) = spec.strip_prefix("pattern:") {
-        (0..len.parse::<usize>().unwrap())
-            .map(|i| (i % 251) as u8)
-            .collect()
+        (0..len.parse::<usize>().unwrap()).map(|i| (i % 251) as u8).collect()
     } else {
         panic!("unknown plaintext spec {spec:?}")
     }
@@ -77,10 +67,7 @@ fn plaintext(v: &Vector) -> Vec<u8> {
 
 fn check_fields(name: &str, v: &Vector, allowed: &[&str]) {
     for field in v.keys() {
-        assert!(
-            allowed.contains(&field.as_str()),
-            "[{name}] has unknown field {field}"
-        );
+        assert!(allowed.contains(&field.as_str()), "[{name}] has unknown field {field}");
     }
 }
 
@@ -107,22 +94,10 @@ fn check_object(name: &str, v: &Vector) {
     let plaintext = plaintext(v);
     let object = seal_to_vec(&key, &id, prefix, &plaintext);
 
-    assert_eq!(
-        object.len().to_string(),
-        v["object_len"],
-        "[{name}] object_len"
-    );
+    assert_eq!(object.len().to_string(), v["object_len"], "[{name}] object_len");
     assert_eq!(ciphertext_len(plaintext.len() as u64), object.len() as u64);
-    assert_eq!(
-        hex::encode(Sha256::digest(&object)),
-        v["object_sha256"],
-        "[{name}] sha256"
-    );
-    assert_eq!(
-        hex::encode(&object[..HEADER_LEN]),
-        v["header"],
-        "[{name}] header"
-    );
+    assert_eq!(hex::encode(Sha256::digest(&object)), v["object_sha256"], "[{name}] sha256");
+    assert_eq!(hex::encode(&object[..HEADER_LEN]), v["header"], "[{name}] header");
     if v.contains_key("object") {
         assert_eq!(object, bytes(v, "object"), "[{name}] object");
     }
@@ -135,10 +110,7 @@ fn check_object(name: &str, v: &Vector) {
             &object[start..start + sealed_segment_len(i, len)]
         })
         .collect();
-    let tags: Vec<String> = segments
-        .iter()
-        .map(|s| hex::encode(&s[s.len() - TAG_LEN..]))
-        .collect();
+    let tags: Vec<String> = segments.iter().map(|s| hex::encode(&s[s.len() - TAG_LEN..])).collect();
     assert_eq!(tags.join(" "), v["tags"], "[{name}] tags");
     if v.contains_key("final_segment") {
         assert_eq!(segments.last().unwrap().to_vec(), bytes(v, "final_segment"));
@@ -152,18 +124,12 @@ fn check_object(name: &str, v: &Vector) {
         chunks.push(&[]);
     }
     for (i, chunk) in chunks.iter().enumerate() {
-        sealer
-            .seal_next(chunk, i + 1 == chunks.len(), &mut streamed)
-            .unwrap();
+        sealer.seal_next(chunk, i + 1 == chunks.len(), &mut streamed).unwrap();
     }
     assert_eq!(streamed, object, "[{name}] streaming sealer");
 
     // And it opens back, whole and segment by segment.
-    assert_eq!(
-        open_from_slice(&key, &id, &object).unwrap(),
-        plaintext,
-        "[{name}] open"
-    );
+    assert_eq!(open_from_slice(&key, &id, &object).unwrap(), plaintext, "[{name}] open");
     let opener = Opener::new(&key, &id, &object[..HEADER_LEN]).unwrap();
     let mut reassembled = Vec::new();
     for (i, segment) in segments.iter().enumerate() {
@@ -171,37 +137,18 @@ fn check_object(name: &str, v: &Vector) {
         reassembled.extend(opener.open_segment(i as u64, segment, last).unwrap());
     }
     assert_eq!(reassembled, plaintext);
-    assert!(
-        open_from_slice(&key, &[0xFF; 16], &object).is_err(),
-        "[{name}] other object id"
-    );
+    assert!(open_from_slice(&key, &[0xFF; 16], &object).is_err(), "[{name}] other object id");
 }
 
 fn check_wrapped_key(v: &Vector) {
-    check_fields(
-        "wrapped key",
-        v,
-        &[
-            "kek_id",
-            "kek",
-            "dek",
-            "object_id",
-            "nonce",
-            "aad",
-            "wrapped",
-        ],
-    );
+    check_fields("wrapped key", v, &["kek_id", "kek", "dek", "object_id", "nonce", "aad", "wrapped"]);
     let kek_id = v["kek_id"].clone();
     let id: ObjectId = array(v, "object_id");
     let ring = Keyring::from_keys(&kek_id, vec![(kek_id.clone(), array(v, "kek"))]);
     let dek: [u8; 32] = array(v, "dek");
     let wrapped = ring.wrap_with_nonce(&DataKey::from_bytes(dek), &id, array(v, "nonce"));
     assert_eq!(wrapped.kek_id, kek_id);
-    assert_eq!(
-        hex::encode(&wrapped.bytes),
-        v["wrapped"],
-        "wrapped key bytes"
-    );
+    assert_eq!(hex::encode(&wrapped.bytes), v["wrapped"], "wrapped key bytes");
 
     // The documented associated data, rebuilt from its definition.
     let mut aad = b"pigeonpost dek v1".to_vec();
@@ -210,15 +157,9 @@ fn check_wrapped_key(v: &Vector) {
     aad.extend_from_slice(&id);
     assert_eq!(hex::encode(aad), v["aad"], "documented aad");
 
-    let stored = WrappedKey {
-        kek_id,
-        bytes: bytes(v, "wrapped"),
-    };
+    let stored = WrappedKey { kek_id, bytes: bytes(v, "wrapped") };
     assert_eq!(ring.unwrap(&stored, &id).unwrap().expose_secret(), &dek);
-    assert!(matches!(
-        ring.unwrap(&stored, &[0xFF; 16]),
-        Err(KeyError::Unwrap)
-    ));
+    assert!(matches!(ring.unwrap(&stored, &[0xFF; 16]), Err(KeyError::Unwrap)));
 }
 
 fn check_env_kek_id(v: &Vector) {
@@ -233,18 +174,9 @@ fn check_env_kek_id(v: &Vector) {
 #[test]
 fn documented_vectors_are_reproduced_exactly() {
     let vectors = load_vectors();
-    let expected = [
-        "env kek id",
-        "object empty",
-        "object hello",
-        "object one full segment",
-        "object two segments",
-        "wrapped key",
-    ];
-    assert_eq!(
-        vectors.keys().map(String::as_str).collect::<Vec<_>>(),
-        expected
-    );
+    let expected =
+        ["env kek id", "object empty", "object hello", "object one full segment", "object two segments", "wrapped key"];
+    assert_eq!(vectors.keys().map(String::as_str).collect::<Vec<_>>(), expected);
     for (name, vector) in &vectors {
         match name.as_str() {
             "wrapped key" => check_wrapped_key(vector),

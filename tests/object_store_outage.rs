@@ -9,18 +9,14 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn uploads_get_503_while_the_store_is_gone_and_work_again_after() {
     let app = TestApp::spawn();
-    let before = app
-        .upload_ok(&app.key_a, TEAM, "before.csv", b"before".to_vec())
-        .await;
+    let before = app.upload_ok(&app.key_a, TEAM, "before.csv", b"before".to_vec()).await;
 
     // The local store writes uploads in progress under tmp/; take it away.
     let tmp = app.tmp_dir();
     let parked = app.data_path().join("tmp-parked");
     std::fs::rename(&tmp, &parked).unwrap();
 
-    let resp = app
-        .upload(&app.key_a, TEAM, "during.csv", b"during".to_vec())
-        .await;
+    let resp = app.upload(&app.key_a, TEAM, "during.csv", b"during".to_vec()).await;
     let v = expect_error(resp, StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")).await;
     assert!(
         !v["message"].as_str().unwrap().contains("No such file"),
@@ -35,8 +31,7 @@ async fn uploads_get_503_while_the_store_is_gone_and_work_again_after() {
     std::fs::rename(&parked, &tmp).unwrap();
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    app.upload_ok(&app.key_a, TEAM, "after.csv", b"after".to_vec())
-        .await;
+    app.upload_ok(&app.key_a, TEAM, "after.csv", b"after".to_vec()).await;
 
     let names: Vec<String> = app
         .list_all(&app.key_team, "inbox", None)
@@ -44,14 +39,6 @@ async fn uploads_get_503_while_the_store_is_gone_and_work_again_after() {
         .iter()
         .map(|t| t["filename"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        names,
-        ["after.csv", "before.csv"],
-        "the refused upload must not be listed"
-    );
-    assert_eq!(
-        app.download_bytes(&app.key_team, before["id"].as_str().unwrap())
-            .await,
-        b"before"
-    );
+    assert_eq!(names, ["after.csv", "before.csv"], "the refused upload must not be listed");
+    assert_eq!(app.download_bytes(&app.key_team, before["id"].as_str().unwrap()).await, b"before");
 }

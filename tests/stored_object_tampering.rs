@@ -15,28 +15,17 @@ const SEGMENT: usize = 64 * 1024;
 const SIZE: usize = 5 * SEGMENT + 123;
 
 fn content(seed: u8) -> Vec<u8> {
-    (0..SIZE)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..SIZE).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 /// Uploads a file and returns its id and the path of the one object file it added.
 async fn upload_and_find_object(app: &TestApp, seed: u8) -> (String, PathBuf) {
     let before = files_under(&app.objects_dir());
-    let t = app
-        .upload_ok(&app.key_a, TEAM, &format!("file-{seed}.csv"), content(seed))
-        .await;
+    let t = app.upload_ok(&app.key_a, TEAM, &format!("file-{seed}.csv"), content(seed)).await;
     let after = files_under(&app.objects_dir());
     let added: Vec<_> = after.difference(&before).cloned().collect();
-    assert_eq!(
-        added.len(),
-        1,
-        "one upload should add exactly one object file, added {added:?}"
-    );
-    (
-        t["id"].as_str().unwrap().to_owned(),
-        app.objects_dir().join(&added[0]),
-    )
+    assert_eq!(added.len(), 1, "one upload should add exactly one object file, added {added:?}");
+    (t["id"].as_str().unwrap().to_owned(), app.objects_dir().join(&added[0]))
 }
 
 /// Reads a download to its end; Ok(bytes) only if the whole body arrived without error.
@@ -52,14 +41,8 @@ async fn read_all(resp: reqwest::Response) -> Result<Vec<u8>, String> {
 /// Either the server refuses outright (5xx, no file bytes), or the body breaks off before the
 /// end. In no case do the delivered bytes form a complete file.
 async fn assert_not_delivered(app: &TestApp, id: &str, original: &[u8]) {
-    let sent = app
-        .request(
-            reqwest::Method::GET,
-            &app.key_team,
-            &format!("/api/v1/transfers/{id}/content"),
-        )
-        .send()
-        .await;
+    let sent =
+        app.request(reqwest::Method::GET, &app.key_team, &format!("/api/v1/transfers/{id}/content")).send().await;
     // The stream may be reset before the client has even read the headers.
     let Ok(resp) = sent else { return };
     let status = resp.status();
@@ -72,16 +55,9 @@ async fn assert_not_delivered(app: &TestApp, id: &str, original: &[u8]) {
             );
         }
     } else {
-        assert_eq!(
-            status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "a damaged object should be refused as a server error"
-        );
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "a damaged object should be refused as a server error");
         let v = expect_error(resp, StatusCode::INTERNAL_SERVER_ERROR, Some("internal")).await;
-        assert!(
-            !v.to_string().contains("segment"),
-            "internal detail must not leak: {v}"
-        );
+        assert!(!v.to_string().contains("segment"), "internal detail must not leak: {v}");
     }
 }
 
@@ -127,10 +103,7 @@ async fn objects_swapped_between_two_transfers_open_for_neither() {
     let app = TestApp::spawn();
     let (id1, path1) = upload_and_find_object(&app, 4).await;
     let (id2, path2) = upload_and_find_object(&app, 5).await;
-    let (b1, b2) = (
-        std::fs::read(&path1).unwrap(),
-        std::fs::read(&path2).unwrap(),
-    );
+    let (b1, b2) = (std::fs::read(&path1).unwrap(), std::fs::read(&path2).unwrap());
     std::fs::write(&path1, &b2).unwrap();
     std::fs::write(&path2, &b1).unwrap();
     for id in [&id1, &id2] {

@@ -34,26 +34,17 @@ fn assert_transfer(t: &Value, filename: &str, size: u64, sha256: &str) {
     assert_eq!(t["recipient"]["ref"], TEAM, "{t}");
     assert_eq!(t["recipient"]["name"], TEAM_NAME, "{t}");
     assert_eq!(t["filename"], filename, "{t}");
-    assert!(
-        t["content_type"].as_str().is_some_and(|c| !c.is_empty()),
-        "content_type in {t}"
-    );
+    assert!(t["content_type"].as_str().is_some_and(|c| !c.is_empty()), "content_type in {t}");
     assert_eq!(t["size"].as_u64(), Some(size), "size in {t}");
     assert_eq!(t["sha256"].as_str(), Some(sha256), "sha256 in {t}");
     assert_eq!(t["state"], "available", "{t}");
     let created = parse_rfc3339(t["created_at"].as_str().expect("created_at"));
     let age = time::OffsetDateTime::now_utc() - created;
-    assert!(
-        age.whole_seconds().abs() < 300,
-        "created_at {created} is not close to now ({age} away)"
-    );
+    assert!(age.whole_seconds().abs() < 300, "created_at {created} is not close to now ({age} away)");
 }
 
 fn id_of(t: &Value) -> String {
-    t["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {t}"))
-        .to_string()
+    t["id"].as_str().unwrap_or_else(|| panic!("no id in {t}")).to_string()
 }
 
 /// Files under objects/ and tmp/ plus both mailboxes, to prove a refused upload kept nothing.
@@ -64,36 +55,19 @@ struct Stored {
 }
 
 fn stored(app: &TestApp) -> Stored {
-    Stored {
-        objects: files_under(&app.objects_dir()),
-        tmp: files_under(&app.tmp_dir()),
-    }
+    Stored { objects: files_under(&app.objects_dir()), tmp: files_under(&app.tmp_dir()) }
 }
 
 async fn mailboxes(app: &TestApp) -> (Vec<String>, Vec<String>) {
-    (
-        app.list_ids(&app.key_a, "sent").await,
-        app.list_ids(&app.key_team, "inbox").await,
-    )
+    (app.list_ids(&app.key_a, "sent").await, app.list_ids(&app.key_team, "inbox").await)
 }
 
-async fn assert_nothing_kept(
-    app: &TestApp,
-    before: &Stored,
-    boxes_before: &(Vec<String>, Vec<String>),
-) {
+async fn assert_nothing_kept(app: &TestApp, before: &Stored, boxes_before: &(Vec<String>, Vec<String>)) {
     // Clean-up may legitimately finish a moment after the response; allow a short poll.
     let ok = poll_until(Duration::from_secs(5), || stored(app) == *before).await;
-    assert!(
-        ok,
-        "files were left behind: before {before:?}, now {:?}",
-        stored(app)
-    );
+    assert!(ok, "files were left behind: before {before:?}, now {:?}", stored(app));
     let boxes = mailboxes(app).await;
-    assert_eq!(
-        &boxes, boxes_before,
-        "a refused upload appeared in a mailbox listing"
-    );
+    assert_eq!(&boxes, boxes_before, "a refused upload appeared in a mailbox listing");
 }
 
 /// Upload a Vec (with Content-Length) A -> team and check the answer.
@@ -108,26 +82,11 @@ async fn upload_a_to_team(app: &TestApp, filename: &str, body: Vec<u8>) -> Value
 fn assert_download_headers(h: &reqwest::header::HeaderMap, filename: &str, size: u64, sha: &str) {
     let cd = header(h, "content-disposition").expect("Content-Disposition");
     let (_quoted, star) = parse_content_disposition(cd);
-    assert_eq!(
-        star, filename,
-        "filename* must decode to the original name: {cd}"
-    );
-    assert_eq!(
-        header(h, "etag"),
-        Some(format!("\"{sha}\"").as_str()),
-        "ETag"
-    );
-    assert_eq!(
-        header(h, "content-digest"),
-        Some(digest_header_from_hex(sha).as_str()),
-        "Content-Digest on 200"
-    );
+    assert_eq!(star, filename, "filename* must decode to the original name: {cd}");
+    assert_eq!(header(h, "etag"), Some(format!("\"{sha}\"").as_str()), "ETag");
+    assert_eq!(header(h, "content-digest"), Some(digest_header_from_hex(sha).as_str()), "Content-Digest on 200");
     assert_eq!(header(h, "accept-ranges"), Some("bytes"), "Accept-Ranges");
-    assert_eq!(
-        header(h, "content-length"),
-        Some(size.to_string().as_str()),
-        "Content-Length"
-    );
+    assert_eq!(header(h, "content-length"), Some(size.to_string().as_str()), "Content-Length");
 }
 
 // ----- startup, health, auth, TLS ------------------------------------------------------------
@@ -140,16 +99,8 @@ async fn the_server_prints_only_its_listening_line_on_stdout_at_startup() {
         "stdout had lines before `listening on`: {:?}",
         app.server().stdout_preamble
     );
-    for f in [
-        "pigeonpost.db",
-        "keyring.json",
-        "tls/dev-cert.pem",
-        "tls/dev-key.pem",
-    ] {
-        assert!(
-            app.data_path().join(f).is_file(),
-            "{f} missing after first start"
-        );
+    for f in ["pigeonpost.db", "keyring.json", "tls/dev-cert.pem", "tls/dev-key.pem"] {
+        assert!(app.data_path().join(f).is_file(), "{f} missing after first start");
     }
 }
 
@@ -171,56 +122,16 @@ async fn requests_without_a_valid_key_get_401_even_on_unknown_paths() {
     tampered.push(if last == 'A' { 'B' } else { 'A' });
 
     let cases: Vec<(&str, Method, &str, Option<String>)> = vec![
-        (
-            "no header",
-            Method::GET,
-            "/api/v1/transfers?box=inbox",
-            None,
-        ),
-        (
-            "garbage key",
-            Method::GET,
-            "/api/v1/transfers?box=inbox",
-            Some("Bearer nonsense".into()),
-        ),
-        (
-            "tampered key",
-            Method::GET,
-            "/api/v1/transfers?box=inbox",
-            Some(format!("Bearer {tampered}")),
-        ),
-        (
-            "empty bearer",
-            Method::GET,
-            "/api/v1/transfers?box=inbox",
-            Some("Bearer ".into()),
-        ),
-        (
-            "basic scheme",
-            Method::GET,
-            "/api/v1/transfers?box=inbox",
-            Some(format!("Basic {}", app.key_a)),
-        ),
+        ("no header", Method::GET, "/api/v1/transfers?box=inbox", None),
+        ("garbage key", Method::GET, "/api/v1/transfers?box=inbox", Some("Bearer nonsense".into())),
+        ("tampered key", Method::GET, "/api/v1/transfers?box=inbox", Some(format!("Bearer {tampered}"))),
+        ("empty bearer", Method::GET, "/api/v1/transfers?box=inbox", Some("Bearer ".into())),
+        ("basic scheme", Method::GET, "/api/v1/transfers?box=inbox", Some(format!("Basic {}", app.key_a))),
         ("unknown path", Method::GET, "/nope", None),
         ("unknown api path", Method::GET, "/api/v1/nope", None),
-        (
-            "unknown path wrong key",
-            Method::GET,
-            "/api/v2/transfers",
-            Some("Bearer nonsense".into()),
-        ),
-        (
-            "metadata",
-            Method::GET,
-            "/api/v1/transfers/00000000-0000-4000-8000-000000000000",
-            None,
-        ),
-        (
-            "upload",
-            Method::POST,
-            "/api/v1/transfers?channel=general&to=smst&filename=x.txt",
-            None,
-        ),
+        ("unknown path wrong key", Method::GET, "/api/v2/transfers", Some("Bearer nonsense".into())),
+        ("metadata", Method::GET, "/api/v1/transfers/00000000-0000-4000-8000-000000000000", None),
+        ("upload", Method::POST, "/api/v1/transfers?channel=general&to=smst&filename=x.txt", None),
     ];
     for (what, method, path, auth) in cases {
         let mut req = app.client.request(method, app.url(path));
@@ -235,11 +146,7 @@ async fn requests_without_a_valid_key_get_401_even_on_unknown_paths() {
         expect_error(resp, StatusCode::UNAUTHORIZED, None).await;
     }
     // An unknown path with a valid key is a plain 404.
-    let resp = app
-        .request(Method::GET, &app.key_a, "/api/v1/nope")
-        .send()
-        .await
-        .unwrap();
+    let resp = app.request(Method::GET, &app.key_a, "/api/v1/nope").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     // The unauthenticated upload left nothing behind.
     assert!(poll_until(Duration::from_secs(5), || stored(&app) == before).await);
@@ -249,37 +156,17 @@ async fn requests_without_a_valid_key_get_401_even_on_unknown_paths() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_1_2_and_tls_1_3_both_work_and_the_cert_covers_localhost() {
     let app = TestApp::spawn();
-    for (name, v) in [
-        ("TLS 1.2", reqwest::tls::Version::TLS_1_2),
-        ("TLS 1.3", reqwest::tls::Version::TLS_1_3),
-    ] {
-        let client = app
-            .client_builder()
-            .min_tls_version(v)
-            .max_tls_version(v)
-            .build()
-            .unwrap();
-        let resp = client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{name} handshake failed: {e:?}"));
+    for (name, v) in [("TLS 1.2", reqwest::tls::Version::TLS_1_2), ("TLS 1.3", reqwest::tls::Version::TLS_1_3)] {
+        let client = app.client_builder().min_tls_version(v).max_tls_version(v).build().unwrap();
+        let resp =
+            client.get(app.url("/healthz")).send().await.unwrap_or_else(|e| panic!("{name} handshake failed: {e:?}"));
         assert_eq!(resp.status(), StatusCode::OK, "{name}");
         // And an authenticated API call over the same version.
-        let resp = client
-            .get(app.url("/api/v1/transfers?box=inbox"))
-            .bearer_auth(&app.key_a)
-            .send()
-            .await
-            .unwrap();
+        let resp = client.get(app.url("/api/v1/transfers?box=inbox")).bearer_auth(&app.key_a).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{name} API call");
     }
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
-    let client = app
-        .client_builder()
-        .resolve("localhost", addr)
-        .build()
-        .unwrap();
+    let client = app.client_builder().resolve("localhost", addr).build().unwrap();
     let resp = client
         .get(format!("https://localhost:{}/healthz", app.port()))
         .send()
@@ -294,25 +181,15 @@ async fn plain_http_to_the_https_port_fails_and_the_server_keeps_serving() {
     let plain = reqwest::Client::builder().no_proxy().build().unwrap();
     let res = tokio::time::timeout(
         Duration::from_secs(10),
-        plain
-            .get(format!("http://127.0.0.1:{}/healthz", app.port()))
-            .send(),
+        plain.get(format!("http://127.0.0.1:{}/healthz", app.port())).send(),
     )
     .await
     .expect("plain HTTP attempt hung instead of failing");
     if let Ok(resp) = res {
-        assert!(
-            !resp.status().is_success(),
-            "plain http:// got a successful answer: {}",
-            resp.status()
-        );
+        assert!(!resp.status().is_success(), "plain http:// got a successful answer: {}", resp.status());
     }
     let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "server stopped serving HTTPS after a plain request"
-    );
+    assert_eq!(resp.status(), StatusCode::OK, "server stopped serving HTTPS after a plain request");
 }
 
 // ----- round trips ---------------------------------------------------------------------------
@@ -340,11 +217,7 @@ async fn files_of_boundary_sizes_round_trip_byte_identical() {
         assert!(got[..] == body[..], "content differs for size {size}");
 
         // The sender can read it back too, and both see the same metadata.
-        assert_eq!(
-            app.download_bytes(&app.key_a, &id).await,
-            body,
-            "sender download {size}"
-        );
+        assert_eq!(app.download_bytes(&app.key_a, &id).await, body, "sender download {size}");
         let meta = expect_json(app.metadata(&app.key_team, &id).await, StatusCode::OK).await;
         assert_transfer(&meta, &filename, size, &sha);
     }
@@ -357,11 +230,7 @@ async fn a_100_mib_streamed_file_round_trips_and_an_interrupted_download_resumes
     let pat = Pattern::new(7, size);
     let hasher = Arc::new(Mutex::new(Sha256::new()));
     let progress = Arc::new(AtomicU64::new(0));
-    let ctl = StreamControl {
-        hasher: Some(hasher.clone()),
-        progress: Some(progress.clone()),
-        ..Default::default()
-    };
+    let ctl = StreamControl { hasher: Some(hasher.clone()), progress: Some(progress.clone()), ..Default::default() };
     // Chunked transfer encoding: no Content-Length.
     let body = reqwest::Body::wrap_stream(pat.stream_with(256 * 1024, ctl));
     let resp = app.upload(&app.key_a, TEAM, "big.bin", body).await;
@@ -377,10 +246,7 @@ async fn a_100_mib_streamed_file_round_trips_and_an_interrupted_download_resumes
     assert_download_headers(resp.headers(), "big.bin", size, &sent_sha);
     let (n, sha) = hash_response(resp).await;
     assert_eq!(n, size);
-    assert_eq!(
-        sha, sent_sha,
-        "100 MiB download differs from what was uploaded"
-    );
+    assert_eq!(sha, sent_sha, "100 MiB download differs from what was uploaded");
 
     // Interrupted download: read ~37 MiB, drop the connection, resume with `bytes=N-`.
     let resp = app.download(&app.key_team, &id).await;
@@ -389,33 +255,18 @@ async fn a_100_mib_streamed_file_round_trips_and_an_interrupted_download_resumes
     let mut resumed = Sha256::new();
     let mut first = 0u64;
     while first < 37 * MIB + 12345 {
-        let chunk = stream
-            .next()
-            .await
-            .expect("body ended early")
-            .expect("chunk");
+        let chunk = stream.next().await.expect("body ended early").expect("chunk");
         first += chunk.len() as u64;
         resumed.update(&chunk);
     }
     drop(stream);
     assert!(first < size);
-    let resp = app
-        .download_range(&app.key_team, &id, &format!("bytes={first}-"))
-        .await;
+    let resp = app.download_range(&app.key_team, &id, &format!("bytes={first}-")).await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     let h = resp.headers();
-    assert_eq!(
-        header(h, "content-range"),
-        Some(format!("bytes {first}-{}/{size}", size - 1).as_str())
-    );
-    assert_eq!(
-        header(h, "content-length"),
-        Some((size - first).to_string().as_str())
-    );
-    assert_eq!(
-        header(h, "repr-digest"),
-        Some(digest_header_from_hex(&sent_sha).as_str())
-    );
+    assert_eq!(header(h, "content-range"), Some(format!("bytes {first}-{}/{size}", size - 1).as_str()));
+    assert_eq!(header(h, "content-length"), Some((size - first).to_string().as_str()));
+    assert_eq!(header(h, "repr-digest"), Some(digest_header_from_hex(&sent_sha).as_str()));
     let mut stream = resp.bytes_stream();
     let mut rest = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -424,27 +275,18 @@ async fn a_100_mib_streamed_file_round_trips_and_an_interrupted_download_resumes
         resumed.update(&chunk);
     }
     assert_eq!(first + rest, size);
-    assert_eq!(
-        hex::encode(resumed.finalize()),
-        sent_sha,
-        "resumed download differs"
-    );
+    assert_eq!(hex::encode(resumed.finalize()), sent_sha, "resumed download differs");
 
     // A suffix range on the big file: the last 1 MiB + 3 bytes.
     let tail = MIB + 3;
-    let resp = app
-        .download_range(&app.key_team, &id, &format!("bytes=-{tail}"))
-        .await;
+    let resp = app.download_range(&app.key_team, &id, &format!("bytes=-{tail}")).await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         header(resp.headers(), "content-range"),
         Some(format!("bytes {}-{}/{size}", size - tail, size - 1).as_str())
     );
     let got = resp.bytes().await.unwrap();
-    assert!(
-        got[..] == pat.slice(size - tail, size)[..],
-        "suffix range content differs"
-    );
+    assert!(got[..] == pat.slice(size - tail, size)[..], "suffix range content differs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,10 +309,7 @@ async fn download_headers_carry_tricky_filenames_safely() {
         if name == "report-2024.csv" {
             let cd = header(resp.headers(), "content-disposition").unwrap();
             let (quoted, _) = parse_content_disposition(cd);
-            assert_eq!(
-                quoted, name,
-                "plain ASCII names should be kept in filename=\"...\""
-            );
+            assert_eq!(quoted, name, "plain ASCII names should be kept in filename=\"...\"");
         }
         assert_eq!(resp.bytes().await.unwrap().to_vec(), body);
     }
@@ -505,31 +344,11 @@ async fn range_requests_return_exactly_the_requested_bytes_with_repr_digest() {
         let resp = app.download_range(&app.key_team, &id, range).await;
         assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT, "{range}");
         let h = resp.headers().clone();
-        assert_eq!(
-            header(&h, "content-range"),
-            Some(format!("bytes {a}-{b}/{size}").as_str()),
-            "{range}"
-        );
-        assert_eq!(
-            header(&h, "content-length"),
-            Some((b - a + 1).to_string().as_str()),
-            "{range}"
-        );
-        assert_eq!(
-            header(&h, "repr-digest"),
-            Some(digest_header_from_hex(&sha).as_str()),
-            "{range}"
-        );
-        assert_eq!(
-            header(&h, "content-digest"),
-            None,
-            "{range}: Content-Digest on a 206"
-        );
-        assert_eq!(
-            header(&h, "etag"),
-            Some(format!("\"{sha}\"").as_str()),
-            "{range}"
-        );
+        assert_eq!(header(&h, "content-range"), Some(format!("bytes {a}-{b}/{size}").as_str()), "{range}");
+        assert_eq!(header(&h, "content-length"), Some((b - a + 1).to_string().as_str()), "{range}");
+        assert_eq!(header(&h, "repr-digest"), Some(digest_header_from_hex(&sha).as_str()), "{range}");
+        assert_eq!(header(&h, "content-digest"), None, "{range}: Content-Digest on a 206");
+        assert_eq!(header(&h, "etag"), Some(format!("\"{sha}\"").as_str()), "{range}");
         assert_eq!(header(&h, "accept-ranges"), Some("bytes"), "{range}");
         let got = resp.bytes().await.unwrap();
         assert_eq!(got.len() as u64, b - a + 1, "{range}");
@@ -546,11 +365,7 @@ async fn an_unsatisfiable_range_gets_416_with_the_size() {
     for range in ["bytes=1000-", "bytes=5000-6000", "bytes=1000-1000"] {
         let resp = app.download_range(&app.key_team, &id, range).await;
         assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
-        assert_eq!(
-            header(resp.headers(), "content-range"),
-            Some(format!("bytes */{size}").as_str()),
-            "{range}"
-        );
+        assert_eq!(header(resp.headers(), "content-range"), Some(format!("bytes */{size}").as_str()), "{range}");
     }
     // The last byte is still satisfiable.
     let resp = app.download_range(&app.key_team, &id, "bytes=999-").await;
@@ -561,9 +376,7 @@ async fn an_unsatisfiable_range_gets_416_with_the_size() {
 async fn transfers_can_be_addressed_by_dfe_number_with_or_without_slash_or_by_slug() {
     let app = TestApp::spawn();
     for to in ["825/2001", "8252001"] {
-        let t = app
-            .upload_ok(&app.key_team, to, "to-school.txt", b"hi".to_vec())
-            .await;
+        let t = app.upload_ok(&app.key_team, to, "to-school.txt", b"hi".to_vec()).await;
         assert_eq!(t["recipient"]["ref"], SCHOOL_A, "to={to}: {t}");
         assert_eq!(t["recipient"]["name"], SCHOOL_A_NAME, "to={to}: {t}");
         assert_eq!(t["sender"]["ref"], TEAM, "{t}");
@@ -572,9 +385,7 @@ async fn transfers_can_be_addressed_by_dfe_number_with_or_without_slash_or_by_sl
     let inbox = app.list_ids(&app.key_a, "inbox").await;
     assert_eq!(inbox.len(), 2);
     // School to school works too and the sender's ref is LLL/EEEE.
-    let t = app
-        .upload_ok(&app.key_b, SCHOOL_A, "s2s.txt", b"x".to_vec())
-        .await;
+    let t = app.upload_ok(&app.key_b, SCHOOL_A, "s2s.txt", b"x".to_vec()).await;
     assert_eq!(t["sender"]["ref"], SCHOOL_B);
 }
 
@@ -584,20 +395,12 @@ async fn the_sender_sees_who_downloaded_a_transfer_and_when() {
     let t = upload_a_to_team(&app, "tracked.txt", b"tracked".to_vec()).await;
     let id = id_of(&t);
     let meta = expect_json(app.metadata(&app.key_a, &id).await, StatusCode::OK).await;
-    assert_eq!(
-        meta["downloads"],
-        serde_json::json!([]),
-        "no downloads yet: {meta}"
-    );
+    assert_eq!(meta["downloads"], serde_json::json!([]), "no downloads yet: {meta}");
     app.download_bytes(&app.key_team, &id).await;
     let meta = expect_json(app.metadata(&app.key_a, &id).await, StatusCode::OK).await;
-    let downloads = meta["downloads"]
-        .as_array()
-        .unwrap_or_else(|| panic!("downloads in {meta}"));
+    let downloads = meta["downloads"].as_array().unwrap_or_else(|| panic!("downloads in {meta}"));
     assert!(
-        downloads
-            .iter()
-            .any(|d| d["org"] == TEAM && d["at"].as_str().map(parse_rfc3339).is_some()),
+        downloads.iter().any(|d| d["org"] == TEAM && d["at"].as_str().map(parse_rfc3339).is_some()),
         "the team's download is not recorded: {meta}"
     );
 }
@@ -612,22 +415,9 @@ async fn a_third_school_gets_404_for_someone_elses_transfer() {
     let id = id_of(&t);
     let missing = uuid::Uuid::new_v4().to_string();
 
-    let meta = expect_error(
-        app.metadata(&app.key_b, &id).await,
-        StatusCode::NOT_FOUND,
-        None,
-    )
-    .await;
-    let meta_missing = expect_error(
-        app.metadata(&app.key_b, &missing).await,
-        StatusCode::NOT_FOUND,
-        None,
-    )
-    .await;
-    assert_eq!(
-        meta["error"], meta_missing["error"],
-        "foreign and missing must look the same"
-    );
+    let meta = expect_error(app.metadata(&app.key_b, &id).await, StatusCode::NOT_FOUND, None).await;
+    let meta_missing = expect_error(app.metadata(&app.key_b, &missing).await, StatusCode::NOT_FOUND, None).await;
+    assert_eq!(meta["error"], meta_missing["error"], "foreign and missing must look the same");
     let resp = app.download(&app.key_b, &id).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND, "content");
     let resp = app.download_range(&app.key_b, &id, "bytes=0-3").await;
@@ -676,16 +466,10 @@ async fn the_sender_can_withdraw_a_transfer_so_nobody_can_download_it() {
         let meta: Value = resp.json().await.unwrap();
         assert_eq!(meta["state"], "withdrawn", "recipient's view: {meta}");
     } else {
-        assert!(matches!(
-            resp.status(),
-            StatusCode::NOT_FOUND | StatusCode::GONE
-        ));
+        assert!(matches!(resp.status(), StatusCode::NOT_FOUND | StatusCode::GONE));
     }
     // The other transfer is untouched.
-    assert_eq!(
-        app.download_bytes(&app.key_team, &id_of(&keep)).await,
-        b"this one stays"
-    );
+    assert_eq!(app.download_bytes(&app.key_team, &id_of(&keep)).await, b"this one stays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -694,28 +478,16 @@ async fn the_recipient_can_remove_a_transfer_from_their_inbox() {
     let t1 = upload_a_to_team(&app, "one.txt", b"one".to_vec()).await;
     let t2 = upload_a_to_team(&app, "two.txt", b"two".to_vec()).await;
     let (id1, id2) = (id_of(&t1), id_of(&t2));
-    assert_eq!(
-        app.list_ids(&app.key_team, "inbox").await,
-        vec![id2.clone(), id1.clone()]
-    );
+    assert_eq!(app.list_ids(&app.key_team, "inbox").await, vec![id2.clone(), id1.clone()]);
 
     let resp = app.delete(&app.key_team, &id1).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.list_ids(&app.key_team, "inbox").await,
-        vec![id2.clone()]
-    );
+    assert_eq!(app.list_ids(&app.key_team, "inbox").await, vec![id2.clone()]);
     // Still in the sender's sent box, still available to the sender.
     let sent = app.list_ids(&app.key_a, "sent").await;
-    assert!(
-        sent.contains(&id1),
-        "removing from the inbox must not remove from sent: {sent:?}"
-    );
+    assert!(sent.contains(&id1), "removing from the inbox must not remove from sent: {sent:?}");
     let meta = expect_json(app.metadata(&app.key_a, &id1).await, StatusCode::OK).await;
-    assert_eq!(
-        meta["state"], "available",
-        "an inbox removal is not a withdrawal: {meta}"
-    );
+    assert_eq!(meta["state"], "available", "an inbox removal is not a withdrawal: {meta}");
     assert_eq!(app.download_bytes(&app.key_a, &id1).await, b"one");
 }
 
@@ -744,9 +516,7 @@ async fn bad_filenames_are_refused_with_400_and_nothing_is_kept() {
         ("backslash", "dir\\file.txt".into()),
     ];
     for (what, name) in cases {
-        let resp = app
-            .upload(&app.key_a, TEAM, &name, b"content".to_vec())
-            .await;
+        let resp = app.upload(&app.key_a, TEAM, &name, b"content".to_vec()).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{what}: {name:?}");
         expect_error(resp, StatusCode::BAD_REQUEST, Some("invalid_filename")).await;
     }
@@ -771,20 +541,11 @@ async fn unknown_recipients_and_channels_get_422_and_nothing_is_kept() {
     let boxes = mailboxes(&app).await;
     for to in ["825/9999", "8259999", "nosuchteam"] {
         let resp = app.upload(&app.key_a, to, "x.txt", b"x".to_vec()).await;
-        expect_error(
-            resp,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("unknown_recipient"),
-        )
-        .await;
+        expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_recipient")).await;
     }
     let resp = app
         .request(Method::POST, &app.key_a, "/api/v1/transfers")
-        .query(&[
-            ("channel", "no-such-channel"),
-            ("to", TEAM),
-            ("filename", "x.txt"),
-        ])
+        .query(&[("channel", "no-such-channel"), ("to", TEAM), ("filename", "x.txt")])
         .body(b"x".to_vec())
         .send()
         .await
@@ -797,13 +558,7 @@ const MAX: u64 = 64 * 1024;
 
 /// The default client (which negotiates HTTP/2) and an HTTP/1.1-only client.
 fn both_protocols(app: &TestApp) -> [(&'static str, reqwest::Client); 2] {
-    [
-        ("HTTP/2", app.client.clone()),
-        (
-            "HTTP/1.1",
-            app.client_builder().http1_only().build().unwrap(),
-        ),
-    ]
+    [("HTTP/2", app.client.clone()), ("HTTP/1.1", app.client_builder().http1_only().build().unwrap())]
 }
 
 fn small_max_env() -> [(&'static str, &'static str); 1] {
@@ -833,10 +588,7 @@ async fn an_upload_with_content_length_over_the_maximum_gets_413_and_nothing_is_
         }
     }
     assert_nothing_kept(&app, &before, &boxes).await;
-    assert_eq!(
-        app.download_bytes(&app.key_team, &id_of(&ok)).await.len() as u64,
-        MAX
-    );
+    assert_eq!(app.download_bytes(&app.key_team, &id_of(&ok)).await.len() as u64, MAX);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -854,15 +606,9 @@ async fn a_chunked_upload_growing_past_the_maximum_gets_413_and_nothing_is_kept(
     for (proto, client) in [("HTTP/2", app.client.clone())] {
         for size in [MAX + 1, 4 * MAX, 16 * MAX] {
             let body = reqwest::Body::wrap_stream(Pattern::new(2, size).stream(8 * 1024));
-            let res = app
-                .upload_request_via(&client, &app.key_a, TEAM, "growing.bin")
-                .body(body)
-                .send()
-                .await;
+            let res = app.upload_request_via(&client, &app.key_a, TEAM, "growing.bin").body(body).send().await;
             let resp = res.unwrap_or_else(|e| {
-                panic!(
-                    "{proto}, {size}-byte chunked upload: no HTTP answer, the client never saw a 413: {e:?}"
-                )
+                panic!("{proto}, {size}-byte chunked upload: no HTTP answer, the client never saw a 413: {e:?}")
             });
             expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")).await;
         }
@@ -891,16 +637,11 @@ async fn a_client_sending_far_more_than_the_maximum_still_reads_the_413() {
         for chunked in [false, true, false, true, false, true] {
             let req = app.upload_request_via(&client, &app.key_a, TEAM, "huge.bin");
             let req = if chunked {
-                req.body(reqwest::Body::wrap_stream(
-                    Pattern::new(2, size).stream(64 * 1024),
-                ))
+                req.body(reqwest::Body::wrap_stream(Pattern::new(2, size).stream(64 * 1024)))
             } else {
                 req.body(Pattern::new(2, size).bytes())
             };
-            let what = format!(
-                "{proto}, {size} bytes, {}",
-                if chunked { "chunked" } else { "Content-Length" }
-            );
+            let what = format!("{proto}, {size} bytes, {}", if chunked { "chunked" } else { "Content-Length" });
             match req.send().await {
                 Ok(resp) => {
                     expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")).await;
@@ -910,11 +651,7 @@ async fn a_client_sending_far_more_than_the_maximum_still_reads_the_413() {
         }
     }
     assert_nothing_kept(&app, &before, &boxes).await;
-    assert!(
-        failures.is_empty(),
-        "the client never saw the 413:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "the client never saw the 413:\n{}", failures.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -932,28 +669,16 @@ async fn a_wrong_content_digest_gets_422_and_nothing_is_kept() {
         .send()
         .await
         .unwrap();
-    expect_error(
-        resp,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Some("digest_mismatch"),
-    )
-    .await;
+    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, Some("digest_mismatch")).await;
     // ... and chunked.
     let resp = app
         .upload_request(&app.key_a, TEAM, "digest.bin")
         .header("content-digest", &wrong)
-        .body(reqwest::Body::wrap_stream(
-            Pattern::new(5, 200_000).stream(16 * 1024),
-        ))
+        .body(reqwest::Body::wrap_stream(Pattern::new(5, 200_000).stream(16 * 1024)))
         .send()
         .await
         .unwrap();
-    expect_error(
-        resp,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Some("digest_mismatch"),
-    )
-    .await;
+    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, Some("digest_mismatch")).await;
     assert_nothing_kept(&app, &before, &boxes).await;
 
     // The right digest is accepted.
@@ -974,10 +699,7 @@ async fn a_wrong_content_digest_gets_422_and_nothing_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploaded_plaintext_is_never_written_to_any_file_in_the_data_dir() {
     let app = TestApp::spawn();
-    let marker = format!(
-        "PIGEONPOST-PLAINTEXT-MARKER-{}",
-        uuid::Uuid::new_v4().simple()
-    );
+    let marker = format!("PIGEONPOST-PLAINTEXT-MARKER-{}", uuid::Uuid::new_v4().simple());
     let short = marker.clone().into_bytes();
     let long: Vec<u8> = format!("{marker}\n").repeat(5000).into_bytes(); // ~300 KB, several chunks
     let t1 = upload_a_to_team(&app, "short.txt", short.clone()).await;
@@ -1002,23 +724,13 @@ async fn uploaded_plaintext_is_never_written_to_any_file_in_the_data_dir() {
 
     let needle = marker.as_bytes();
     let files = files_under(app.data_path());
-    assert!(
-        files.iter().any(|f| f.starts_with("objects")),
-        "no object files at all? {files:?}"
-    );
+    assert!(files.iter().any(|f| f.starts_with("objects")), "no object files at all? {files:?}");
     for rel in &files {
         let data = std::fs::read(app.data_path().join(rel)).unwrap();
-        assert!(
-            !data.windows(needle.len()).any(|w| w == needle),
-            "plaintext marker found in {}",
-            rel.display()
-        );
+        assert!(!data.windows(needle.len()).any(|w| w == needle), "plaintext marker found in {}", rel.display());
     }
     let log = app.server_log();
-    assert!(
-        !log.contains(&marker),
-        "plaintext marker found in the server's log"
-    );
+    assert!(!log.contains(&marker), "plaintext marker found in the server's log");
 }
 
 // ----- listings ------------------------------------------------------------------------------
@@ -1032,8 +744,7 @@ async fn listings_are_newest_first_and_paginate_without_gaps_or_duplicates() {
         ids.push(id_of(&t));
     }
     // Noise the team's inbox must not show: a transfer between other organisations.
-    app.upload_ok(&app.key_b, SCHOOL_A, "noise.txt", b"n".to_vec())
-        .await;
+    app.upload_ok(&app.key_b, SCHOOL_A, "noise.txt", b"n".to_vec()).await;
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
 
     for (key, mailbox) in [(&app.key_team, "inbox"), (&app.key_a, "sent")] {
@@ -1041,43 +752,21 @@ async fn listings_are_newest_first_and_paginate_without_gaps_or_duplicates() {
             let items = app.list_all(key, mailbox, Some(limit)).await;
             let got: Vec<String> = items.iter().map(id_of).collect();
             let unique: HashSet<&String> = got.iter().collect();
-            assert_eq!(
-                unique.len(),
-                got.len(),
-                "{mailbox} limit {limit}: duplicates {got:?}"
-            );
-            assert_eq!(
-                got, newest_first,
-                "{mailbox} limit {limit}: order or membership"
-            );
-            let times: Vec<_> = items
-                .iter()
-                .map(|t| parse_rfc3339(t["created_at"].as_str().unwrap()))
-                .collect();
-            assert!(
-                times.windows(2).all(|w| w[0] >= w[1]),
-                "{mailbox}: created_at not descending"
-            );
+            assert_eq!(unique.len(), got.len(), "{mailbox} limit {limit}: duplicates {got:?}");
+            assert_eq!(got, newest_first, "{mailbox} limit {limit}: order or membership");
+            let times: Vec<_> = items.iter().map(|t| parse_rfc3339(t["created_at"].as_str().unwrap())).collect();
+            assert!(times.windows(2).all(|w| w[0] >= w[1]), "{mailbox}: created_at not descending");
         }
         // Page shapes for limit 3: 3, 3, 1 and a null cursor at the end.
         let p1 = app.list_page(key, mailbox, Some(3), None).await;
         assert_eq!(p1["items"].as_array().unwrap().len(), 3);
-        let c1 = p1["next_cursor"]
-            .as_str()
-            .expect("first page has a cursor")
-            .to_string();
+        let c1 = p1["next_cursor"].as_str().expect("first page has a cursor").to_string();
         let p2 = app.list_page(key, mailbox, Some(3), Some(&c1)).await;
         assert_eq!(p2["items"].as_array().unwrap().len(), 3);
-        let c2 = p2["next_cursor"]
-            .as_str()
-            .expect("second page has a cursor")
-            .to_string();
+        let c2 = p2["next_cursor"].as_str().expect("second page has a cursor").to_string();
         let p3 = app.list_page(key, mailbox, Some(3), Some(&c2)).await;
         assert_eq!(p3["items"].as_array().unwrap().len(), 1);
-        assert!(
-            p3["next_cursor"].is_null(),
-            "last page must have next_cursor null: {p3}"
-        );
+        assert!(p3["next_cursor"].is_null(), "last page must have next_cursor null: {p3}");
         for t in p1["items"].as_array().unwrap() {
             if mailbox == "inbox" {
                 assert_eq!(t["recipient"]["ref"], TEAM);
@@ -1091,15 +780,9 @@ async fn listings_are_newest_first_and_paginate_without_gaps_or_duplicates() {
     let p1 = app.list_page(&app.key_team, "inbox", Some(3), None).await;
     let c1 = p1["next_cursor"].as_str().unwrap().to_string();
     let newer = upload_a_to_team(&app, "newer.txt", b"new".to_vec()).await;
-    let p2 = app
-        .list_page(&app.key_team, "inbox", Some(3), Some(&c1))
-        .await;
+    let p2 = app.list_page(&app.key_team, "inbox", Some(3), Some(&c1)).await;
     let p2_ids: Vec<String> = p2["items"].as_array().unwrap().iter().map(id_of).collect();
-    assert_eq!(
-        p2_ids,
-        newest_first[3..6].to_vec(),
-        "page 2 shifted after a new upload"
-    );
+    assert_eq!(p2_ids, newest_first[3..6].to_vec(), "page 2 shifted after a new upload");
     assert!(!p2_ids.contains(&id_of(&newer)));
 }
 
@@ -1108,18 +791,14 @@ async fn the_default_page_size_is_50() {
     let app = TestApp::spawn();
     let mut ids = Vec::new();
     for i in 0..52 {
-        let t = app
-            .upload_ok(&app.key_a, TEAM, &format!("n{i}.txt"), vec![b'n'])
-            .await;
+        let t = app.upload_ok(&app.key_a, TEAM, &format!("n{i}.txt"), vec![b'n']).await;
         ids.push(id_of(&t));
     }
     let p1 = app.list_page(&app.key_team, "inbox", None, None).await;
     let items = p1["items"].as_array().unwrap();
     assert_eq!(items.len(), 50, "default limit");
     let cursor = p1["next_cursor"].as_str().expect("cursor after 50 of 52");
-    let p2 = app
-        .list_page(&app.key_team, "inbox", None, Some(cursor))
-        .await;
+    let p2 = app.list_page(&app.key_team, "inbox", None, Some(cursor)).await;
     let mut all: Vec<String> = items.iter().map(id_of).collect();
     all.extend(p2["items"].as_array().unwrap().iter().map(id_of));
     ids.reverse();
@@ -1143,42 +822,16 @@ async fn malformed_listing_parameters_get_a_client_error_not_a_crash() {
         "box=inbox&limit=abc",
         "box=inbox&limit=-1",
     ] {
-        let resp = app
-            .request(
-                Method::GET,
-                &app.key_team,
-                &format!("/api/v1/transfers?{query}"),
-            )
-            .send()
-            .await
-            .unwrap();
+        let resp = app.request(Method::GET, &app.key_team, &format!("/api/v1/transfers?{query}")).send().await.unwrap();
         let status = resp.status();
-        assert!(
-            status.is_client_error(),
-            "{query}: expected 4xx, got {status}"
-        );
+        assert!(status.is_client_error(), "{query}: expected 4xx, got {status}");
         expect_error(resp, status, None).await;
     }
     // Out-of-range limits are refused or clamped, never an error 500 or an over-long page.
-    for query in [
-        "box=inbox&limit=0",
-        "box=inbox&limit=201",
-        "box=inbox&limit=100000",
-    ] {
-        let resp = app
-            .request(
-                Method::GET,
-                &app.key_team,
-                &format!("/api/v1/transfers?{query}"),
-            )
-            .send()
-            .await
-            .unwrap();
+    for query in ["box=inbox&limit=0", "box=inbox&limit=201", "box=inbox&limit=100000"] {
+        let resp = app.request(Method::GET, &app.key_team, &format!("/api/v1/transfers?{query}")).send().await.unwrap();
         let status = resp.status();
-        assert!(
-            status == StatusCode::OK || status.is_client_error(),
-            "{query}: {status}"
-        );
+        assert!(status == StatusCode::OK || status.is_client_error(), "{query}: {status}");
         if status == StatusCode::OK {
             let v: Value = resp.json().await.unwrap();
             assert!(v["items"].as_array().unwrap().len() <= 200, "{query}");
@@ -1189,23 +842,14 @@ async fn malformed_listing_parameters_get_a_client_error_not_a_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_transfer_ids_get_404_or_400_not_a_crash() {
     let app = TestApp::spawn();
-    for id in [
-        "not-a-uuid",
-        "..",
-        "%2e%2e%2f",
-        "00000000-0000-0000-0000-000000000000",
-        "1",
-    ] {
+    for id in ["not-a-uuid", "..", "%2e%2e%2f", "00000000-0000-0000-0000-000000000000", "1"] {
         for (what, resp) in [
             ("metadata", app.metadata(&app.key_a, id).await),
             ("content", app.download(&app.key_a, id).await),
             ("delete", app.delete(&app.key_a, id).await),
         ] {
             let s = resp.status();
-            assert!(
-                matches!(s, StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST),
-                "{what} of id {id:?}: {s}"
-            );
+            assert!(matches!(s, StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST), "{what} of id {id:?}: {s}");
         }
     }
 }
@@ -1215,10 +859,7 @@ async fn uploads_and_downloads_work_over_http1_and_http2() {
     let app = TestApp::spawn();
     let body = Pattern::new(77, 200_000).bytes();
     for (name, client) in [
-        (
-            "HTTP/1.1",
-            app.client_builder().http1_only().build().unwrap(),
-        ),
+        ("HTTP/1.1", app.client_builder().http1_only().build().unwrap()),
         ("negotiated", app.client_builder().build().unwrap()),
     ] {
         let resp = client
@@ -1241,10 +882,7 @@ async fn uploads_and_downloads_work_over_http1_and_http2() {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{name}");
-        assert!(
-            resp.bytes().await.unwrap()[..] == body[..],
-            "{name}: content differs"
-        );
+        assert!(resp.bytes().await.unwrap()[..] == body[..], "{name}: content differs");
     }
 }
 
@@ -1267,29 +905,18 @@ async fn ranges_on_files_ending_exactly_on_a_64_kib_boundary_are_exact() {
         ];
         for (range, a, b) in cases {
             let resp = app.download_range(&app.key_team, &id, &range).await;
-            assert_eq!(
-                resp.status(),
-                StatusCode::PARTIAL_CONTENT,
-                "{size}: {range}"
-            );
+            assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT, "{size}: {range}");
             assert_eq!(
                 header(resp.headers(), "content-range"),
                 Some(format!("bytes {a}-{b}/{size}").as_str()),
                 "{size}: {range}"
             );
             let got = resp.bytes().await.unwrap();
-            assert!(
-                got[..] == pat.slice(a, b + 1)[..],
-                "{size}: {range}: wrong bytes"
-            );
+            assert!(got[..] == pat.slice(a, b + 1)[..], "{size}: {range}: wrong bytes");
         }
         for range in [format!("bytes={size}-"), "bytes=-0".to_string()] {
             let resp = app.download_range(&app.key_team, &id, &range).await;
-            assert_eq!(
-                resp.status(),
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "{size}: {range}"
-            );
+            assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{size}: {range}");
             assert_eq!(
                 header(resp.headers(), "content-range"),
                 Some(format!("bytes */{size}").as_str()),
@@ -1308,23 +935,13 @@ async fn odd_range_headers_never_produce_a_bogus_partial_response() {
     let id = id_of(&t);
     // RFC 9110: an invalid or unsupported Range may be ignored (200, whole file) or refused
     // (416); what must never happen is a 5xx or a 206 with the wrong bytes.
-    for range in [
-        "bytes=5-2",
-        "bytes=abc",
-        "bytes=",
-        "items=0-5",
-        "bytes=0-1,3-4",
-        "bytes=--5",
-    ] {
+    for range in ["bytes=5-2", "bytes=abc", "bytes=", "items=0-5", "bytes=0-1,3-4", "bytes=--5"] {
         let resp = app.download_range(&app.key_team, &id, range).await;
         let status = resp.status();
         match status {
             StatusCode::OK => {
                 let got = resp.bytes().await.unwrap();
-                assert!(
-                    got[..] == pat.bytes()[..],
-                    "{range}: 200 with the wrong body"
-                );
+                assert!(got[..] == pat.bytes()[..], "{range}: 200 with the wrong body");
             }
             StatusCode::RANGE_NOT_SATISFIABLE => {}
             StatusCode::PARTIAL_CONTENT if range == "bytes=0-1,3-4" => {}
@@ -1334,15 +951,11 @@ async fn odd_range_headers_never_produce_a_bogus_partial_response() {
     // An empty file has no satisfiable range: 416 `bytes */0`, or the Range is ignored.
     let empty = upload_a_to_team(&app, "empty.bin", Vec::new()).await;
     for range in ["bytes=0-", "bytes=-1", "bytes=0-0"] {
-        let resp = app
-            .download_range(&app.key_team, &id_of(&empty), range)
-            .await;
+        let resp = app.download_range(&app.key_team, &id_of(&empty), range).await;
         match resp.status() {
-            StatusCode::RANGE_NOT_SATISFIABLE => assert_eq!(
-                header(resp.headers(), "content-range"),
-                Some("bytes */0"),
-                "{range} on an empty file"
-            ),
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                assert_eq!(header(resp.headers(), "content-range"), Some("bytes */0"), "{range} on an empty file")
+            }
             StatusCode::OK => assert!(resp.bytes().await.unwrap().is_empty()),
             other => panic!("{range} on an empty file: unexpected status {other}"),
         }
@@ -1367,9 +980,7 @@ async fn concurrent_uploads_and_downloads_from_several_organisations_all_succeed
                 _ => (app.key_b.clone(), SCHOOL_A),
             };
             let body = Pattern::new(1000 + i, 20_000 + i * 7919).bytes();
-            let resp = app
-                .upload(&key, to, &format!("c{i}.bin"), body.clone())
-                .await;
+            let resp = app.upload(&key, to, &format!("c{i}.bin"), body.clone()).await;
             let status = resp.status();
             let text = resp.text().await.unwrap();
             assert_eq!(status, StatusCode::CREATED, "concurrent upload {i}: {text}");
@@ -1382,10 +993,7 @@ async fn concurrent_uploads_and_downloads_from_several_organisations_all_succeed
         let id = seed_id.clone();
         let expected = seed_body.clone();
         tasks.push(tokio::spawn(async move {
-            assert!(
-                app.download_bytes(&app.key_team, &id).await == expected,
-                "concurrent download"
-            );
+            assert!(app.download_bytes(&app.key_team, &id).await == expected, "concurrent download");
             (u64::MAX, id, Vec::new())
         }));
     }
@@ -1403,17 +1011,10 @@ async fn concurrent_uploads_and_downloads_from_several_organisations_all_succeed
             1 => &app.key_b,
             _ => &app.key_a,
         };
-        assert!(
-            app.download_bytes(key, id).await == *body,
-            "upload {i} reads back wrong"
-        );
+        assert!(app.download_bytes(key, id).await == *body, "upload {i} reads back wrong");
     }
     let team_inbox = app.list_ids(&app.key_team, "inbox").await;
-    assert_eq!(
-        team_inbox.len(),
-        11,
-        "10 concurrent + the seed in the team's inbox"
-    );
+    assert_eq!(team_inbox.len(), 11, "10 concurrent + the seed in the team's inbox");
     assert_eq!(app.list_ids(&app.key_b, "inbox").await.len(), 10);
     assert_eq!(app.list_ids(&app.key_a, "inbox").await.len(), 10);
 }

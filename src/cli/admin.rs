@@ -1,9 +1,12 @@
 use clap::{Args, Subcommand, ValueEnum};
 use secrecy::ExposeSecret;
 
+use super::admin_users::{FunctionCommand, UserCommand};
 use crate::config::Settings;
 use crate::domain::{DfeNumber, OrgKind, OrgRef};
 use crate::service::{api_keys, organisations};
+use crate::store::meta::KeyScope;
+use crate::store::Repository;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -13,12 +16,23 @@ pub enum AdminCommand {
     /// API keys for automated jobs.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// People: accounts, passwords, second factors.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Functions people hold within their organisation (data, finance, ...).
+    #[command(subcommand)]
+    Function(FunctionCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Add a school or an LA team.
     Add(OrgAdd),
+    /// Close an organisation: it keeps its history but can no longer log in or receive.
+    Close {
+        /// 825/2001, 8252001 or a team slug.
+        org: String,
+    },
     /// List organisations.
     List {
         /// Print JSON, one array, for scripts.
@@ -57,56 +71,145 @@ pub enum KeyCommand {
         /// A name saying what the key is for, e.g. census-upload.
         #[arg(long)]
         name: String,
+        /// Channels the key may use, comma-separated, or * for all.
+        #[arg(long, default_value = "general", value_delimiter = ',')]
+        channels: Vec<String>,
+        /// What the key may do.
+        #[arg(long, value_enum, default_value = "both")]
+        direction: Direction,
+        /// When the key stops working (RFC 3339, e.g. 2027-07-31T00:00:00Z).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Revoke a key at once, by its id (the 16 characters after `pp_`).
+    Revoke { id: String },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Direction {
+    Send,
+    Receive,
+    Both,
+}
+
 pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
-    // Administration needs only the database: it never touches the keyring or the store.
-    let repo = crate::app::open_repository(&settings).await?;
+    match cmd {
+        AdminCommand::User(cmd) => super::admin_users::run_user(settings, cmd).await,
+        AdminCommand::Function(cmd) => super::admin_users::run_function(settings, cmd).await,
+        AdminCommand::Org(cmd) => {
+            // Administration of the register needs only the database: never the keyring or the store.
+            let repo = crate::app::open_repository(&settings).await?;
+            run_org(repo.as_ref(), cmd).await
+        }
+        AdminCommand::Key(cmd) => {
+            let repo = crate::app::open_repository(&settings).await?;
+            run_key(repo.as_ref(), cmd).await
+        }
+    }
+}
+
+async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     match cmd {
-        AdminCommand::Org(OrgCommand::Add(add)) => {
+        OrgCommand::Add(add) => {
             let (kind, reference) = match add.kind {
                 KindArg::School => {
                     let dfe: DfeNumber = add.dfe.as_deref().unwrap_or_default().parse()?;
                     (OrgKind::School, OrgRef::School(dfe))
                 }
-                KindArg::Team => (
-                    OrgKind::Team,
-                    OrgRef::Team(add.slug.as_deref().unwrap_or_default().parse()?),
-                ),
+                KindArg::Team => (OrgKind::Team, OrgRef::Team(add.slug.as_deref().unwrap_or_default().parse()?)),
             };
-            let org = organisations::create(repo.as_ref(), now, kind, reference, &add.name).await?;
-            println!(
-                "added {} {} \"{}\"",
-                org.kind.as_str(),
-                org.reference,
-                org.name
-            );
+            let org = organisations::create(repo, now, kind, reference, &add.name).await?;
+            println!("added {} {} \"{}\"", org.kind.as_str(), org.reference, org.name);
         }
-        AdminCommand::Org(OrgCommand::List { json }) => {
-            let orgs = organisations::list(repo.as_ref()).await?;
+        OrgCommand::Close { org } => {
+            let closed = organisations::close(repo, now, None, &org.parse()?).await?;
+            println!("closed {} \"{}\"", closed.reference, closed.name);
+        }
+        OrgCommand::List { json } => {
+            let orgs = organisations::list(repo).await?;
             if json {
                 let rows: Vec<_> = orgs
                     .iter()
-                    .map(|o| serde_json::json!({ "kind": o.kind.as_str(), "ref": o.reference.to_string(), "name": o.name }))
+                    .map(|o| {
+                        serde_json::json!({ "kind": o.kind.as_str(), "ref": o.reference.to_string(), "name": o.name,
+                            "status": o.status.as_str(), "urn": o.urn, "phase": o.phase })
+                    })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for o in orgs {
                     println!(
-                        "{:<7} {:<12} {}",
+                        "{:<7} {:<12} {:<24} {}",
                         o.kind.as_str(),
                         o.reference.to_string(),
+                        o.status.as_str(),
                         o.name
                     );
                 }
             }
         }
-        AdminCommand::Key(KeyCommand::Create { org, name }) => {
-            let org: OrgRef = org.parse()?;
-            let token = api_keys::create(repo.as_ref(), now, &org, &name).await?;
+    }
+    Ok(())
+}
+
+async fn run_key(repo: &dyn Repository, cmd: KeyCommand) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    match cmd {
+        KeyCommand::Create { org, name, channels, direction, expires } => {
+            let expires_at = expires
+                .map(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339))
+                .transpose()
+                .map_err(|_| anyhow::anyhow!("--expires must be an RFC 3339 time such as 2027-07-31T00:00:00Z"))?;
+            let scope = KeyScope {
+                channels,
+                can_send: matches!(direction, Direction::Send | Direction::Both),
+                can_receive: matches!(direction, Direction::Receive | Direction::Both),
+                expires_at,
+            };
+            let (_, token) = api_keys::create(repo, now, &org.parse()?, &name, scope).await?;
             println!("{}", token.expose_secret());
+        }
+        KeyCommand::Revoke { id } => {
+            api_keys::revoke(repo, now, None, &id).await?;
+            println!("revoked key {id}");
+        }
+        KeyCommand::List { org, json } => {
+            let org = match org {
+                Some(r) => Some(crate::service::users::find_org(repo, &r.parse()?).await?.id),
+                None => None,
+            };
+            let keys = repo.list_api_keys(org).await?;
+            if json {
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({ "id": k.key_id, "org": k.org.reference.to_string(), "name": k.name,
+                            "channels": k.scope.channels, "send": k.scope.can_send, "receive": k.scope.can_receive,
+                            "revoked": k.revoked_at.is_some() })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for k in keys {
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!(
+                        "{}  {:<12} {:<24} {:<8} {}",
+                        k.key_id,
+                        k.org.reference.to_string(),
+                        k.name,
+                        state,
+                        k.scope.channels.join(",")
+                    );
+                }
+            }
         }
     }
     Ok(())

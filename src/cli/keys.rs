@@ -22,11 +22,7 @@ pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::List => {
             for id in keyring.ids() {
-                let mark = if id == keyring.primary_id() {
-                    " (primary)"
-                } else {
-                    ""
-                };
+                let mark = if id == keyring.primary_id() { " (primary)" } else { "" };
                 println!("{id}{mark}");
             }
             return Ok(());

@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `admin`, `keys`, `config`.
 
 mod admin;
+mod admin_users;
 mod keys;
 mod serve;
 
@@ -13,11 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Overrides, Settings};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "pigeonpost",
-    version,
-    about = "Secure file exchange between a local authority and its schools"
-)]
+#[command(name = "pigeonpost", version, about = "Secure file exchange between a local authority and its schools")]
 pub struct Cli {
     /// A settings file layered over the defaults (see `pigeonpost config default`).
     #[arg(long, global = true, value_name = "FILE")]
@@ -61,10 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve { listen } => *listen,
         _ => None,
     };
-    let overrides = Overrides {
-        data_dir: cli.data_dir.clone(),
-        listen,
-    };
+    let overrides = Overrides { data_dir: cli.data_dir.clone(), listen };
     let settings = match Settings::load(cli.config.as_deref(), &overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -74,17 +68,10 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let serving = matches!(cli.command, Command::Serve { .. });
     // Administrative commands print their result on stdout; keep their logs to warnings.
-    let level = if serving {
-        settings.log_level.clone()
-    } else {
-        "warn".to_owned()
-    };
+    let level = if serving { settings.log_level.clone() } else { "warn".to_owned() };
     crate::telemetry::init(&level, settings.log_format);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");

@@ -17,10 +17,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             "generated a new master keyring: back it up somewhere safe and separate from the data; without it no stored file can be read"
         );
     }
+    if let Some((username, password)) = crate::service::users::bootstrap(&state).await? {
+        // Printed, not logged: the console is the one place this password ever appears.
+        eprintln!(
+            "first start: created the system administrator '{username}' with the one-time password {}",
+            secrecy::ExposeSecret::expose_secret(&password)
+        );
+        eprintln!("log in, set up a second factor, and change the password (or reset it with `pigeonpost admin user reset-password {username}`)");
+    }
     let tls = http::tls::server_config(&settings)?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("could not listen on {}", settings.listen))?;
+    let listener =
+        TcpListener::bind(settings.listen).await.with_context(|| format!("could not listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     if state.repo().list_organisations().await?.is_empty() {
         info!("no organisations yet: add one with `pigeonpost admin org add`, then a key with `pigeonpost admin key create` (see README)");

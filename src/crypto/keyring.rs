@@ -113,9 +113,7 @@ impl fmt::Debug for Keyring {
 fn valid_kek_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_KEK_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `label || u8 len(kek_id) || kek_id || object_id`. The length prefix keeps the encoding
@@ -161,31 +159,17 @@ impl Keyring {
     /// If `primary_id` is not among `keys`, an id repeats, or an id is not 1-64 characters of
     /// `[A-Za-z0-9_-]`. These are programming errors in a test, not runtime conditions.
     pub fn from_keys(primary_id: &str, keys: Vec<(String, [u8; 32])>) -> Keyring {
-        let keys: Vec<Kek> = keys
-            .into_iter()
-            .map(|(id, key)| Kek {
-                id,
-                created_at: None,
-                key: Zeroizing::new(key),
-            })
-            .collect();
+        let keys: Vec<Kek> =
+            keys.into_iter().map(|(id, key)| Kek { id, created_at: None, key: Zeroizing::new(key) }).collect();
         for (i, kek) in keys.iter().enumerate() {
             assert!(valid_kek_id(&kek.id), "invalid KEK id {:?}", kek.id);
-            assert!(
-                keys[..i].iter().all(|k| k.id != kek.id),
-                "duplicate KEK id {:?}",
-                kek.id
-            );
+            assert!(keys[..i].iter().all(|k| k.id != kek.id), "duplicate KEK id {:?}", kek.id);
         }
         let primary = keys
             .iter()
             .position(|k| k.id == primary_id)
             .unwrap_or_else(|| panic!("primary KEK {primary_id:?} is not among the keys"));
-        Keyring {
-            source: KeyringSource::Environment,
-            primary,
-            keys,
-        }
+        Keyring { source: KeyringSource::Environment, primary, keys }
     }
 
     pub fn source(&self) -> &KeyringSource {
@@ -231,6 +215,24 @@ impl Keyring {
         Ok(id)
     }
 
+    /// Keys for another purpose (signing session tokens, say), derived from every KEK as
+    /// HMAC-SHA256(KEK, label). Every node that shares the keyring derives the same keys, and a
+    /// rotation rotates them too; each comes with its KEK's id so a verifier can pick the right
+    /// one. The primary's comes first.
+    pub fn derived_keys(&self, label: &str) -> Vec<(String, Zeroizing<[u8; 32]>)> {
+        use hmac::{Hmac, Mac};
+        let derive = |kek: &Kek| {
+            let mut mac =
+                <Hmac<sha2::Sha256> as Mac>::new_from_slice(kek.key.as_slice()).expect("HMAC takes any key length");
+            mac.update(b"pigeonpost derived key v1\0");
+            mac.update(label.as_bytes());
+            let out: [u8; 32] = mac.finalize().into_bytes().into();
+            (kek.id.clone(), Zeroizing::new(out))
+        };
+        let primary = &self.keys[self.primary];
+        std::iter::once(derive(primary)).chain(self.keys.iter().filter(|k| k.id != primary.id).map(derive)).collect()
+    }
+
     /// Wraps under the primary KEK with XChaCha20-Poly1305 and a random 24-byte nonce.
     pub fn wrap(&self, dek: &DataKey, object_id: &ObjectId) -> WrappedKey {
         let mut nonce = [0u8; WRAP_NONCE_LEN];
@@ -240,30 +242,18 @@ impl Keyring {
 
     /// Wraps with a chosen nonce. For test vectors only: a repeated nonce under one KEK leaks
     /// the XOR of the two data keys.
-    pub fn wrap_with_nonce(
-        &self,
-        dek: &DataKey,
-        object_id: &ObjectId,
-        nonce: [u8; WRAP_NONCE_LEN],
-    ) -> WrappedKey {
+    pub fn wrap_with_nonce(&self, dek: &DataKey, object_id: &ObjectId, nonce: [u8; WRAP_NONCE_LEN]) -> WrappedKey {
         let kek = &self.keys[self.primary];
         let cipher = XChaCha20Poly1305::new(GenericArray::from_slice(kek.key.as_ref()));
         let mut sealed = Zeroizing::new(*dek.expose_secret());
         let tag = cipher
-            .encrypt_in_place_detached(
-                GenericArray::from_slice(&nonce),
-                &wrap_aad(&kek.id, object_id),
-                sealed.as_mut(),
-            )
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &wrap_aad(&kek.id, object_id), sealed.as_mut())
             .expect("XChaCha20-Poly1305 encrypts 32 bytes without error");
         let mut bytes = Vec::with_capacity(WRAPPED_KEY_LEN);
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(sealed.as_ref());
         bytes.extend_from_slice(&tag);
-        WrappedKey {
-            kek_id: kek.id.clone(),
-            bytes,
-        }
+        WrappedKey { kek_id: kek.id.clone(), bytes }
     }
 
     /// Unwraps a data key with whichever KEK `wrapped.kek_id` names, checking that it was
@@ -294,11 +284,7 @@ impl Keyring {
     }
 
     /// Unwraps with whatever KEK it was under and wraps again under the primary.
-    pub fn rewrap(
-        &self,
-        wrapped: &WrappedKey,
-        object_id: &ObjectId,
-    ) -> Result<WrappedKey, KeyError> {
+    pub fn rewrap(&self, wrapped: &WrappedKey, object_id: &ObjectId) -> Result<WrappedKey, KeyError> {
         let dek = self.unwrap(wrapped, object_id)?;
         Ok(self.wrap(&dek, object_id))
     }

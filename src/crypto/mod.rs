@@ -28,8 +28,8 @@ pub mod segment;
 pub use data_key::DataKey;
 pub use keyring::{KeyError, Keyring, KeyringSource, WrappedKey};
 pub use segment::{
-    ciphertext_len, open_from_slice, plaintext_len, seal_to_vec, sealed_segment_len, segment_count,
-    segment_offset, FormatError, ObjectId, Opener, Sealer, HEADER_LEN, SEGMENT_SIZE, TAG_LEN,
+    ciphertext_len, open_from_slice, plaintext_len, seal_to_vec, sealed_segment_len, segment_count, segment_offset,
+    FormatError, ObjectId, Opener, Sealer, HEADER_LEN, SEGMENT_SIZE, TAG_LEN,
 };
 
 // The server keeps the keyring in shared state and moves openers and sealers across await

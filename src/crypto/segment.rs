@@ -32,9 +32,7 @@ mod tamper_tests;
 #[cfg(test)]
 mod tests;
 
-pub use layout::{
-    ciphertext_len, plaintext_len, sealed_segment_len, segment_count, segment_offset,
-};
+pub use layout::{ciphertext_len, plaintext_len, sealed_segment_len, segment_count, segment_offset};
 pub use opener::{open_from_slice, Opener};
 pub use sealer::{seal_to_vec, Sealer};
 

@@ -23,22 +23,14 @@ impl RangeSpec {
         let (first, last) = spec.split_once('-')?;
         let num = |s: &str| -> Option<u64> {
             let s = s.trim();
-            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| s.parse().ok())
-                .flatten()
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
         };
         match (first.trim().is_empty(), last.trim().is_empty()) {
             (true, false) => Some(RangeSpec::Suffix(num(last)?)),
-            (false, true) => Some(RangeSpec::From {
-                first: num(first)?,
-                last: None,
-            }),
+            (false, true) => Some(RangeSpec::From { first: num(first)?, last: None }),
             (false, false) => {
                 let (a, b) = (num(first)?, num(last)?);
-                (a <= b).then_some(RangeSpec::From {
-                    first: a,
-                    last: Some(b),
-                })
+                (a <= b).then_some(RangeSpec::From { first: a, last: Some(b) })
             }
             (true, true) => None,
         }
@@ -51,9 +43,7 @@ impl RangeSpec {
         }
         match self {
             RangeSpec::From { first, .. } if first >= size => Err(Unsatisfiable),
-            RangeSpec::From { first, last } => {
-                Ok((first, last.map_or(size - 1, |l| l.min(size - 1))))
-            }
+            RangeSpec::From { first, last } => Ok((first, last.map_or(size - 1, |l| l.min(size - 1)))),
             RangeSpec::Suffix(0) => Err(Unsatisfiable),
             RangeSpec::Suffix(n) => Ok((size.saturating_sub(n), size - 1)),
         }
@@ -66,63 +56,22 @@ mod tests {
 
     #[test]
     fn parses_the_three_forms() {
-        assert_eq!(
-            RangeSpec::parse("bytes=0-99"),
-            Some(RangeSpec::From {
-                first: 0,
-                last: Some(99)
-            })
-        );
-        assert_eq!(
-            RangeSpec::parse("bytes=100-"),
-            Some(RangeSpec::From {
-                first: 100,
-                last: None
-            })
-        );
+        assert_eq!(RangeSpec::parse("bytes=0-99"), Some(RangeSpec::From { first: 0, last: Some(99) }));
+        assert_eq!(RangeSpec::parse("bytes=100-"), Some(RangeSpec::From { first: 100, last: None }));
         assert_eq!(RangeSpec::parse("bytes=-5"), Some(RangeSpec::Suffix(5)));
-        for bad in [
-            "bytes=5-1",
-            "bytes=-",
-            "items=0-1",
-            "bytes=0-1,3-4",
-            "bytes=a-b",
-            "bytes=+1-2",
-            "",
-        ] {
+        for bad in ["bytes=5-1", "bytes=-", "items=0-1", "bytes=0-1,3-4", "bytes=a-b", "bytes=+1-2", ""] {
             assert_eq!(RangeSpec::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn resolves_against_the_size() {
-        assert_eq!(
-            RangeSpec::parse("bytes=0-99").unwrap().resolve(50),
-            Ok((0, 49))
-        );
-        assert_eq!(
-            RangeSpec::parse("bytes=10-").unwrap().resolve(50),
-            Ok((10, 49))
-        );
-        assert_eq!(
-            RangeSpec::parse("bytes=-5").unwrap().resolve(50),
-            Ok((45, 49))
-        );
-        assert_eq!(
-            RangeSpec::parse("bytes=-500").unwrap().resolve(50),
-            Ok((0, 49))
-        );
-        assert_eq!(
-            RangeSpec::parse("bytes=50-").unwrap().resolve(50),
-            Err(Unsatisfiable)
-        );
-        assert_eq!(
-            RangeSpec::parse("bytes=-0").unwrap().resolve(50),
-            Err(Unsatisfiable)
-        );
-        assert_eq!(
-            RangeSpec::parse("bytes=0-").unwrap().resolve(0),
-            Err(Unsatisfiable)
-        );
+        assert_eq!(RangeSpec::parse("bytes=0-99").unwrap().resolve(50), Ok((0, 49)));
+        assert_eq!(RangeSpec::parse("bytes=10-").unwrap().resolve(50), Ok((10, 49)));
+        assert_eq!(RangeSpec::parse("bytes=-5").unwrap().resolve(50), Ok((45, 49)));
+        assert_eq!(RangeSpec::parse("bytes=-500").unwrap().resolve(50), Ok((0, 49)));
+        assert_eq!(RangeSpec::parse("bytes=50-").unwrap().resolve(50), Err(Unsatisfiable));
+        assert_eq!(RangeSpec::parse("bytes=-0").unwrap().resolve(50), Err(Unsatisfiable));
+        assert_eq!(RangeSpec::parse("bytes=0-").unwrap().resolve(0), Err(Unsatisfiable));
     }
 }

@@ -10,9 +10,7 @@ pub struct DfeNumber {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "'{0}' is not a DfE number: write the LA code and establishment number as 825/2001 or 8252001"
-)]
+#[error("'{0}' is not a DfE number: write the LA code and establishment number as 825/2001 or 8252001")]
 pub struct InvalidDfeNumber(pub String);
 
 impl DfeNumber {
@@ -76,18 +74,9 @@ mod tests {
 
     #[test]
     fn refuses_anything_else() {
-        for s in [
-            "",
-            "825",
-            "2001",
-            "82520011",
-            "825/201",
-            "82/52001",
-            "abc/defg",
-            "825//2001",
-            "０825/2001",
-            "099/2001",
-        ] {
+        for s in
+            ["", "825", "2001", "82520011", "825/201", "82/52001", "abc/defg", "825//2001", "０825/2001", "099/2001"]
+        {
             assert!(s.parse::<DfeNumber>().is_err(), "{s:?} should be refused");
         }
     }

@@ -31,9 +31,7 @@ impl FileName {
             return Err(InvalidFileName::TooLong(raw.len()));
         }
         // Unicode format controls (bidi overrides) make "cod.exe" look like "exe.doc".
-        if raw.chars().any(|c| {
-            c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        }) {
+        if raw.chars().any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
             return Err(InvalidFileName::ControlCharacter);
         }
         if raw.contains(['/', '\\']) {
@@ -68,13 +66,7 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass_unchanged() {
-        for n in [
-            "8252001_SC_2026.xml",
-            "Année scolaire.xlsx",
-            "a",
-            "x y (2).pdf",
-            ".hidden",
-        ] {
+        for n in ["8252001_SC_2026.xml", "Année scolaire.xlsx", "a", "x y (2).pdf", ".hidden"] {
             assert_eq!(FileName::parse(n).unwrap().as_str(), n);
         }
     }
@@ -82,43 +74,19 @@ mod tests {
     #[test]
     fn dangerous_names_are_refused_with_their_reason() {
         assert_eq!(FileName::parse(""), Err(InvalidFileName::Empty));
-        assert_eq!(
-            FileName::parse(&"a".repeat(256)),
-            Err(InvalidFileName::TooLong(256))
-        );
-        assert!(
-            FileName::parse(&"é".repeat(128)).is_err(),
-            "length counts bytes, not characters"
-        );
-        assert_eq!(
-            FileName::parse("a\nb"),
-            Err(InvalidFileName::ControlCharacter)
-        );
-        assert_eq!(
-            FileName::parse("a\0b"),
-            Err(InvalidFileName::ControlCharacter)
-        );
-        assert_eq!(
-            FileName::parse("cod\u{202e}fdp.exe"),
-            Err(InvalidFileName::ControlCharacter)
-        );
-        assert_eq!(
-            FileName::parse("../etc/passwd"),
-            Err(InvalidFileName::PathSeparator)
-        );
-        assert_eq!(
-            FileName::parse("..\\boot.ini"),
-            Err(InvalidFileName::PathSeparator)
-        );
+        assert_eq!(FileName::parse(&"a".repeat(256)), Err(InvalidFileName::TooLong(256)));
+        assert!(FileName::parse(&"é".repeat(128)).is_err(), "length counts bytes, not characters");
+        assert_eq!(FileName::parse("a\nb"), Err(InvalidFileName::ControlCharacter));
+        assert_eq!(FileName::parse("a\0b"), Err(InvalidFileName::ControlCharacter));
+        assert_eq!(FileName::parse("cod\u{202e}fdp.exe"), Err(InvalidFileName::ControlCharacter));
+        assert_eq!(FileName::parse("../etc/passwd"), Err(InvalidFileName::PathSeparator));
+        assert_eq!(FileName::parse("..\\boot.ini"), Err(InvalidFileName::PathSeparator));
         assert_eq!(FileName::parse(".."), Err(InvalidFileName::DotName));
     }
 
     #[test]
     fn extension_is_lower_cased() {
-        assert_eq!(
-            FileName::parse("A.XML").unwrap().extension().as_deref(),
-            Some("xml")
-        );
+        assert_eq!(FileName::parse("A.XML").unwrap().extension().as_deref(), Some("xml"));
         assert_eq!(FileName::parse(".bashrc").unwrap().extension(), None);
         assert_eq!(FileName::parse("noext").unwrap().extension(), None);
     }

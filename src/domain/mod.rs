@@ -5,10 +5,13 @@ pub mod byte_range;
 pub mod clock;
 pub mod dfe;
 pub mod file_name;
+pub mod gias;
 pub mod organisation;
 pub mod transfer;
+pub mod user;
 
 pub use dfe::DfeNumber;
 pub use file_name::FileName;
 pub use organisation::{OrgId, OrgKind, OrgRef, Organisation};
 pub use transfer::{ChannelSlug, Mailbox, Sha256Digest, TransferId, TransferState};
+pub use user::{FunctionSlug, Role, UserId, UserStatus, Username};

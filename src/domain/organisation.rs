@@ -60,13 +60,9 @@ impl FromStr for OrgRef {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let starts_with_digit = s.trim().starts_with(|c: char| c.is_ascii_digit());
         if starts_with_digit {
-            s.parse()
-                .map(OrgRef::School)
-                .map_err(|_| InvalidOrgRef(s.to_owned()))
+            s.parse().map(OrgRef::School).map_err(|_| InvalidOrgRef(s.to_owned()))
         } else {
-            s.parse()
-                .map(OrgRef::Team)
-                .map_err(|_| InvalidOrgRef(s.to_owned()))
+            s.parse().map(OrgRef::Team).map_err(|_| InvalidOrgRef(s.to_owned()))
         }
     }
 }
@@ -91,8 +87,7 @@ impl FromStr for TeamSlug {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = (2..=40).contains(&s.len())
             && s.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -113,6 +108,51 @@ pub struct Organisation {
     pub kind: OrgKind,
     pub reference: OrgRef,
     pub name: String,
+    pub status: OrgStatus,
+    /// Schools only, from the register.
+    pub urn: Option<u32>,
+    pub phase: Option<String>,
+    pub establishment_type: Option<String>,
+    /// A school that has switched a second factor on for all its people.
+    pub totp_required: bool,
+}
+
+impl Organisation {
+    pub fn is_school(&self) -> bool {
+        self.kind == OrgKind::School
+    }
+}
+
+/// Whether an organisation is in business. Schools follow the register's statuses; a closed
+/// organisation keeps its history but can no longer log in or receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgStatus {
+    Open,
+    OpenProposedToClose,
+    ProposedToOpen,
+    Closed,
+}
+
+impl OrgStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OrgStatus::Open => "open",
+            OrgStatus::OpenProposedToClose => "open_proposed_to_close",
+            OrgStatus::ProposedToOpen => "proposed_to_open",
+            OrgStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse_stored(s: &str) -> Option<Self> {
+        [Self::Open, Self::OpenProposedToClose, Self::ProposedToOpen, Self::Closed]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+
+    /// Can log in, send and receive.
+    pub fn can_receive(&self) -> bool {
+        matches!(self, OrgStatus::Open | OrgStatus::OpenProposedToClose)
+    }
 }
 
 #[cfg(test)]

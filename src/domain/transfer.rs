@@ -34,9 +34,8 @@ impl ChannelSlug {
     pub const GENERAL: &'static str = "general";
 
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = (1..=40).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok =
+            (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         ok.then(|| Self(s.to_owned()))
     }
 

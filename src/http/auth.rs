@@ -9,34 +9,30 @@ use secrecy::SecretString;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::policy::Principal;
-use crate::service::{api_keys, ServiceError};
+use crate::service::{api_keys, sessions, ServiceError};
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
             if parts.headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
-                return Err(ApiError::bad_request(
-                    "duplicate_authorization",
-                    "send exactly one Authorization header",
-                ));
+                return Err(ApiError::bad_request("duplicate_authorization", "send exactly one Authorization header"));
             }
             return Err(ServiceError::Unauthenticated.into());
         };
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::from(ServiceError::Unauthenticated))?;
+        let value = value.to_str().map_err(|_| ApiError::from(ServiceError::Unauthenticated))?;
         let token = match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => return Err(ServiceError::Unauthenticated.into()),
         };
-        let principal =
-            api_keys::authenticate(state, &SecretString::from(token.to_owned())).await?;
+        // Keys for jobs carry their own prefix; everything else must be a session's access token.
+        let principal = if token.starts_with("pp_") {
+            api_keys::authenticate(state, &SecretString::from(token.to_owned())).await?
+        } else {
+            sessions::authenticate(state, token).await?
+        };
         tracing::Span::current().record("principal", principal.describe());
         Ok(principal)
     }

@@ -25,12 +25,7 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            headers: Vec::new(),
-        }
+        Self { status, code, message: message.into(), headers: Vec::new() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -51,14 +46,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(Body {
-                error: self.code,
-                message: &self.message,
-            }),
-        )
-            .into_response();
+        let mut response = (self.status, Json(Body { error: self.code, message: &self.message })).into_response();
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }
@@ -79,6 +67,16 @@ impl From<ServiceError> for ApiError {
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             E::Gone(_) => Self::new(StatusCode::GONE, "gone", message),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::StepRequired(step) => Self::new(
+                StatusCode::FORBIDDEN,
+                match step {
+                    crate::policy::PendingStep::AcceptTerms => "terms_not_accepted",
+                    crate::policy::PendingStep::EnrolTotp => "totp_enrolment_required",
+                },
+                message,
+            ),
+            E::Throttled(secs) => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+                .with_header(header::RETRY_AFTER, secs.to_string()),
             E::TooLarge { limit } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",

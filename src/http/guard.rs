@@ -21,12 +21,34 @@ pub async fn refuse_odd_paths(request: Request, next: Next) -> Response {
     let odd = path.split('/').any(|seg| seg == ".." || seg == ".")
         || path.contains("//")
         || path.contains(['\\', ';'])
-        || ["%2e", "%2f", "%5c", "%00", "%3b", "%25"]
-            .iter()
-            .any(|enc| lower.contains(enc));
+        || ["%2e", "%2f", "%5c", "%00", "%3b", "%25"].iter().any(|enc| lower.contains(enc));
     if odd {
-        return ApiError::bad_request("invalid_path", "the request path is not in canonical form: remove dot segments, encoded separators, ';' and '\\'")
-            .into_response();
+        return ApiError::bad_request(
+            "invalid_path",
+            "the request path is not in canonical form: remove dot segments, encoded separators, ';' and '\\'",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Headers that look like credentials but are not the one we read. A proxy or client that
+/// sends them alongside (or instead of) `Authorization` is confused, and confusion about who is
+/// asking is how file-transfer servers have been broken into; refuse rather than guess.
+const LOOK_ALIKES: &[&str] =
+    &["authorisation", "x-authorization", "x-auth-token", "x-api-key", "x-access-token", "proxy-authorization"];
+
+pub async fn refuse_ambiguous_credentials(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let look_alike = LOOK_ALIKES.iter().any(|name| headers.contains_key(*name));
+    let repeated =
+        headers.get_all(header::AUTHORIZATION).iter().count() > 1 || headers.get_all(header::COOKIE).iter().count() > 1;
+    if look_alike || repeated {
+        return ApiError::bad_request(
+            "ambiguous_credentials",
+            "send credentials once, in a single Authorization header, and no other credential-like header",
+        )
+        .into_response();
     }
     next.run(request).await
 }
@@ -40,11 +62,7 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::CACHE_CONTROL, "no-store");
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; frame-ancestors 'none'; sandbox",
-    );
+    set(h, header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'; sandbox");
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     response

@@ -23,18 +23,9 @@ const ATTR: &AsciiSet = &NON_ALPHANUMERIC
 pub fn content_disposition(name: &str) -> String {
     let fallback: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' && c != '%' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' && c != '%' { c } else { '_' })
         .collect();
-    format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(name, ATTR)
-    )
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR))
 }
 
 pub fn sha256_digest_field(digest: &[u8; 32]) -> String {
@@ -62,11 +53,7 @@ pub fn parse_content_digest(value: &str) -> DigestHeader {
         let Some(b64) = val.strip_prefix(':').and_then(|v| v.strip_suffix(':')) else {
             return DigestHeader::Malformed;
         };
-        return match STANDARD
-            .decode(b64)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        {
+        return match STANDARD.decode(b64).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) {
             Some(d) => DigestHeader::Sha256(d),
             None => DigestHeader::Malformed,
         };
@@ -80,10 +67,7 @@ mod tests {
 
     #[test]
     fn disposition_keeps_the_exact_name_and_a_safe_fallback() {
-        assert_eq!(
-            content_disposition("a b.xml"),
-            "attachment; filename=\"a b.xml\"; filename*=UTF-8''a%20b.xml"
-        );
+        assert_eq!(content_disposition("a b.xml"), "attachment; filename=\"a b.xml\"; filename*=UTF-8''a%20b.xml");
         assert_eq!(
             content_disposition("Élève \"x\".csv"),
             "attachment; filename=\"_l_ve _x_.csv\"; filename*=UTF-8''%C3%89l%C3%A8ve%20%22x%22.csv"
@@ -93,22 +77,13 @@ mod tests {
     #[test]
     fn digest_round_trips_and_refuses_garbage() {
         let d = [7u8; 32];
-        assert_eq!(
-            parse_content_digest(&sha256_digest_field(&d)),
-            DigestHeader::Sha256(d)
-        );
+        assert_eq!(parse_content_digest(&sha256_digest_field(&d)), DigestHeader::Sha256(d));
         assert_eq!(
             parse_content_digest(&format!("sha-512=:AAAA:, {}", sha256_digest_field(&d))),
             DigestHeader::Sha256(d)
         );
-        assert_eq!(
-            parse_content_digest("sha-512=:AAAA:"),
-            DigestHeader::NoneWeCheck
-        );
-        assert_eq!(
-            parse_content_digest("sha-256=:AAAA:"),
-            DigestHeader::Malformed
-        );
+        assert_eq!(parse_content_digest("sha-512=:AAAA:"), DigestHeader::NoneWeCheck);
+        assert_eq!(parse_content_digest("sha-256=:AAAA:"), DigestHeader::Malformed);
         assert_eq!(parse_content_digest("sha-256=abc"), DigestHeader::Malformed);
         assert_eq!(parse_content_digest("garbage"), DigestHeader::Malformed);
     }

@@ -1,17 +1,16 @@
-//! Probes for load balancers and orchestrators; the only routes open without credentials.
+//! Probes for load balancers and orchestrators, open without credentials.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 
+use super::Endpoint;
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::public(Method::GET, "/healthz", get(healthz)), Endpoint::public(Method::GET, "/readyz", get(readyz))]
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -29,15 +28,6 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
     }
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let ready = db.is_ok() && store.is_ok();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(
-            json!({ "status": word(ready), "database": word(db.is_ok()), "store": word(store.is_ok()) }),
-        ),
-    )
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "status": word(ready), "database": word(db.is_ok()), "store": word(store.is_ok()) })))
 }

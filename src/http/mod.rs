@@ -6,12 +6,21 @@ pub mod error;
 mod guard;
 mod headers;
 mod health;
+mod json;
+mod keys;
+mod organisations;
 pub mod server;
+mod session;
 pub mod tls;
 mod transfers;
+mod users;
 mod views;
 
+use std::collections::BTreeMap;
+
+use axum::http::Method;
 use axum::middleware;
+use axum::routing::MethodRouter;
 use axum::Router;
 
 use crate::app::AppState;
@@ -19,25 +28,70 @@ use crate::policy::Principal;
 
 pub use error::ApiError;
 
-/// The whole HTTP surface. Which routes need authentication is decided here, per route, by
-/// whether its handler takes a [`Principal`].
+/// One route: the table below is the only list of what the server answers, so tests can
+/// enumerate it and a new route cannot slip in untested.
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    /// Reachable without credentials. Everything else takes a [`Principal`], whose extractor
+    /// is the only gate: authentication is decided per route, never by a path prefix.
+    pub public: bool,
+    pub route: MethodRouter<AppState>,
+}
+
+impl Endpoint {
+    pub fn new(method: Method, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        Self { method, path, public: false, route }
+    }
+
+    pub fn public(method: Method, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        Self { method, path, public: true, route }
+    }
+}
+
+pub fn endpoints() -> Vec<Endpoint> {
+    [
+        health::endpoints(),
+        session::endpoints(),
+        transfers::endpoints(),
+        organisations::endpoints(),
+        users::endpoints(),
+        keys::endpoints(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(health::router())
-        .nest("/api/v1", transfers::router())
+    let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
+    for e in endpoints() {
+        let merged = match by_path.remove(e.path) {
+            Some(existing) => existing.merge(e.route),
+            None => e.route,
+        };
+        by_path.insert(e.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, route) in by_path {
+        router = router.route(path, route);
+    }
+    router
         .fallback(not_found)
         .layer(middleware::from_fn(guard::security_headers))
+        .layer(middleware::from_fn(guard::refuse_ambiguous_credentials))
         .layer(middleware::from_fn(guard::refuse_odd_paths))
         .layer(guard::trace_layer())
         .with_state(state)
 }
 
 /// Unknown paths answer 401 to strangers and 404 only once authenticated, so the route table
-/// cannot be explored without a key.
+/// cannot be explored without credentials.
 async fn not_found(_who: Principal) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "not_found",
-        "there is nothing at this address: the API lives under /api/v1/transfers",
+        "there is nothing at this address: the API lives under /api/v1",
     )
 }

@@ -36,10 +36,7 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     // HTTP/2's default 64 KiB stream window caps an upload at a window per round trip. A larger,
     // fixed window lets uploads run at disk and cipher speed while bounding what a client can
     // make the server buffer: one stream window per upload, one connection window per client.
@@ -79,8 +76,7 @@ pub async fn serve(
                 request.extensions_mut().insert(ClientAddr(peer));
                 request
             });
-            let connection =
-                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             if let Err(e) = watcher.watch(connection).await {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -88,10 +84,7 @@ pub async fn serve(
     }
 
     drop(listener);
-    info!(
-        grace_secs = grace.as_secs(),
-        "shutting down: no new connections; waiting for requests in flight"
-    );
+    info!(grace_secs = grace.as_secs(), "shutting down: no new connections; waiting for requests in flight");
     match tokio::time::timeout(grace, graceful.shutdown()).await {
         Ok(()) => info!("all connections finished"),
         Err(_) => warn!("shutdown grace period over; closing the remaining connections"),

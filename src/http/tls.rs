@@ -53,13 +53,9 @@ pub fn server_config(settings: &Settings) -> anyhow::Result<Arc<ServerConfig>> {
 }
 
 fn generate_dev_cert(cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
-    let names = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
-    let certified = rcgen::generate_simple_self_signed(names)
-        .context("could not generate a development certificate")?;
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let certified =
+        rcgen::generate_simple_self_signed(names).context("could not generate a development certificate")?;
     if let Some(dir) = cert_path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     }
@@ -72,14 +68,12 @@ fn generate_dev_cert(cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("could not write {}", key_path.display()))?;
     key_file.write_all(certified.key_pair.serialize_pem().as_bytes())?;
     key_file.sync_all()?;
-    fs::write(cert_path, certified.cert.pem())
-        .with_context(|| format!("could not write {}", cert_path.display()))?;
+    fs::write(cert_path, certified.cert.pem()).with_context(|| format!("could not write {}", cert_path.display()))?;
     Ok(())
 }
 
 fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let pem = fs::read(path)
-        .with_context(|| format!("could not read the TLS certificate {}", path.display()))?;
+    let pem = fs::read(path).with_context(|| format!("could not read the TLS certificate {}", path.display()))?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("{} is not a PEM certificate chain", path.display()))?;
@@ -90,8 +84,7 @@ fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 }
 
 fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    let pem =
-        fs::read(path).with_context(|| format!("could not read the TLS key {}", path.display()))?;
+    let pem = fs::read(path).with_context(|| format!("could not read the TLS key {}", path.display()))?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .with_context(|| format!("{} is not a PEM private key", path.display()))?
         .with_context(|| format!("{} holds no private key", path.display()))

@@ -5,10 +5,10 @@ use std::time::Duration;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Version};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::routing::{delete, get, post};
+use axum::{Extension, Json};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use futures_util::StreamExt;
@@ -16,10 +16,9 @@ use serde::Deserialize;
 
 use super::auth::ClientAddr;
 use super::error::ApiError;
-use super::headers::{
-    content_disposition, parse_content_digest, sha256_digest_field, DigestHeader,
-};
+use super::headers::{content_disposition, parse_content_digest, sha256_digest_field, DigestHeader};
 use super::views::{PageView, TransferView};
+use super::Endpoint;
 use crate::app::AppState;
 use crate::domain::byte_range::RangeSpec;
 use crate::domain::{ChannelSlug, FileName, Mailbox, OrgRef, TransferId};
@@ -27,11 +26,14 @@ use crate::policy::Principal;
 use crate::service::upload::UploadRequest;
 use crate::service::{download, mailbox, upload};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/transfers", get(list).post(create))
-        .route("/transfers/{id}", get(show).delete(remove))
-        .route("/transfers/{id}/content", get(content))
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::POST, "/api/v1/transfers", post(create)),
+        Endpoint::new(Method::GET, "/api/v1/transfers", get(list)),
+        Endpoint::new(Method::GET, "/api/v1/transfers/{id}", get(show)),
+        Endpoint::new(Method::DELETE, "/api/v1/transfers/{id}", delete(remove)),
+        Endpoint::new(Method::GET, "/api/v1/transfers/{id}/content", get(content)),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -43,19 +45,13 @@ struct UploadParams {
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_query",
-            format!("the query string is not valid: {}", e.body_text()),
-        )
+        ApiError::bad_request("invalid_query", format!("the query string is not valid: {}", e.body_text()))
     })
 }
 
 fn required<'a>(value: &'a Option<String>, name: &str, example: &str) -> Result<&'a str, ApiError> {
     value.as_deref().ok_or_else(|| {
-        ApiError::bad_request(
-            "missing_parameter",
-            format!("add the '{name}' parameter, for example {name}={example}"),
-        )
+        ApiError::bad_request("missing_parameter", format!("add the '{name}' parameter, for example {name}={example}"))
     })
 }
 
@@ -80,12 +76,7 @@ async fn create(
 const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-async fn refuse_upload(
-    error: ApiError,
-    version: Version,
-    headers: &HeaderMap,
-    mut rest: BodyDataStream,
-) -> Response {
+async fn refuse_upload(error: ApiError, version: Version, headers: &HeaderMap, mut rest: BodyDataStream) -> Response {
     let expects_continue = headers
         .get(header::EXPECT)
         .and_then(|v| v.to_str().ok())
@@ -108,9 +99,7 @@ async fn refuse_upload(
     .unwrap_or(false);
     let mut response = error.into_response();
     if !drained {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
@@ -125,22 +114,15 @@ async fn receive(
     let params = query(params)?;
     let channel = required(&params.channel, "channel", "general")?;
     let channel = ChannelSlug::parse(channel).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_channel",
-            format!("'{channel}' is not a channel name: use channel=general"),
-        )
+        ApiError::bad_request("invalid_channel", format!("'{channel}' is not a channel name: use channel=general"))
     })?;
-    let to: OrgRef = required(&params.to, "to", "825/2001")?.parse().map_err(
-        |e: crate::domain::organisation::InvalidOrgRef| {
+    let to: OrgRef =
+        required(&params.to, "to", "825/2001")?.parse().map_err(|e: crate::domain::organisation::InvalidOrgRef| {
             ApiError::bad_request("invalid_recipient", e.to_string())
-        },
-    )?;
+        })?;
     let filename = FileName::parse(required(&params.filename, "filename", "census.xml")?)
         .map_err(|e| ApiError::bad_request("invalid_filename", e.to_string()))?;
-    let expected_sha256 = match headers
-        .get("content-digest")
-        .map(|v| v.to_str().map(parse_content_digest))
-    {
+    let expected_sha256 = match headers.get("content-digest").map(|v| v.to_str().map(parse_content_digest)) {
         None | Some(Ok(DigestHeader::NoneWeCheck)) => None,
         Some(Ok(DigestHeader::Sha256(d))) => Some(d),
         Some(_) => {
@@ -150,17 +132,8 @@ async fn receive(
             ))
         }
     };
-    let declared_len = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let req = UploadRequest {
-        channel,
-        to,
-        filename,
-        expected_sha256,
-        declared_len,
-    };
+    let declared_len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let req = UploadRequest { channel, to, filename, expected_sha256, declared_len };
     let record = upload::upload(state, who, req, stream).await?;
     Ok((StatusCode::CREATED, Json(TransferView::new(&record, None))))
 }
@@ -179,11 +152,7 @@ fn encode_cursor(c: i64) -> String {
 
 fn decode_cursor(s: &str) -> Option<i64> {
     let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
-    std::str::from_utf8(&raw)
-        .ok()?
-        .strip_prefix("v1:")?
-        .parse()
-        .ok()
+    std::str::from_utf8(&raw).ok()?.strip_prefix("v1:")?.parse().ok()
 }
 
 async fn list(
@@ -201,28 +170,16 @@ async fn list(
             )
         })?),
     };
-    let page = mailbox::list(
-        &state,
-        &who,
-        params.mailbox.unwrap_or(Mailbox::Inbox),
-        before,
-        params.limit,
-    )
-    .await?;
+    let page = mailbox::list(&state, &who, params.mailbox.unwrap_or(Mailbox::Inbox), before, params.limit).await?;
     Ok(Json(PageView {
-        items: page
-            .items
-            .iter()
-            .map(|e| TransferView::new(&e.transfer, None))
-            .collect(),
+        items: page.items.iter().map(|e| TransferView::new(&e.transfer, None)).collect(),
         next_cursor: page.next_cursor.map(encode_cursor),
     }))
 }
 
 /// An id that is not a UUID names nothing; say so the same way as for an unknown one.
 fn transfer_id(raw: &str) -> Result<TransferId, ApiError> {
-    raw.parse()
-        .map_err(|_| crate::service::ServiceError::NotFound.into())
+    raw.parse().map_err(|_| crate::service::ServiceError::NotFound.into())
 }
 
 async fn show(
@@ -231,17 +188,10 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<TransferView>, ApiError> {
     let detail = mailbox::get(&state, &who, transfer_id(&id)?).await?;
-    Ok(Json(TransferView::new(
-        &detail.transfer,
-        detail.downloads.as_deref(),
-    )))
+    Ok(Json(TransferView::new(&detail.transfer, detail.downloads.as_deref())))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn remove(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     mailbox::delete(&state, &who, transfer_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -254,10 +204,7 @@ async fn content(
     client: Option<Extension<ClientAddr>>,
 ) -> Result<Response, ApiError> {
     let id = transfer_id(&id)?;
-    let mut range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(RangeSpec::parse);
+    let mut range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(RangeSpec::parse);
     if range.is_some() {
         // If-Range: resume only if the file is still the one the client started with.
         if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
@@ -279,31 +226,15 @@ async fn content(
     };
     put(h, header::CONTENT_TYPE, t.content_type.clone());
     put(h, header::CONTENT_LENGTH, dl.len.to_string());
-    put(
-        h,
-        header::CONTENT_DISPOSITION,
-        content_disposition(&t.filename),
-    );
+    put(h, header::CONTENT_DISPOSITION, content_disposition(&t.filename));
     put(h, header::ETAG, format!("\"{}\"", t.sha256.to_hex()));
     put(h, header::ACCEPT_RANGES, "bytes".into());
     match dl.range {
-        None => put(
-            h,
-            header::HeaderName::from_static("content-digest"),
-            sha256_digest_field(&t.sha256.0),
-        ),
+        None => put(h, header::HeaderName::from_static("content-digest"), sha256_digest_field(&t.sha256.0)),
         Some((a, b)) => {
             // The digest of the whole representation; the part's own digest is not known in advance.
-            put(
-                h,
-                header::HeaderName::from_static("repr-digest"),
-                sha256_digest_field(&t.sha256.0),
-            );
-            put(
-                h,
-                header::CONTENT_RANGE,
-                format!("bytes {a}-{b}/{}", t.size),
-            );
+            put(h, header::HeaderName::from_static("repr-digest"), sha256_digest_field(&t.sha256.0));
+            put(h, header::CONTENT_RANGE, format!("bytes {a}-{b}/{}", t.size));
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         }
     }

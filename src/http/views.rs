@@ -16,10 +16,7 @@ pub struct OrgView {
 
 impl From<&Organisation> for OrgView {
     fn from(o: &Organisation) -> Self {
-        Self {
-            reference: o.reference.to_string(),
-            name: o.name.clone(),
-        }
+        Self { reference: o.reference.to_string(), name: o.name.clone() }
     }
 }
 
@@ -81,4 +78,174 @@ impl TransferView {
 pub struct PageView {
     pub items: Vec<TransferView>,
     pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct OrgDetailView {
+    pub kind: &'static str,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub name: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub urn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub establishment_type: Option<String>,
+    pub totp_required: bool,
+}
+
+impl From<&Organisation> for OrgDetailView {
+    fn from(o: &Organisation) -> Self {
+        Self {
+            kind: o.kind.as_str(),
+            reference: o.reference.to_string(),
+            name: o.name.clone(),
+            status: o.status.as_str(),
+            urn: o.urn,
+            phase: o.phase.clone(),
+            establishment_type: o.establishment_type.clone(),
+            totp_required: o.totp_required,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: &'static str,
+    pub org: OrgView,
+    pub status: &'static str,
+    pub totp_enrolled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaves_on: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub functions: Option<Vec<FunctionView>>,
+}
+
+#[derive(Serialize)]
+pub struct FunctionView {
+    pub function: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl UserView {
+    pub fn new(u: &crate::store::meta::UserRecord, functions: Option<&[crate::store::meta::UserFunction]>) -> Self {
+        Self {
+            id: u.id.0,
+            username: u.username.to_string(),
+            display_name: u.display_name.clone(),
+            role: u.role.as_str(),
+            org: (&u.org).into(),
+            status: u.status.as_str(),
+            totp_enrolled: u.totp_confirmed,
+            leaves_on: u.disable_on.map(rfc3339),
+            last_login_at: u.last_login_at.map(rfc3339),
+            functions: functions.map(|fs| {
+                fs.iter()
+                    .map(|f| FunctionView { function: f.function.to_string(), until: f.until.map(rfc3339) })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// Who the caller is, as the server sees them.
+#[derive(Serialize)]
+pub struct PrincipalView {
+    pub kind: &'static str,
+    pub org: OrgView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub functions: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Vec<crate::policy::PendingStep>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ScopeView>,
+}
+
+impl PrincipalView {
+    pub fn new(p: &crate::policy::Principal) -> Self {
+        use crate::policy::Credential;
+        match &p.credential {
+            Credential::Session(s) => Self {
+                kind: "user",
+                org: (&p.org).into(),
+                username: Some(s.username.to_string()),
+                role: Some(s.role.as_str()),
+                functions: Some(s.functions.iter().map(|f| f.to_string()).collect()),
+                pending: Some(s.pending.clone()),
+                key_id: None,
+                scope: None,
+            },
+            Credential::ApiKey { key_id, scope } => Self {
+                kind: "api_key",
+                org: (&p.org).into(),
+                username: None,
+                role: None,
+                functions: None,
+                pending: None,
+                key_id: Some(key_id.clone()),
+                scope: Some(scope.into()),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ScopeView {
+    pub channels: Vec<String>,
+    pub send: bool,
+    pub receive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl From<&crate::store::meta::KeyScope> for ScopeView {
+    fn from(s: &crate::store::meta::KeyScope) -> Self {
+        Self {
+            channels: s.channels.clone(),
+            send: s.can_send,
+            receive: s.can_receive,
+            expires_at: s.expires_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub org: OrgView,
+    pub scope: ScopeView,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+impl From<&crate::store::meta::ApiKeySummary> for KeyView {
+    fn from(k: &crate::store::meta::ApiKeySummary) -> Self {
+        Self {
+            id: k.key_id.clone(),
+            name: k.name.clone(),
+            org: (&k.org).into(),
+            scope: (&k.scope).into(),
+            created_at: rfc3339(k.created_at),
+            last_used_at: k.last_used_at.map(rfc3339),
+            revoked_at: k.revoked_at.map(rfc3339),
+        }
+    }
 }

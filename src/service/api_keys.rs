@@ -8,11 +8,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::authority::enforce;
 use super::ServiceError;
 use crate::app::AppState;
+use crate::domain::ChannelSlug;
 use crate::domain::OrgRef;
-use crate::policy::{Credential, Principal};
-use crate::store::meta::NewApiKey;
+use crate::policy::{self, can_login, Action, Credential, LoginSubject, Principal};
+use crate::store::meta::{ApiKeySummary, KeyScope, NewApiKey};
 use crate::store::Repository;
 use time::OffsetDateTime;
 
@@ -33,11 +35,7 @@ pub fn issue() -> IssuedKey {
     let key_id = hex::encode(id);
     let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret);
     let secret_hash = Sha256::digest(secret.as_bytes()).into();
-    IssuedKey {
-        token: SecretString::from(format!("{PREFIX}{key_id}_{secret}")),
-        key_id,
-        secret_hash,
-    }
+    IssuedKey { token: SecretString::from(format!("{PREFIX}{key_id}_{secret}")), key_id, secret_hash }
 }
 
 /// Splits a presented token into key id and secret, if it has the shape of one of ours.
@@ -45,18 +43,12 @@ fn split(token: &str) -> Option<(&str, &str)> {
     let rest = token.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
     let id_ok = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    let secret_ok = secret.len() == 43
-        && secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let secret_ok = secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (id_ok && secret_ok).then_some((id, secret))
 }
 
 /// Resolves a presented key to its principal. Every failure looks the same to the caller.
-pub async fn authenticate(
-    state: &AppState,
-    token: &SecretString,
-) -> Result<Principal, ServiceError> {
+pub async fn authenticate(state: &AppState, token: &SecretString) -> Result<Principal, ServiceError> {
     let Some((key_id, secret)) = split(token.expose_secret()) else {
         return Err(ServiceError::Unauthenticated);
     };
@@ -65,31 +57,45 @@ pub async fn authenticate(
     };
     let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let matches: bool = presented.ct_eq(record.secret_hash.as_slice()).into();
-    if !matches || record.revoked_at.is_some() {
+    if !matches {
+        return Err(ServiceError::Unauthenticated);
+    }
+    if let Err(refusal) = can_login(LoginSubject::Key(&record), state.now()) {
+        tracing::info!(key = %record.key_id, ?refusal, "API key refused");
         return Err(ServiceError::Unauthenticated);
     }
     state.repo().touch_api_key(key_id, state.now()).await?;
-    Ok(Principal {
-        org: record.org,
-        credential: Credential::ApiKey {
-            key_id: record.key_id,
-        },
-    })
+    Ok(Principal { org: record.org, credential: Credential::ApiKey { key_id: record.key_id, scope: record.scope } })
 }
 
-/// Creates a key for an organisation (an administrator's action, from the command line).
+/// The scope a key gets when its creator names none: the general channel, both directions.
+pub fn default_scope() -> KeyScope {
+    KeyScope { channels: vec!["general".into()], can_send: true, can_receive: true, expires_at: None }
+}
+
+/// Creates a key for an organisation. Returns the key id and the token, which is shown once.
 pub async fn create(
     repo: &dyn Repository,
     now: OffsetDateTime,
     org: &OrgRef,
     name: &str,
-) -> Result<SecretString, ServiceError> {
+    scope: KeyScope,
+) -> Result<(String, SecretString), ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(ServiceError::bad_request("invalid_name", "give the key a name of 1 to 100 printable characters"));
+    }
+    if !scope.can_send && !scope.can_receive {
+        return Err(ServiceError::bad_request("invalid_scope", "a key must be allowed to send, receive, or both"));
+    }
+    if scope.channels.is_empty() || scope.channels.iter().any(|c| c != "*" && ChannelSlug::parse(c).is_none()) {
         return Err(ServiceError::bad_request(
-            "invalid_name",
-            "give the key a name of 1 to 100 printable characters",
+            "invalid_scope",
+            "name the channels the key may use (such as general), or * for all",
         ));
+    }
+    if scope.expires_at.is_some_and(|e| e <= now) {
+        return Err(ServiceError::bad_request("invalid_scope", "the key's expiry must be in the future"));
     }
     let Some(org) = repo.find_organisation(org).await? else {
         return Err(ServiceError::unprocessable(
@@ -99,24 +105,61 @@ pub async fn create(
     };
     let issued = issue();
     let row = NewApiKey {
-        key_id: issued.key_id,
+        key_id: issued.key_id.clone(),
         org_id: org.id,
         name: name.to_owned(),
         secret_hash: issued.secret_hash,
+        scope,
     };
-    repo.create_api_key(&row, now)
-        .await
-        .map_err(|e| match ServiceError::from(e) {
-            ServiceError::Conflict { .. } => ServiceError::Conflict {
-                code: "duplicate_key_name",
-                message: format!(
-                    "{} already has a key named '{name}': choose another name",
-                    org.reference
-                ),
-            },
-            other => other,
-        })?;
-    Ok(issued.token)
+    repo.create_api_key(&row, now).await.map_err(|e| match ServiceError::from(e) {
+        ServiceError::Conflict { .. } => ServiceError::Conflict {
+            code: "duplicate_key_name",
+            message: format!("{} already has a key named '{name}': choose another name", org.reference),
+        },
+        other => other,
+    })?;
+    Ok((issued.key_id, issued.token))
+}
+
+pub async fn list_as(
+    state: &AppState,
+    who: &Principal,
+    org: Option<&OrgRef>,
+) -> Result<Vec<ApiKeySummary>, ServiceError> {
+    let org = match org {
+        Some(r) => Some(super::users::find_org(state.repo(), r).await?),
+        None => None,
+    };
+    enforce(policy::decide(who, Action::ListKeys(org.as_ref())))?;
+    Ok(state.repo().list_api_keys(org.map(|o| o.id)).await?)
+}
+
+pub async fn create_as(
+    state: &AppState,
+    who: &Principal,
+    org: &OrgRef,
+    name: &str,
+    scope: KeyScope,
+) -> Result<(String, SecretString), ServiceError> {
+    let target = super::users::find_org(state.repo(), org).await?;
+    enforce(policy::decide(who, Action::ManageKeys(&target)))?;
+    create(state.repo(), state.now(), org, name, scope).await
+}
+
+/// Revokes a key at once: the next request made with it is refused.
+pub async fn revoke(
+    repo: &dyn Repository,
+    now: OffsetDateTime,
+    who: Option<&Principal>,
+    key_id: &str,
+) -> Result<(), ServiceError> {
+    let Some(key) = repo.find_api_key(key_id).await? else { return Err(ServiceError::NotFound) };
+    if let Some(who) = who {
+        super::download::hidden_unless_allowed(policy::decide(who, Action::ManageKeys(&key.org)))?;
+    }
+    repo.revoke_api_key(key_id, now).await?;
+    tracing::info!(key = %key_id, org = %key.org.reference, "API key revoked");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,9 +10,7 @@ use tracing::error;
 
 use super::ServiceError;
 use crate::app::AppState;
-use crate::crypto::segment::{
-    sealed_segment_len, segment_count, segment_offset, Opener, HEADER_LEN, SEGMENT_SIZE,
-};
+use crate::crypto::segment::{sealed_segment_len, segment_count, segment_offset, Opener, HEADER_LEN, SEGMENT_SIZE};
 use crate::domain::byte_range::RangeSpec;
 use crate::domain::TransferId;
 use crate::policy::{self, Action, Decision, Principal};
@@ -34,13 +32,17 @@ pub async fn visible_transfer(
     who: &Principal,
     id: TransferId,
 ) -> Result<TransferRecord, ServiceError> {
-    let transfer = state
-        .repo()
-        .get_transfer(id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    match policy::decide(who, Action::ReadTransfer(&transfer)) {
-        Decision::Allow => Ok(transfer),
+    let transfer = state.repo().get_transfer(id).await?.ok_or(ServiceError::NotFound)?;
+    hidden_unless_allowed(policy::decide(who, Action::ReadTransfer(&transfer)))?;
+    Ok(transfer)
+}
+
+/// A transfer the principal may not see is "not found", whatever the reason, so its existence
+/// does not leak; only a pending step of the principal's own is said out loud.
+pub(crate) fn hidden_unless_allowed(decision: Decision) -> Result<(), ServiceError> {
+    match decision {
+        Decision::Allow => Ok(()),
+        Decision::StepRequired(step) => Err(ServiceError::StepRequired(step)),
         _ => Err(ServiceError::NotFound),
     }
 }
@@ -52,14 +54,8 @@ pub async fn open(
     range: Option<RangeSpec>,
     client_addr: Option<String>,
 ) -> Result<Download, ServiceError> {
-    let transfer = state
-        .repo()
-        .get_transfer(id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    if policy::decide(who, Action::DownloadTransfer(&transfer)) != Decision::Allow {
-        return Err(ServiceError::NotFound);
-    }
+    let transfer = state.repo().get_transfer(id).await?.ok_or(ServiceError::NotFound)?;
+    hidden_unless_allowed(policy::decide(who, Action::DownloadTransfer(&transfer)))?;
     let Some(wrapped) = transfer.wrapped_key.clone() else {
         return Err(ServiceError::Gone(format!(
             "this file was {} and can no longer be downloaded",
@@ -69,10 +65,7 @@ pub async fn open(
     let size = transfer.size;
     let range = match range {
         None => None,
-        Some(spec) => Some(
-            spec.resolve(size)
-                .map_err(|_| ServiceError::RangeNotSatisfiable { size })?,
-        ),
+        Some(spec) => Some(spec.resolve(size).map_err(|_| ServiceError::RangeNotSatisfiable { size })?),
     };
     let (first, last) = range.unwrap_or((0, size.saturating_sub(1)));
     let len = if size == 0 { 0 } else { last - first + 1 };
@@ -80,21 +73,13 @@ pub async fn open(
     let object_id = *transfer.object_id.as_bytes();
     let dek = state.keys().unwrap(&wrapped, &object_id)?;
     let key = ObjectKey(transfer.object_id);
-    let header = read_exact(
-        state.blobs().get(key, Some(0..HEADER_LEN as u64)).await?,
-        HEADER_LEN,
-    )
-    .await?;
-    let opener = Opener::new(&dek, &object_id, &header)
-        .map_err(|e| anyhow::anyhow!("object {key} is unreadable: {e}"))?;
+    let header = read_exact(state.blobs().get(key, Some(0..HEADER_LEN as u64)).await?, HEADER_LEN).await?;
+    let opener =
+        Opener::new(&dek, &object_id, &header).map_err(|e| anyhow::anyhow!("object {key} is unreadable: {e}"))?;
     drop(dek);
 
     let first_segment = first / SEGMENT_SIZE as u64;
-    let last_segment = if size == 0 {
-        0
-    } else {
-        last / SEGMENT_SIZE as u64
-    };
+    let last_segment = if size == 0 { 0 } else { last / SEGMENT_SIZE as u64 };
     let start = segment_offset(first_segment);
     let end = segment_offset(last_segment) + sealed_segment_len(last_segment, size) as u64;
     let sealed = state.blobs().get(key, Some(start..end)).await?;
@@ -115,11 +100,7 @@ pub async fn open(
     let (head, reader) = match reader.next_chunk().await {
         Ok(Some((chunk, reader))) => (Some(chunk), Some(reader)),
         Ok(None) => (None, None),
-        Err(e) => {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "transfer {id} cannot be decrypted: {e}"
-            )))
-        }
+        Err(e) => return Err(ServiceError::Internal(anyhow::anyhow!("transfer {id} cannot be decrypted: {e}"))),
     };
     let rest = stream::unfold(reader, move |reader| async move {
         match reader?.next_chunk().await {
@@ -144,28 +125,19 @@ pub async fn open(
             at: state.now(),
         })
         .await?;
-    Ok(Download {
-        transfer,
-        range,
-        len,
-        body: Box::pin(body),
-    })
+    Ok(Download { transfer, range, len, body: Box::pin(body) })
 }
 
 async fn read_exact(mut s: BlobStream, n: usize) -> Result<Vec<u8>, ServiceError> {
     let mut buf = Vec::with_capacity(n);
     while buf.len() < n {
         match s.next().await {
-            Some(chunk) => {
-                buf.extend_from_slice(&chunk.map_err(|e| ServiceError::Unavailable(e.into()))?)
-            }
+            Some(chunk) => buf.extend_from_slice(&chunk.map_err(|e| ServiceError::Unavailable(e.into()))?),
             None => break,
         }
     }
     if buf.len() < n {
-        return Err(ServiceError::Internal(anyhow::anyhow!(
-            "stored object is shorter than its header"
-        )));
+        return Err(ServiceError::Internal(anyhow::anyhow!("stored object is shorter than its header")));
     }
     buf.truncate(n);
     Ok(buf)

@@ -20,26 +20,13 @@ pub struct KeySource {
 
 impl KeySource {
     pub fn from_env(data_dir: PathBuf) -> Self {
-        let var = |name| {
-            std::env::var(name)
-                .ok()
-                .filter(|v: &String| !v.is_empty())
-                .map(SecretString::from)
-        };
-        Self {
-            data_dir,
-            master_key: var("PIGEONPOST_MASTER_KEY"),
-            retired_keys: var("PIGEONPOST_RETIRED_MASTER_KEYS"),
-        }
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty()).map(SecretString::from);
+        Self { data_dir, master_key: var("PIGEONPOST_MASTER_KEY"), retired_keys: var("PIGEONPOST_RETIRED_MASTER_KEYS") }
     }
 
     pub fn load(&self) -> anyhow::Result<(Keyring, bool)> {
-        Keyring::load_or_create(
-            &self.data_dir,
-            self.master_key.as_ref(),
-            self.retired_keys.as_ref(),
-        )
-        .context("could not load the keyring")
+        Keyring::load_or_create(&self.data_dir, self.master_key.as_ref(), self.retired_keys.as_ref())
+            .context("could not load the keyring")
     }
 }
 
@@ -52,10 +39,7 @@ pub struct KeyringHandle {
 
 impl KeyringHandle {
     pub fn new(source: KeySource, keyring: Keyring) -> Self {
-        Self {
-            source,
-            current: RwLock::new(Arc::new(keyring)),
-        }
+        Self { source, current: RwLock::new(Arc::new(keyring)) }
     }
 
     fn current(&self) -> Arc<Keyring> {
@@ -63,6 +47,22 @@ impl KeyringHandle {
             Ok(k) => Arc::clone(&k),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// Reads the keyring again (another process rotated it).
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let (fresh, _) = self.source.load()?;
+        if let Ok(mut slot) = self.current.write() {
+            *slot = Arc::new(fresh);
+        }
+        Ok(())
+    }
+
+    /// Keys for signing session tokens, derived from the keyring (primary first).
+    pub fn token_keys(&self) -> crate::identity::access_token::TokenKeys {
+        let keys = self.current().derived_keys("session tokens");
+        let primary = keys.first().map(|(id, _)| id.clone()).unwrap_or_default();
+        crate::identity::access_token::TokenKeys::new(&primary, keys.into_iter().map(|(id, k)| (id, *k)).collect())
     }
 
     pub fn wrap(&self, dek: &DataKey, object_id: &ObjectId) -> WrappedKey {
@@ -79,9 +79,7 @@ impl KeyringHandle {
                     *slot = fresh;
                 }
                 result.with_context(|| {
-                    format!(
-                        "the data key is wrapped under master key '{id}', which this keyring lacks"
-                    )
+                    format!("the data key is wrapped under master key '{id}', which this keyring lacks")
                 })
             }
             other => other.context("could not unwrap a data key"),
@@ -104,10 +102,7 @@ pub async fn rewrap_all(state: &AppState, keyring: &Keyring) -> Result<RewrapRep
     let mut seen_skips = std::collections::HashSet::new();
     loop {
         let batch = state.repo().keys_not_under(&primary, 500).await?;
-        let fresh: Vec<_> = batch
-            .into_iter()
-            .filter(|k| !seen_skips.contains(&k.transfer))
-            .collect();
+        let fresh: Vec<_> = batch.into_iter().filter(|k| !seen_skips.contains(&k.transfer)).collect();
         if fresh.is_empty() {
             return Ok(report);
         }
@@ -115,17 +110,8 @@ pub async fn rewrap_all(state: &AppState, keyring: &Keyring) -> Result<RewrapRep
             let object_id: ObjectId = *stored.object_id.as_bytes();
             let new = keyring
                 .rewrap(&stored.wrapped_key, &object_id)
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "could not re-wrap the data key of transfer {}: {e}",
-                        stored.transfer
-                    )
-                })?;
-            if state
-                .repo()
-                .replace_wrapped_key(stored.transfer, &stored.wrapped_key, &new)
-                .await?
-            {
+                .map_err(|e| anyhow::anyhow!("could not re-wrap the data key of transfer {}: {e}", stored.transfer))?;
+            if state.repo().replace_wrapped_key(stored.transfer, &stored.wrapped_key, &new).await? {
                 report.rewrapped += 1;
             } else {
                 report.skipped += 1;

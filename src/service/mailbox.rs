@@ -2,6 +2,7 @@
 
 use tracing::{info, warn};
 
+use super::authority::enforce;
 use super::download::visible_transfer;
 use super::ServiceError;
 use crate::app::AppState;
@@ -26,23 +27,16 @@ pub async fn list(
     before: Option<i64>,
     limit: Option<u32>,
 ) -> Result<Page, ServiceError> {
+    enforce(policy::decide(who, Action::ListMailbox))?;
     let limit = match limit {
         None => DEFAULT_PAGE,
         Some(n) if (1..=MAX_PAGE).contains(&n) => n,
         Some(_) => {
-            return Err(ServiceError::bad_request(
-                "invalid_limit",
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            ))
+            return Err(ServiceError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_PAGE}")))
         }
     };
-    let items = state
-        .repo()
-        .list_mailbox(who.org_id(), mailbox, before, limit)
-        .await?;
-    let next_cursor = (items.len() == limit as usize)
-        .then(|| items.last().map(|e| e.cursor))
-        .flatten();
+    let items = state.repo().list_mailbox(who.org_id(), mailbox, before, limit).await?;
+    let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|e| e.cursor)).flatten();
     Ok(Page { items, next_cursor })
 }
 
@@ -52,37 +46,22 @@ pub struct TransferDetail {
     pub downloads: Option<Vec<DownloadRecord>>,
 }
 
-pub async fn get(
-    state: &AppState,
-    who: &Principal,
-    id: TransferId,
-) -> Result<TransferDetail, ServiceError> {
+pub async fn get(state: &AppState, who: &Principal, id: TransferId) -> Result<TransferDetail, ServiceError> {
     let transfer = visible_transfer(state, who, id).await?;
-    let downloads = if transfer.is_sent_by(who.org_id()) {
-        Some(state.repo().list_downloads(id).await?)
-    } else {
-        None
-    };
-    Ok(TransferDetail {
-        transfer,
-        downloads,
-    })
+    let downloads = if transfer.is_sent_by(who.org_id()) { Some(state.repo().list_downloads(id).await?) } else { None };
+    Ok(TransferDetail { transfer, downloads })
 }
 
 /// The sender withdraws a transfer (its data key is destroyed, then its object deleted), or a
 /// recipient removes it from their inbox.
 pub async fn delete(state: &AppState, who: &Principal, id: TransferId) -> Result<(), ServiceError> {
-    let transfer = state
-        .repo()
-        .get_transfer(id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    let transfer = state.repo().get_transfer(id).await?.ok_or(ServiceError::NotFound)?;
+    if let Decision::StepRequired(step) = policy::decide(who, Action::ListMailbox) {
+        return Err(ServiceError::StepRequired(step));
+    }
     if policy::decide(who, Action::WithdrawTransfer(&transfer)) == Decision::Allow {
         if !state.repo().withdraw_transfer(id, state.now()).await? {
-            return Err(ServiceError::Gone(format!(
-                "this transfer is already {}",
-                transfer.state.as_str()
-            )));
+            return Err(ServiceError::Gone(format!("this transfer is already {}", transfer.state.as_str())));
         }
         info!(transfer = %id, "transfer withdrawn; data key destroyed");
         if let Err(e) = state.blobs().delete(ObjectKey(transfer.object_id)).await {
@@ -94,10 +73,7 @@ pub async fn delete(state: &AppState, who: &Principal, id: TransferId) -> Result
     if policy::decide(who, Action::RemoveFromInbox(&transfer)) == Decision::Allow
         && transfer.state == crate::domain::TransferState::Available
     {
-        state
-            .repo()
-            .remove_delivery(id, who.org_id(), state.now())
-            .await?;
+        state.repo().remove_delivery(id, who.org_id(), state.now()).await?;
         return Ok(());
     }
     Err(ServiceError::NotFound)

@@ -2,12 +2,16 @@
 //! application state and an already-authenticated [`crate::policy::Principal`], asks the
 //! policy, and does the work.
 
+pub mod account;
 pub mod api_keys;
+pub mod authority;
 pub mod download;
 pub mod keys;
 pub mod mailbox;
 pub mod organisations;
+pub mod sessions;
 pub mod upload;
+pub mod users;
 
 use crate::store::{BlobError, StoreError};
 
@@ -22,7 +26,9 @@ pub enum ServiceError {
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// The credentials are missing, malformed, unknown or revoked; which one is not said.
-    #[error("a valid API key is needed: send it as 'Authorization: Bearer <key>'")]
+    #[error(
+        "the credentials were not accepted: log in again, or check the API key sent as 'Authorization: Bearer <key>'"
+    )]
     Unauthenticated,
     #[error("no such transfer, or it is not yours to see")]
     NotFound,
@@ -30,6 +36,12 @@ pub enum ServiceError {
     Gone(String),
     #[error("this needs a permission you do not have")]
     Forbidden,
+    /// The person must first take a step (accept the terms, enrol a second factor).
+    #[error("{}", step_message(*.0))]
+    StepRequired(crate::policy::PendingStep),
+    /// Too many failed logins for this account or address; try again after the given seconds.
+    #[error("too many failed attempts: wait {0} seconds before trying again")]
+    Throttled(u64),
     #[error("the file is larger than the {limit}-byte limit")]
     TooLarge { limit: u64 },
     #[error("the requested range is outside the file's {size} bytes")]
@@ -43,19 +55,20 @@ pub enum ServiceError {
     Internal(#[from] anyhow::Error),
 }
 
+fn step_message(step: crate::policy::PendingStep) -> &'static str {
+    match step {
+        crate::policy::PendingStep::AcceptTerms => "accept the current terms of use first (POST /api/v1/session/terms)",
+        crate::policy::PendingStep::EnrolTotp => "set up your second factor first (POST /api/v1/session/totp)",
+    }
+}
+
 impl ServiceError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            message: message.into(),
-        }
+        Self::BadRequest { code, message: message.into() }
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unprocessable {
-            code,
-            message: message.into(),
-        }
+        Self::Unprocessable { code, message: message.into() }
     }
 }
 
@@ -63,10 +76,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(e) => ServiceError::Unavailable(e.context("database")),
-            StoreError::Conflict(m) => ServiceError::Conflict {
-                code: "conflict",
-                message: m,
-            },
+            StoreError::Conflict(m) => ServiceError::Conflict { code: "conflict", message: m },
             StoreError::Other(e) => ServiceError::Internal(e),
         }
     }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+use super::authority::enforce;
 use super::ServiceError;
 use crate::app::AppState;
 use crate::crypto::segment::{Sealer, SEGMENT_SIZE};
@@ -48,33 +49,29 @@ where
     let Some(recipient) = state.repo().find_organisation(&req.to).await? else {
         return Err(ServiceError::unprocessable(
             "unknown_recipient",
-            format!(
-                "there is no organisation {}: check the DfE number or team name in 'to'",
-                req.to
-            ),
+            format!("there is no organisation {}: check the DfE number or team name in 'to'", req.to),
         ));
     };
-    match policy::decide(
-        who,
-        Action::Send {
-            channel: req.channel.as_str(),
-            to: &recipient,
-        },
-    ) {
-        Decision::Allow => {}
+    match policy::decide(who, Action::Send { channel: req.channel.as_str(), to: &recipient }) {
         Decision::Invalid("unknown_channel") => {
             return Err(ServiceError::unprocessable(
                 "unknown_channel",
                 format!("there is no channel '{}': use channel=general", req.channel),
             ))
         }
-        Decision::Invalid(code) => {
+        Decision::Invalid("own_organisation") => {
             return Err(ServiceError::unprocessable(
-                code,
+                "own_organisation",
                 "you cannot send a file to your own organisation: choose another recipient in 'to'",
             ))
         }
-        Decision::Hidden | Decision::Forbidden => return Err(ServiceError::Forbidden),
+        Decision::Invalid("recipient_closed") => {
+            return Err(ServiceError::unprocessable(
+                "recipient_closed",
+                format!("{} is closed and cannot receive files: check the register for its successor", req.to),
+            ))
+        }
+        decision => enforce(decision)?,
     }
 
     let object_id = Uuid::new_v4();
@@ -180,11 +177,7 @@ impl SealingPipeline {
     }
 
     /// Consumes the body. On failure hands the writer back so the caller can abort it.
-    async fn run<S, E>(
-        &mut self,
-        mut body: S,
-        idle: Duration,
-    ) -> Result<Sealed, (Box<dyn BlobWriter>, ServiceError)>
+    async fn run<S, E>(&mut self, mut body: S, idle: Duration) -> Result<Sealed, (Box<dyn BlobWriter>, ServiceError)>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
@@ -192,10 +185,7 @@ impl SealingPipeline {
         let outcome = async {
             loop {
                 let next = tokio::time::timeout(idle, body.next()).await.map_err(|_| {
-                    ServiceError::BodyAborted(format!(
-                        "no data arrived for {} seconds",
-                        idle.as_secs()
-                    ))
+                    ServiceError::BodyAborted(format!("no data arrived for {} seconds", idle.as_secs()))
                 })?;
                 match next {
                     Some(Ok(chunk)) => self.feed(&chunk).await?,
@@ -205,10 +195,7 @@ impl SealingPipeline {
             }
         }
         .await;
-        let writer = self
-            .writer
-            .take()
-            .expect("writer present until run returns");
+        let writer = self.writer.take().expect("writer present until run returns");
         match outcome {
             Ok((len, sha)) => Ok((writer, len, sha)),
             Err(e) => Err((writer, e)),

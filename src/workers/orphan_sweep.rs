@@ -27,33 +27,15 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
     let grace = Duration::from_secs(state.settings().workers.orphan_grace_secs);
     // An object younger than the grace period may belong to an upload whose row is about to be
     // committed; only older ones can be judged.
-    let cutoff = SystemTime::now()
-        .checked_sub(grace)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let cutoff = SystemTime::now().checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = SweepReport {
-        abandoned_writes: state
-            .blobs()
-            .remove_abandoned_writes(cutoff)
-            .await
-            .context("removing abandoned writes")?,
+        abandoned_writes: state.blobs().remove_abandoned_writes(cutoff).await.context("removing abandoned writes")?,
         ..SweepReport::default()
     };
-    let objects = state
-        .blobs()
-        .list()
-        .await
-        .context("listing the object store")?;
+    let objects = state.blobs().list().await.context("listing the object store")?;
     let ids: Vec<Uuid> = objects.iter().map(|o| o.key.0).collect();
-    let live = state
-        .repo()
-        .live_objects(&ids)
-        .await
-        .context("looking up live objects")?;
-    let dead = state
-        .repo()
-        .dead_objects(&ids)
-        .await
-        .context("looking up dead objects")?;
+    let live = state.repo().live_objects(&ids).await.context("looking up live objects")?;
+    let dead = state.repo().dead_objects(&ids).await.context("looking up dead objects")?;
     for object in objects {
         let id = object.key.0;
         if live.contains(&id) {
@@ -63,11 +45,7 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
         if !is_dead && object.modified > cutoff {
             continue;
         }
-        state
-            .blobs()
-            .delete(ObjectKey(id))
-            .await
-            .with_context(|| format!("deleting object {id}"))?;
+        state.blobs().delete(ObjectKey(id)).await.with_context(|| format!("deleting object {id}"))?;
         if is_dead {
             report.dead += 1;
         } else {

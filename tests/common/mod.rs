@@ -80,53 +80,19 @@ impl TestApp {
 
     /// Provision orgs and keys, start the server with extra environment variables.
     pub fn spawn_with_env(env: &[(&str, &str)]) -> TestApp {
-        let data_dir = tempfile::Builder::new()
-            .prefix("pigeonpost-data-")
-            .tempdir()
-            .expect("create temp data dir");
-        let log_dir = tempfile::Builder::new()
-            .prefix("pigeonpost-log-")
-            .tempdir()
-            .expect("create temp log dir");
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let data_dir = tempfile::Builder::new().prefix("pigeonpost-data-").tempdir().expect("create temp data dir");
+        let log_dir = tempfile::Builder::new().prefix("pigeonpost-log-").tempdir().expect("create temp log dir");
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
 
         cli_ok(data_dir.path(), &["migrate"]);
         cli_ok(
             data_dir.path(),
-            &[
-                "admin",
-                "org",
-                "add",
-                "--kind",
-                "school",
-                "--dfe",
-                SCHOOL_A,
-                "--name",
-                SCHOOL_A_NAME,
-            ],
+            &["admin", "org", "add", "--kind", "school", "--dfe", SCHOOL_A, "--name", SCHOOL_A_NAME],
         );
+        cli_ok(data_dir.path(), &["admin", "org", "add", "--kind", "team", "--slug", TEAM, "--name", TEAM_NAME]);
         cli_ok(
             data_dir.path(),
-            &[
-                "admin", "org", "add", "--kind", "team", "--slug", TEAM, "--name", TEAM_NAME,
-            ],
-        );
-        cli_ok(
-            data_dir.path(),
-            &[
-                "admin",
-                "org",
-                "add",
-                "--kind",
-                "school",
-                "--dfe",
-                SCHOOL_B,
-                "--name",
-                SCHOOL_B_NAME,
-            ],
+            &["admin", "org", "add", "--kind", "school", "--dfe", SCHOOL_B, "--name", SCHOOL_B_NAME],
         );
         let key_a = create_key(data_dir.path(), SCHOOL_A, "tests-a");
         let key_team = create_key(data_dir.path(), TEAM, "tests-team");
@@ -177,9 +143,7 @@ impl TestApp {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.log_dir
-            .path()
-            .join(format!("server-{}.log", self.restarts))
+        self.log_dir.path().join(format!("server-{}.log", self.restarts))
     }
 
     /// Captured stderr of the current (or last) server run.
@@ -199,10 +163,7 @@ impl TestApp {
         cmd.args(["serve", "--data-dir"])
             .arg(self.data_path())
             .args(["--listen", "127.0.0.1:0"])
-            .env(
-                "PIGEONPOST_LOG_LEVEL",
-                if test_log() { "info" } else { "warn" },
-            )
+            .env("PIGEONPOST_LOG_LEVEL", if test_log() { "info" } else { "warn" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
         for (k, v) in &self.env {
@@ -239,10 +200,7 @@ impl TestApp {
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(rest) = line.strip_prefix("listening on https://127.0.0.1:") {
-                        break rest
-                            .trim_end()
-                            .parse::<u16>()
-                            .unwrap_or_else(|e| panic!("bad port in {line:?}: {e}"));
+                        break rest.trim_end().parse::<u16>().unwrap_or_else(|e| panic!("bad port in {line:?}: {e}"));
                     }
                     preamble.push(line);
                 }
@@ -257,12 +215,7 @@ impl TestApp {
                 }
             }
         };
-        self.server = Some(Server {
-            child,
-            port,
-            stdout_preamble: preamble,
-            exited: None,
-        });
+        self.server = Some(Server { child, port, stdout_preamble: preamble, exited: None });
         self.base_url = format!("https://127.0.0.1:{port}");
         self.client = self.client_builder().build().expect("build reqwest client");
     }
@@ -297,11 +250,8 @@ impl TestApp {
     // ----- process control -------------------------------------------------------------
 
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
+        let status =
+            Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -{sig} failed");
     }
 
@@ -355,37 +305,27 @@ impl TestApp {
     // ----- HTTP helpers ----------------------------------------------------------------
 
     pub fn request(&self, method: Method, key: &str, path: &str) -> RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .header(AUTHORIZATION, format!("Bearer {key}"))
+        self.client.request(method, self.url(path)).header(AUTHORIZATION, format!("Bearer {key}"))
     }
 
     pub fn upload_request(&self, key: &str, to: &str, filename: &str) -> RequestBuilder {
-        self.request(Method::POST, key, "/api/v1/transfers")
-            .query(&[("channel", "general"), ("to", to), ("filename", filename)])
+        self.request(Method::POST, key, "/api/v1/transfers").query(&[
+            ("channel", "general"),
+            ("to", to),
+            ("filename", filename),
+        ])
     }
 
     /// Like `upload_request` but through a given client (e.g. an HTTP/1.1-only one).
-    pub fn upload_request_via(
-        &self,
-        client: &Client,
-        key: &str,
-        to: &str,
-        filename: &str,
-    ) -> RequestBuilder {
-        client
-            .post(self.url("/api/v1/transfers"))
-            .header(AUTHORIZATION, format!("Bearer {key}"))
-            .query(&[("channel", "general"), ("to", to), ("filename", filename)])
+    pub fn upload_request_via(&self, client: &Client, key: &str, to: &str, filename: &str) -> RequestBuilder {
+        client.post(self.url("/api/v1/transfers")).header(AUTHORIZATION, format!("Bearer {key}")).query(&[
+            ("channel", "general"),
+            ("to", to),
+            ("filename", filename),
+        ])
     }
 
-    pub async fn upload(
-        &self,
-        key: &str,
-        to: &str,
-        filename: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> Response {
+    pub async fn upload(&self, key: &str, to: &str, filename: &str, body: impl Into<reqwest::Body>) -> Response {
         self.upload_request(key, to, filename)
             .body(body)
             .send()
@@ -419,36 +359,19 @@ impl TestApp {
         let resp = self.download(key, id).await;
         let status = resp.status();
         let body = resp.bytes().await.expect("download body");
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "download {id}: {}",
-            String::from_utf8_lossy(&body)
-        );
+        assert_eq!(status, StatusCode::OK, "download {id}: {}", String::from_utf8_lossy(&body));
         body.to_vec()
     }
 
     pub async fn metadata(&self, key: &str, id: &str) -> Response {
-        self.request(Method::GET, key, &format!("/api/v1/transfers/{id}"))
-            .send()
-            .await
-            .expect("metadata request")
+        self.request(Method::GET, key, &format!("/api/v1/transfers/{id}")).send().await.expect("metadata request")
     }
 
     pub async fn delete(&self, key: &str, id: &str) -> Response {
-        self.request(Method::DELETE, key, &format!("/api/v1/transfers/{id}"))
-            .send()
-            .await
-            .expect("delete request")
+        self.request(Method::DELETE, key, &format!("/api/v1/transfers/{id}")).send().await.expect("delete request")
     }
 
-    pub async fn list_page(
-        &self,
-        key: &str,
-        mailbox: &str,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-    ) -> Value {
+    pub async fn list_page(&self, key: &str, mailbox: &str, limit: Option<u32>, cursor: Option<&str>) -> Value {
         let mut q: Vec<(&str, String)> = vec![("box", mailbox.to_string())];
         if let Some(l) = limit {
             q.push(("limit", l.to_string()));
@@ -456,12 +379,7 @@ impl TestApp {
         if let Some(c) = cursor {
             q.push(("cursor", c.to_string()));
         }
-        let resp = self
-            .request(Method::GET, key, "/api/v1/transfers")
-            .query(&q)
-            .send()
-            .await
-            .expect("list request");
+        let resp = self.request(Method::GET, key, "/api/v1/transfers").query(&q).send().await.expect("list request");
         expect_json(resp, StatusCode::OK).await
     }
 
@@ -486,11 +404,7 @@ impl TestApp {
     }
 
     pub async fn list_ids(&self, key: &str, mailbox: &str) -> Vec<String> {
-        self.list_all(key, mailbox, Some(200))
-            .await
-            .iter()
-            .map(|t| t["id"].as_str().expect("id").to_string())
-            .collect()
+        self.list_all(key, mailbox, Some(200)).await.iter().map(|t| t["id"].as_str().expect("id").to_string()).collect()
     }
 }
 
@@ -538,15 +452,9 @@ pub fn cli_ok(data_dir: &Path, args: &[&str]) -> String {
 }
 
 pub fn create_key(data_dir: &Path, org: &str, name: &str) -> String {
-    let out = cli_ok(
-        data_dir,
-        &["admin", "key", "create", "--org", org, "--name", name],
-    );
+    let out = cli_ok(data_dir, &["admin", "key", "create", "--org", org, "--name", name]);
     let key = out.trim().to_string();
-    assert!(
-        !key.is_empty() && !key.contains(char::is_whitespace),
-        "key create printed {out:?}"
-    );
+    assert!(!key.is_empty() && !key.contains(char::is_whitespace), "key create printed {out:?}");
     key
 }
 
@@ -563,13 +471,8 @@ pub async fn expect_json(resp: Response, status: StatusCode) -> Value {
 /// Assert status and that the body is `{"error": code, "message": "..."}`.
 pub async fn expect_error(resp: Response, status: StatusCode, code: Option<&str>) -> Value {
     let v = expect_json(resp, status).await;
-    let err = v["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string `error` in {v}"));
-    assert!(
-        v["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "no non-empty `message` in {v}"
-    );
+    let err = v["error"].as_str().unwrap_or_else(|| panic!("no string `error` in {v}"));
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "no non-empty `message` in {v}");
     if let Some(code) = code {
         assert_eq!(err, code, "error code in {v}");
     }
@@ -577,8 +480,7 @@ pub async fn expect_error(resp: Response, status: StatusCode, code: Option<&str>
 }
 
 pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name)
-        .map(|v| v.to_str().expect("header is visible ASCII"))
+    h.get(name).map(|v| v.to_str().expect("header is visible ASCII"))
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -673,10 +575,7 @@ impl Pattern {
             z ^= z >> 31;
             base.extend_from_slice(&z.to_le_bytes());
         }
-        Pattern {
-            base: Arc::new(base),
-            len,
-        }
+        Pattern { base: Arc::new(base), len }
     }
 
     /// Fill `buf` with the bytes starting at absolute offset `offset`.
@@ -723,10 +622,7 @@ impl Pattern {
     }
 
     /// A body stream of `chunk`-sized pieces (no delays).
-    pub fn stream(
-        &self,
-        chunk: usize,
-    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    pub fn stream(&self, chunk: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
         self.stream_with(chunk, StreamControl::default())
     }
 
@@ -818,9 +714,7 @@ pub fn percent_decode(s: &str) -> Vec<u8> {
 pub fn parse_content_disposition(v: &str) -> (String, String) {
     let rest = v
         .strip_prefix("attachment; filename=\"")
-        .unwrap_or_else(|| {
-            panic!("Content-Disposition must start with attachment; filename=\": {v}")
-        });
+        .unwrap_or_else(|| panic!("Content-Disposition must start with attachment; filename=\": {v}"));
     let mut quoted = String::new();
     let mut chars = rest.char_indices();
     let end = loop {
@@ -843,8 +737,7 @@ pub fn parse_content_disposition(v: &str) -> (String, String) {
         .or_else(|| after.strip_prefix("; filename*=utf-8''"))
         .unwrap_or_else(|| panic!("missing ; filename*=UTF-8'' in Content-Disposition: {v}"));
     assert!(
-        ext.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~%".contains(&b)),
+        ext.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~%".contains(&b)),
         "filename* contains characters outside RFC 8187 attr-char: {v}"
     );
     let decoded = String::from_utf8(percent_decode(ext)).expect("filename* decodes to UTF-8");

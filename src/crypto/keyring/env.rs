@@ -15,10 +15,7 @@ const MASTER_VAR: &str = "PIGEONPOST_MASTER_KEY";
 const RETIRED_VAR: &str = "PIGEONPOST_RETIRED_MASTER_KEYS";
 const HOW_TO_GENERATE: &str = "generate one with `openssl rand -base64 32`";
 
-pub(super) fn from_environment(
-    master: &SecretString,
-    retired: Option<&SecretString>,
-) -> anyhow::Result<Keyring> {
+pub(super) fn from_environment(master: &SecretString, retired: Option<&SecretString>) -> anyhow::Result<Keyring> {
     let master = master.expose_secret().trim();
     if master.is_empty() {
         bail!(
@@ -26,21 +23,16 @@ pub(super) fn from_environment(
              directory, or set it to base64 of 32 random bytes ({HOW_TO_GENERATE})"
         );
     }
-    let key = decode_key(master).with_context(|| {
-        format!("{MASTER_VAR} must be base64 of exactly 32 bytes ({HOW_TO_GENERATE})")
-    })?;
+    let key = decode_key(master)
+        .with_context(|| format!("{MASTER_VAR} must be base64 of exactly 32 bytes ({HOW_TO_GENERATE})"))?;
     let mut keys = vec![env_kek(key)];
     let retired = retired.map(|r| r.expose_secret()).unwrap_or("");
     for (position, value) in retired.split(',').map(str::trim).enumerate() {
         if value.is_empty() {
             continue;
         }
-        let key = decode_key(value).with_context(|| {
-            format!(
-                "entry {} of {RETIRED_VAR} must be base64 of exactly 32 bytes",
-                position + 1
-            )
-        })?;
+        let key = decode_key(value)
+            .with_context(|| format!("entry {} of {RETIRED_VAR} must be base64 of exactly 32 bytes", position + 1))?;
         let kek = env_kek(key);
         match keys.iter().find(|k| k.id == kek.id) {
             // Listing the current key as retired too is harmless; keep one copy.
@@ -53,18 +45,13 @@ pub(super) fn from_environment(
             None => keys.push(kek),
         }
     }
-    Ok(Keyring {
-        source: KeyringSource::Environment,
-        primary: 0,
-        keys,
-    })
+    Ok(Keyring { source: KeyringSource::Environment, primary: 0, keys })
 }
 
 /// Retired keys only make sense next to a master key; silently ignoring them would leave an
 /// operator believing old rows are covered when the server is using its keyring file instead.
 pub(super) fn refuse_retired_without_master(retired: Option<&SecretString>) -> anyhow::Result<()> {
-    let has_any =
-        retired.is_some_and(|r| r.expose_secret().split(',').any(|k| !k.trim().is_empty()));
+    let has_any = retired.is_some_and(|r| r.expose_secret().split(',').any(|k| !k.trim().is_empty()));
     if has_any {
         bail!(
             "{RETIRED_VAR} is set but {MASTER_VAR} is not: retired keys are only used alongside \
@@ -79,11 +66,7 @@ pub(super) fn refuse_retired_without_master(retired: Option<&SecretString>) -> a
 /// The decoder's own error is dropped on purpose: it names the offending character and its
 /// offset, which would put part of a secret into logs.
 pub(super) fn decode_key(value: &str) -> anyhow::Result<Zeroizing<[u8; 32]>> {
-    let decoded = Zeroizing::new(
-        STANDARD
-            .decode(value.trim())
-            .map_err(|_| anyhow::anyhow!("not valid base64"))?,
-    );
+    let decoded = Zeroizing::new(STANDARD.decode(value.trim()).map_err(|_| anyhow::anyhow!("not valid base64"))?);
     if decoded.len() != 32 {
         bail!("decodes to {} bytes, not 32", decoded.len());
     }
@@ -102,9 +85,5 @@ pub(super) fn env_kek_id(key: &[u8; 32]) -> String {
 }
 
 fn env_kek(key: Zeroizing<[u8; 32]>) -> Kek {
-    Kek {
-        id: env_kek_id(&key),
-        created_at: None,
-        key,
-    }
+    Kek { id: env_kek_id(&key), created_at: None, key }
 }

@@ -30,32 +30,19 @@ fn creates_a_private_keyring_file_and_reloads_it() {
     assert_eq!(file_mode(&path), 0o600);
     assert_eq!(file_mode(&data_dir), 0o700);
 
-    let json: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(json["version"], 1);
     assert_eq!(json["primary"], "k1");
     assert_eq!(json["keys"][0]["id"], "k1");
     let created_at = json["keys"][0]["created_at"].as_str().unwrap();
     OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339).unwrap();
-    assert_eq!(
-        STANDARD
-            .decode(json["keys"][0]["key"].as_str().unwrap())
-            .unwrap()
-            .len(),
-        32
-    );
+    assert_eq!(STANDARD.decode(json["keys"][0]["key"].as_str().unwrap()).unwrap().len(), 32);
 
     let wrapped = ring.wrap(&DataKey::from_bytes([5; 32]), &ID);
     let (again, created) = Keyring::load_or_create(&data_dir, None, None).unwrap();
     assert!(!created);
-    assert_eq!(
-        again.unwrap(&wrapped, &ID).unwrap().expose_secret(),
-        &[5; 32]
-    );
-    let leftovers: Vec<_> = fs::read_dir(&data_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    assert_eq!(again.unwrap(&wrapped, &ID).unwrap().expose_secret(), &[5; 32]);
+    let leftovers: Vec<_> = fs::read_dir(&data_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, ["keyring.json"]);
 }
 
@@ -78,23 +65,15 @@ fn load_error(contents: &str) -> String {
     let path = dir.path().join("keyring.json");
     fs::write(&path, contents).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-    format!(
-        "{:#}",
-        Keyring::load_or_create(dir.path(), None, None).unwrap_err()
-    )
+    format!("{:#}", Keyring::load_or_create(dir.path(), None, None).unwrap_err())
 }
 
 #[test]
 fn refuses_malformed_keyring_files_without_echoing_keys() {
     let key = b64(&[0x5A; 32]);
-    let entry = |id: &str, key: &str| {
-        format!(r#"{{"id":"{id}","created_at":"2024-01-02T03:04:05Z","key":"{key}"}}"#)
-    };
+    let entry = |id: &str, key: &str| format!(r#"{{"id":"{id}","created_at":"2024-01-02T03:04:05Z","key":"{key}"}}"#);
     let file = |version: u32, primary: &str, keys: &[String]| {
-        format!(
-            r#"{{"version":{version},"primary":"{primary}","keys":[{}]}}"#,
-            keys.join(",")
-        )
+        format!(r#"{{"version":{version},"primary":"{primary}","keys":[{}]}}"#, keys.join(","))
     };
     let cases = [
         (format!("{{\"version\":1,\"primary\":\"k1\",\"keys\":[{}", entry("k1", &key)), "malformed"),
@@ -105,7 +84,10 @@ fn refuses_malformed_keyring_files_without_echoing_keys() {
         (file(1, "k1", &[entry("k1", &b64(&[1; 32])[..20])]), "\"k1\" is not base64"),
         (file(1, "k 1", &[entry("k 1", &key)]), "must be 1-64 characters"),
         (r#"{"version":1,"primary":"k1","keys":[],"extra":true}"#.to_owned(), "malformed"),
-        (r#"{"version":1,"primary":"k1","keys":[{"id":"k1","created_at":"yesterday","key":"AAAA"}]}"#.to_owned(), "RFC 3339"),
+        (
+            r#"{"version":1,"primary":"k1","keys":[{"id":"k1","created_at":"yesterday","key":"AAAA"}]}"#.to_owned(),
+            "RFC 3339",
+        ),
     ];
     for (contents, expected) in cases {
         let msg = load_error(&contents);
@@ -130,20 +112,11 @@ fn rotate_adds_a_primary_and_persists_it() {
     assert!(!created);
     assert_eq!(reloaded.primary_id(), "k3");
     assert_eq!(reloaded.ids(), ["k1", "k2", "k3"]);
-    assert_eq!(
-        reloaded.unwrap(&old, &ID).unwrap().expose_secret(),
-        &[6; 32]
-    );
+    assert_eq!(reloaded.unwrap(&old, &ID).unwrap().expose_secret(), &[6; 32]);
     let rewrapped = reloaded.rewrap(&old, &ID).unwrap();
     assert_eq!(rewrapped.kek_id, "k3");
-    assert_eq!(
-        ring.unwrap(&rewrapped, &ID).unwrap().expose_secret(),
-        &[6; 32]
-    );
-    let leftovers: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    assert_eq!(ring.unwrap(&rewrapped, &ID).unwrap().expose_secret(), &[6; 32]);
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, ["keyring.json"]);
 }
 

@@ -14,10 +14,7 @@ use rand::RngCore;
 ///
 /// With `replace == false` an existing file is left alone and `Ok(false)` is returned.
 pub(super) fn write_atomic(path: &Path, contents: &[u8], replace: bool) -> anyhow::Result<bool> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut suffix = [0u8; 8];
     OsRng.fill_bytes(&mut suffix);
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -33,26 +30,18 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8], replace: bool) -> anyho
     Ok(installed)
 }
 
-fn write_then_install(
-    tmp: &Path,
-    path: &Path,
-    contents: &[u8],
-    replace: bool,
-) -> anyhow::Result<bool> {
+fn write_then_install(tmp: &Path, path: &Path, contents: &[u8], replace: bool) -> anyhow::Result<bool> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut file = options.open(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     drop(file);
     if replace {
-        fs::rename(tmp, path)
-            .with_context(|| format!("cannot move {} into place", tmp.display()))?;
+        fs::rename(tmp, path).with_context(|| format!("cannot move {} into place", tmp.display()))?;
         return Ok(true);
     }
     // A hard link fails if the target exists, which a rename would silently overwrite.
@@ -61,8 +50,7 @@ fn write_then_install(
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
         // Some filesystems have no hard links; fall back to the (tiny) race of check + rename.
         Err(_) if !path.exists() => {
-            fs::rename(tmp, path)
-                .with_context(|| format!("cannot move {} into place", tmp.display()))?;
+            fs::rename(tmp, path).with_context(|| format!("cannot move {} into place", tmp.display()))?;
             Ok(true)
         }
         Err(_) => Ok(false),
@@ -94,9 +82,7 @@ pub(super) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))
+    builder.create(dir).with_context(|| format!("cannot create data directory {}", dir.display()))
 }
 
 #[cfg(unix)]
@@ -122,10 +108,6 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"first");
         assert!(write_atomic(&path, b"third", true).unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"third");
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temp files left"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
     }
 }

@@ -28,15 +28,8 @@ fn wrap_round_trips_under_the_primary() {
     let wrapped = ring.wrap(&dek, &ID);
     assert_eq!(wrapped.kek_id, "k2");
     assert_eq!(wrapped.bytes.len(), WRAPPED_KEY_LEN);
-    assert_eq!(
-        ring.unwrap(&wrapped, &ID).unwrap().expose_secret(),
-        dek.expose_secret()
-    );
-    assert_ne!(
-        ring.wrap(&dek, &ID).bytes,
-        wrapped.bytes,
-        "nonces are random"
-    );
+    assert_eq!(ring.unwrap(&wrapped, &ID).unwrap().expose_secret(), dek.expose_secret());
+    assert_ne!(ring.wrap(&dek, &ID).bytes, wrapped.bytes, "nonces are random");
 }
 
 #[test]
@@ -44,37 +37,16 @@ fn wrapped_key_is_bound_to_object_and_kek() {
     let ring = two_key_ring();
     let dek = DataKey::from_bytes([9; 32]);
     let wrapped = ring.wrap(&dek, &ID);
-    assert!(matches!(
-        ring.unwrap(&wrapped, &[4; 16]),
-        Err(KeyError::Unwrap)
-    ));
-    let relabelled = WrappedKey {
-        kek_id: "k1".into(),
-        ..wrapped.clone()
-    };
-    assert!(matches!(
-        ring.unwrap(&relabelled, &ID),
-        Err(KeyError::Unwrap)
-    ));
-    let unknown = WrappedKey {
-        kek_id: "k9".into(),
-        ..wrapped.clone()
-    };
+    assert!(matches!(ring.unwrap(&wrapped, &[4; 16]), Err(KeyError::Unwrap)));
+    let relabelled = WrappedKey { kek_id: "k1".into(), ..wrapped.clone() };
+    assert!(matches!(ring.unwrap(&relabelled, &ID), Err(KeyError::Unwrap)));
+    let unknown = WrappedKey { kek_id: "k9".into(), ..wrapped.clone() };
     assert!(matches!(ring.unwrap(&unknown, &ID), Err(KeyError::UnknownKek(id)) if id == "k9"));
-    let short = WrappedKey {
-        bytes: wrapped.bytes[..71].to_vec(),
-        ..wrapped.clone()
-    };
-    assert!(matches!(
-        ring.unwrap(&short, &ID),
-        Err(KeyError::BadLength(71))
-    ));
+    let short = WrappedKey { bytes: wrapped.bytes[..71].to_vec(), ..wrapped.clone() };
+    assert!(matches!(ring.unwrap(&short, &ID), Err(KeyError::BadLength(71))));
     // Same key bytes under another id: the id is in the associated data, so this fails too.
     let renamed = Keyring::from_keys("k3", vec![("k3".into(), [2; 32])]);
-    let moved = WrappedKey {
-        kek_id: "k3".into(),
-        ..wrapped
-    };
+    let moved = WrappedKey { kek_id: "k3".into(), ..wrapped };
     assert!(matches!(renamed.unwrap(&moved, &ID), Err(KeyError::Unwrap)));
 }
 
@@ -99,14 +71,8 @@ fn rewrap_moves_to_the_primary() {
     let ring = two_key_ring();
     let rewrapped = ring.rewrap(&wrapped, &ID).unwrap();
     assert_eq!(rewrapped.kek_id, "k2");
-    assert_eq!(
-        ring.unwrap(&rewrapped, &ID).unwrap().expose_secret(),
-        dek.expose_secret()
-    );
-    assert!(matches!(
-        ring.rewrap(&wrapped, &[0; 16]),
-        Err(KeyError::Unwrap)
-    ));
+    assert_eq!(ring.unwrap(&rewrapped, &ID).unwrap().expose_secret(), dek.expose_secret());
+    assert!(matches!(ring.rewrap(&wrapped, &[0; 16]), Err(KeyError::Unwrap)));
 }
 
 #[test]
@@ -140,29 +106,16 @@ fn master_key_from_environment() {
     assert_eq!(ring.source(), &KeyringSource::Environment);
     let expected_id = format!("env-{}", &hex::encode(sha2::Sha256::digest(master))[..8]);
     assert_eq!(ring.primary_id(), expected_id);
-    assert_eq!(
-        ring.ids().len(),
-        2,
-        "the master listed as retired is kept once"
-    );
-    assert!(
-        fs::read_dir(dir.path()).unwrap().next().is_none(),
-        "no file created"
-    );
+    assert_eq!(ring.ids().len(), 2, "the master listed as retired is kept once");
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "no file created");
 
-    let old_ring = Keyring::load_or_create(dir.path(), Some(&secret(&b64(&retired))), None)
-        .unwrap()
-        .0;
+    let old_ring = Keyring::load_or_create(dir.path(), Some(&secret(&b64(&retired))), None).unwrap().0;
     let old = old_ring.wrap(&DataKey::from_bytes([7; 32]), &ID);
     assert_eq!(ring.unwrap(&old, &ID).unwrap().expose_secret(), &[7; 32]);
     assert_eq!(ring.rewrap(&old, &ID).unwrap().kek_id, expected_id);
 
     let msg = format!("{:#}", ring.rotate().unwrap_err());
-    for needle in [
-        "PIGEONPOST_MASTER_KEY",
-        "PIGEONPOST_RETIRED_MASTER_KEYS",
-        "keys rewrap",
-    ] {
+    for needle in ["PIGEONPOST_MASTER_KEY", "PIGEONPOST_RETIRED_MASTER_KEYS", "keys rewrap"] {
         assert!(msg.contains(needle), "{msg}");
     }
 }
@@ -177,18 +130,13 @@ fn refuses_bad_environment_keys_without_echoing_them() {
         (Some(&short), None, "31 bytes"),
         (Some(garbage), None, "not valid base64"),
         (Some("  "), None, "empty"),
-        (
-            Some(&good),
-            Some(garbage),
-            "entry 1 of PIGEONPOST_RETIRED_MASTER_KEYS",
-        ),
+        (Some(&good), Some(garbage), "entry 1 of PIGEONPOST_RETIRED_MASTER_KEYS"),
         (None, Some(&good), "PIGEONPOST_MASTER_KEY is not"),
     ];
     for (master, retired, expected) in cases {
         let master = master.map(secret);
         let retired = retired.map(secret);
-        let err =
-            Keyring::load_or_create(dir.path(), master.as_ref(), retired.as_ref()).unwrap_err();
+        let err = Keyring::load_or_create(dir.path(), master.as_ref(), retired.as_ref()).unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains(expected), "expected {expected:?} in {msg:?}");
         for secret_text in [&good[..12], &short[..12], &garbage[..12]] {

@@ -23,9 +23,7 @@ pub fn segment_count(plaintext_len: u64) -> u64 {
 /// Saturates at `u64::MAX` for lengths no object can have (beyond 2^32 segments, which
 /// [`Sealer`](super::Sealer) refuses), so the result is always safe to compare with a file size.
 pub fn ciphertext_len(plaintext_len: u64) -> u64 {
-    HEADER
-        .saturating_add(plaintext_len)
-        .saturating_add(segment_count(plaintext_len).saturating_mul(TAG))
+    HEADER.saturating_add(plaintext_len).saturating_add(segment_count(plaintext_len).saturating_mul(TAG))
 }
 
 /// Byte offset of segment `index` within the object. Saturates like [`ciphertext_len`].

@@ -2,13 +2,8 @@
 
 use chacha20poly1305::aead::stream::StreamPrimitive;
 
-use super::stream::{
-    associated_data, new_stream, parse_header, stream_position, Stream, TailBuffer,
-};
-use super::{
-    plaintext_len, segment_count, FormatError, ObjectId, AAD_LEN, HEADER_LEN, SEALED_SEGMENT_LEN,
-    TAG_LEN,
-};
+use super::stream::{associated_data, new_stream, parse_header, stream_position, Stream, TailBuffer};
+use super::{plaintext_len, segment_count, FormatError, ObjectId, AAD_LEN, HEADER_LEN, SEALED_SEGMENT_LEN, TAG_LEN};
 use crate::crypto::data_key::DataKey;
 
 /// Opens segments of one object, in any order (random access for HTTP Range requests).
@@ -26,21 +21,13 @@ impl Opener {
     /// object is fine.
     pub fn new(key: &DataKey, object_id: &ObjectId, header: &[u8]) -> Result<Opener, FormatError> {
         let (header, prefix) = parse_header(header)?;
-        Ok(Opener {
-            stream: new_stream(key, &prefix),
-            aad: associated_data(&header, object_id),
-        })
+        Ok(Opener { stream: new_stream(key, &prefix), aad: associated_data(&header, object_id) })
     }
 
     /// Opens segment `index` (random access, for HTTP Range). `last` says whether the caller
     /// expects this to be the final segment (the caller knows the plaintext length from its
     /// database row). Returns the plaintext.
-    pub fn open_segment(
-        &self,
-        index: u64,
-        sealed: &[u8],
-        last: bool,
-    ) -> Result<Vec<u8>, FormatError> {
+    pub fn open_segment(&self, index: u64, sealed: &[u8], last: bool) -> Result<Vec<u8>, FormatError> {
         let mut out = Vec::with_capacity(sealed.len());
         self.open_segment_into(index, sealed, last, &mut out)?;
         Ok(out)
@@ -60,16 +47,10 @@ impl Opener {
             return Err(FormatError::Truncated);
         }
         if len > SEALED_SEGMENT_LEN {
-            return Err(FormatError::SegmentTooLarge {
-                segment: index,
-                len,
-            });
+            return Err(FormatError::SegmentTooLarge { segment: index, len });
         }
         if !last && len != SEALED_SEGMENT_LEN {
-            return Err(FormatError::ShortSegment {
-                segment: index,
-                len,
-            });
+            return Err(FormatError::ShortSegment { segment: index, len });
         }
         if last && len == TAG_LEN && index > 0 {
             return Err(FormatError::EmptyFinalSegment { segment: index });
@@ -78,11 +59,7 @@ impl Opener {
         let start = out.len();
         out.extend_from_slice(sealed);
         let mut buffer = TailBuffer { vec: out, start };
-        if self
-            .stream
-            .decrypt_in_place(position, last, &self.aad, &mut buffer)
-            .is_err()
-        {
+        if self.stream.decrypt_in_place(position, last, &self.aad, &mut buffer).is_err() {
             out.truncate(start);
             return Err(FormatError::Authentication { segment: index });
         }
@@ -92,11 +69,7 @@ impl Opener {
 
 /// Opens a whole object held in memory, deriving the segment layout from the object's length;
 /// refuses anything malformed.
-pub fn open_from_slice(
-    key: &DataKey,
-    object_id: &ObjectId,
-    object: &[u8],
-) -> Result<Vec<u8>, FormatError> {
+pub fn open_from_slice(key: &DataKey, object_id: &ObjectId, object: &[u8]) -> Result<Vec<u8>, FormatError> {
     let opener = Opener::new(key, object_id, object)?;
     let expected = plaintext_len(object.len() as u64)?;
     let body = object.get(HEADER_LEN..).ok_or(FormatError::Truncated)?;

@@ -42,18 +42,12 @@ struct Params {
 }
 
 fn params() -> impl Strategy<Value = Params> {
-    (
-        any::<[u8; 32]>(),
-        any::<ObjectId>(),
-        any::<[u8; 7]>(),
-        any::<u64>(),
-    )
-        .prop_map(|(key, id, prefix, seed)| Params {
-            key,
-            id,
-            prefix,
-            seed,
-        })
+    (any::<[u8; 32]>(), any::<ObjectId>(), any::<[u8; 7]>(), any::<u64>()).prop_map(|(key, id, prefix, seed)| Params {
+        key,
+        id,
+        prefix,
+        seed,
+    })
 }
 
 impl Params {
@@ -61,12 +55,7 @@ impl Params {
         pattern(len, self.seed)
     }
     fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
-        seal_to_vec(
-            &DataKey::from_bytes(self.key),
-            &self.id,
-            self.prefix,
-            plaintext,
-        )
+        seal_to_vec(&DataKey::from_bytes(self.key), &self.id, self.prefix, plaintext)
     }
     fn open(&self, object: &[u8]) -> Result<Vec<u8>, FormatError> {
         open_from_slice(&DataKey::from_bytes(self.key), &self.id, object)
@@ -75,21 +64,13 @@ impl Params {
 
 fn split(object: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let (header, body) = object.split_at(HEADER_LEN);
-    (
-        header.to_vec(),
-        body.chunks(SEALED_SEGMENT_LEN)
-            .map(<[u8]>::to_vec)
-            .collect(),
-    )
+    (header.to_vec(), body.chunks(SEALED_SEGMENT_LEN).map(<[u8]>::to_vec).collect())
 }
 
 /// 96 cases per property by default (about 20 s for the whole file in a debug build on two
 /// cores); set PROPTEST_CASES for a deeper run.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(96);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96);
     ProptestConfig::with_cases(cases)
 }
 

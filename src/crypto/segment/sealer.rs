@@ -4,12 +4,9 @@ use chacha20poly1305::aead::stream::StreamPrimitive;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use super::stream::{
-    associated_data, build_header, new_stream, stream_position, Stream, TailBuffer,
-};
+use super::stream::{associated_data, build_header, new_stream, stream_position, Stream, TailBuffer};
 use super::{
-    ciphertext_len, segment_count, FormatError, ObjectId, AAD_LEN, HEADER_LEN, NONCE_PREFIX_LEN,
-    SEGMENT_SIZE, TAG_LEN,
+    ciphertext_len, segment_count, FormatError, ObjectId, AAD_LEN, HEADER_LEN, NONCE_PREFIX_LEN, SEGMENT_SIZE, TAG_LEN,
 };
 use crate::crypto::data_key::DataKey;
 
@@ -36,11 +33,7 @@ impl Sealer {
 
     /// Starts an object with a chosen nonce prefix. For test vectors only: reusing a prefix with
     /// the same key reuses nonces.
-    pub fn with_nonce_prefix(
-        key: &DataKey,
-        object_id: &ObjectId,
-        prefix: [u8; NONCE_PREFIX_LEN],
-    ) -> Sealer {
+    pub fn with_nonce_prefix(key: &DataKey, object_id: &ObjectId, prefix: [u8; NONCE_PREFIX_LEN]) -> Sealer {
         let header = build_header(&prefix);
         Sealer {
             stream: new_stream(key, &prefix),
@@ -66,12 +59,7 @@ impl Sealer {
     ///
     /// On error nothing is appended and the sealer's position does not move, so a caller that
     /// mis-sized a chunk cannot end up with a gap in the counter.
-    pub fn seal_next(
-        &mut self,
-        plaintext: &[u8],
-        last: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), FormatError> {
+    pub fn seal_next(&mut self, plaintext: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), FormatError> {
         if self.finished {
             return Err(FormatError::SealerFinished);
         }
@@ -91,11 +79,7 @@ impl Sealer {
         out.reserve(len + TAG_LEN);
         out.extend_from_slice(plaintext);
         let mut buffer = TailBuffer { vec: out, start };
-        if self
-            .stream
-            .encrypt_in_place(position, last, &self.aad, &mut buffer)
-            .is_err()
-        {
+        if self.stream.encrypt_in_place(position, last, &self.aad, &mut buffer).is_err() {
             // Unreachable for segment-sized inputs (ChaCha20 only refuses > 256 GiB), but never
             // leave plaintext behind in the caller's output buffer.
             out.truncate(start);
@@ -108,15 +92,9 @@ impl Sealer {
 }
 
 /// Convenience for tests and tools: whole object in memory.
-pub fn seal_to_vec(
-    key: &DataKey,
-    object_id: &ObjectId,
-    prefix: [u8; NONCE_PREFIX_LEN],
-    plaintext: &[u8],
-) -> Vec<u8> {
+pub fn seal_to_vec(key: &DataKey, object_id: &ObjectId, prefix: [u8; NONCE_PREFIX_LEN], plaintext: &[u8]) -> Vec<u8> {
     let mut sealer = Sealer::with_nonce_prefix(key, object_id, prefix);
-    let mut out =
-        Vec::with_capacity(usize::try_from(ciphertext_len(plaintext.len() as u64)).unwrap_or(0));
+    let mut out = Vec::with_capacity(usize::try_from(ciphertext_len(plaintext.len() as u64)).unwrap_or(0));
     out.extend_from_slice(&sealer.header());
     let count = segment_count(plaintext.len() as u64) as usize;
     // `chunks` yields nothing for an empty slice; the empty object is one empty final segment.

@@ -5,10 +5,7 @@ use chacha20poly1305::aead::stream::{NewStream, StreamBE32};
 use chacha20poly1305::aead::{self, generic_array::GenericArray};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 
-use super::{
-    FormatError, ObjectId, AAD_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, NONCE_PREFIX_LEN,
-    SEGMENT_SIZE_LOG2,
-};
+use super::{FormatError, ObjectId, AAD_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, NONCE_PREFIX_LEN, SEGMENT_SIZE_LOG2};
 use crate::crypto::data_key::DataKey;
 
 pub(super) type Stream = StreamBE32<ChaCha20Poly1305>;
@@ -30,13 +27,9 @@ pub(super) fn build_header(prefix: &[u8; NONCE_PREFIX_LEN]) -> [u8; HEADER_LEN] 
 
 /// Checks everything in the header that can be checked before decrypting and returns the
 /// nonce prefix. Authentication of the header itself happens with every segment.
-pub(super) fn parse_header(
-    bytes: &[u8],
-) -> Result<([u8; HEADER_LEN], [u8; NONCE_PREFIX_LEN]), FormatError> {
-    let header: [u8; HEADER_LEN] = bytes
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(FormatError::Truncated)?;
+pub(super) fn parse_header(bytes: &[u8]) -> Result<([u8; HEADER_LEN], [u8; NONCE_PREFIX_LEN]), FormatError> {
+    let header: [u8; HEADER_LEN] =
+        bytes.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(FormatError::Truncated)?;
     if header[..4] != MAGIC {
         return Err(FormatError::BadMagic);
     }

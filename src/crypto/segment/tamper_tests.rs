@@ -25,9 +25,8 @@ fn every_bit_flip_of_small_objects_is_refused() {
 fn bit_flips_across_a_two_segment_object_are_refused() {
     let object = seal(&pattern(SEGMENT_SIZE + 3, 4));
     let first_tag = HEADER_LEN + SEGMENT_SIZE;
-    let positions = (0..HEADER_LEN + 64)
-        .chain((HEADER_LEN..first_tag).step_by(997))
-        .chain(first_tag - 64..object.len());
+    let positions =
+        (0..HEADER_LEN + 64).chain((HEADER_LEN..first_tag).step_by(997)).chain(first_tag - 64..object.len());
     for byte in positions {
         for bit in 0..8 {
             let mut tampered = object.clone();
@@ -60,10 +59,7 @@ fn truncation_at_and_around_segment_boundaries_is_refused() {
     let (header, segs) = segments(&object);
     for keep in 1..segs.len() {
         let err = open(&join(&header, &segs[..keep])).unwrap_err();
-        assert!(
-            matches!(err, FormatError::Authentication { segment } if segment == keep as u64 - 1),
-            "{err}"
-        );
+        assert!(matches!(err, FormatError::Authentication { segment } if segment == keep as u64 - 1), "{err}");
     }
 }
 
@@ -102,10 +98,7 @@ fn reordered_duplicated_and_foreign_segments_are_refused() {
     for i in 0..3 {
         let mut duplicated = segs.clone();
         duplicated.insert(i + 1, segs[i].clone());
-        assert!(
-            open(&join(&header, &duplicated)).is_err(),
-            "duplicate of {i}"
-        );
+        assert!(open(&join(&header, &duplicated)).is_err(), "duplicate of {i}");
         let mut replaced = segs.clone();
         replaced[i + 1] = segs[i].clone();
         assert!(open(&join(&header, &replaced)).is_err(), "replaced by {i}");

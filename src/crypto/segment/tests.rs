@@ -36,12 +36,7 @@ pub(super) fn open(object: &[u8]) -> Result<Vec<u8>, FormatError> {
 /// Splits a sealed object into header and segments.
 pub(super) fn segments(object: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let (header, body) = object.split_at(HEADER_LEN);
-    (
-        header.to_vec(),
-        body.chunks(SEALED_SEGMENT_LEN)
-            .map(<[u8]>::to_vec)
-            .collect(),
-    )
+    (header.to_vec(), body.chunks(SEALED_SEGMENT_LEN).map(<[u8]>::to_vec).collect())
 }
 
 pub(super) fn join(header: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
@@ -84,32 +79,21 @@ fn plaintext_len_inverts_ciphertext_len_and_rejects_everything_else() {
     }
     for ct in candidates {
         // Brute force: the object has 1..=8 tags, so try each.
-        let expected = (1..=8)
-            .filter_map(|tags| ct.checked_sub(16 + 16 * tags))
-            .find(|&len| ciphertext_len(len) == ct);
+        let expected = (1..=8).filter_map(|tags| ct.checked_sub(16 + 16 * tags)).find(|&len| ciphertext_len(len) == ct);
         match expected {
             Some(len) => assert_eq!(plaintext_len(ct).unwrap(), len, "ct {ct}"),
             None => assert!(plaintext_len(ct).is_err(), "ct {ct} should be invalid"),
         }
     }
     // A full segment followed by an empty final one is not how a 64 KiB file is sealed.
-    assert!(matches!(
-        plaintext_len(16 + SEG + 16 + 16),
-        Err(FormatError::InvalidLength(_))
-    ));
-    assert!(matches!(
-        plaintext_len(MAX_SEGMENTS * (SEG + 16) + 16 + 17),
-        Err(FormatError::CounterOverflow)
-    ));
+    assert!(matches!(plaintext_len(16 + SEG + 16 + 16), Err(FormatError::InvalidLength(_))));
+    assert!(matches!(plaintext_len(MAX_SEGMENTS * (SEG + 16) + 16 + 17), Err(FormatError::CounterOverflow)));
 }
 
 #[test]
 fn header_layout() {
     let header = Sealer::with_nonce_prefix(&key(), &ID, [1, 2, 3, 4, 5, 6, 7]).header();
-    assert_eq!(
-        &header,
-        b"PGPO\x01\x10\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07"
-    );
+    assert_eq!(&header, b"PGPO\x01\x10\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07");
     let a = Sealer::new(&key(), &ID).header();
     let b = Sealer::new(&key(), &ID).header();
     assert_eq!(a[..9], b[..9]);
@@ -118,15 +102,7 @@ fn header_layout() {
 
 #[test]
 fn seals_every_boundary_length_and_streaming_matches_in_memory() {
-    for len in [
-        0,
-        1,
-        5,
-        SEGMENT_SIZE - 1,
-        SEGMENT_SIZE,
-        SEGMENT_SIZE + 1,
-        2 * SEGMENT_SIZE,
-    ] {
+    for len in [0, 1, 5, SEGMENT_SIZE - 1, SEGMENT_SIZE, SEGMENT_SIZE + 1, 2 * SEGMENT_SIZE] {
         let plaintext = pattern(len, len as u64);
         let object = seal(&plaintext);
         assert_eq!(object.len() as u64, ciphertext_len(len as u64));
@@ -138,9 +114,7 @@ fn seals_every_boundary_length_and_streaming_matches_in_memory() {
         for i in 0..count {
             let start = (i * SEG) as usize;
             let end = (start + SEGMENT_SIZE).min(len);
-            sealer
-                .seal_next(&plaintext[start..end], i + 1 == count, &mut streamed)
-                .unwrap();
+            sealer.seal_next(&plaintext[start..end], i + 1 == count, &mut streamed).unwrap();
         }
         assert_eq!(streamed, object);
 
@@ -164,10 +138,7 @@ fn sealer_refuses_misuse_without_moving() {
     let short = pattern(10, 2);
     assert!(matches!(
         sealer.seal_next(&short, false, &mut out),
-        Err(FormatError::ShortSegment {
-            segment: 0,
-            len: 10
-        })
+        Err(FormatError::ShortSegment { segment: 0, len: 10 })
     ));
     assert!(matches!(
         sealer.seal_next(&pattern(SEGMENT_SIZE + 1, 3), true, &mut out),
@@ -175,15 +146,9 @@ fn sealer_refuses_misuse_without_moving() {
     ));
     assert_eq!(out, [0xEE], "nothing appended on error");
     sealer.seal_next(&full, false, &mut out).unwrap();
-    assert!(matches!(
-        sealer.seal_next(&[], true, &mut out),
-        Err(FormatError::EmptyFinalSegment { segment: 1 })
-    ));
+    assert!(matches!(sealer.seal_next(&[], true, &mut out), Err(FormatError::EmptyFinalSegment { segment: 1 })));
     sealer.seal_next(&short, true, &mut out).unwrap();
-    assert!(matches!(
-        sealer.seal_next(&short, true, &mut out),
-        Err(FormatError::SealerFinished)
-    ));
+    assert!(matches!(sealer.seal_next(&short, true, &mut out), Err(FormatError::SealerFinished)));
     assert_eq!(out[1..], seal(&[full, short].concat())[HEADER_LEN..]);
 }
 
@@ -193,34 +158,17 @@ fn counter_overflow_is_refused() {
     let full = vec![0u8; SEGMENT_SIZE];
     let mut out = Vec::new();
     sealer.next = u64::from(u32::MAX);
-    assert!(matches!(
-        sealer.seal_next(&full, false, &mut out),
-        Err(FormatError::CounterOverflow)
-    ));
+    assert!(matches!(sealer.seal_next(&full, false, &mut out), Err(FormatError::CounterOverflow)));
     sealer.seal_next(b"end", true, &mut out).unwrap();
     let opener = Opener::new(&key(), &ID, &sealer.header()).unwrap();
-    assert_eq!(
-        opener
-            .open_segment(u64::from(u32::MAX), &out, true)
-            .unwrap(),
-        b"end"
-    );
+    assert_eq!(opener.open_segment(u64::from(u32::MAX), &out, true).unwrap(), b"end");
 
     let mut sealer = Sealer::with_nonce_prefix(&key(), &ID, PREFIX);
     sealer.next = u64::from(u32::MAX) + 1;
-    assert!(matches!(
-        sealer.seal_next(b"x", true, &mut out),
-        Err(FormatError::CounterOverflow)
-    ));
+    assert!(matches!(sealer.seal_next(b"x", true, &mut out), Err(FormatError::CounterOverflow)));
     let full_sealed = vec![0u8; SEALED_SEGMENT_LEN];
-    assert!(matches!(
-        opener.open_segment(u64::from(u32::MAX), &full_sealed, false),
-        Err(FormatError::CounterOverflow)
-    ));
-    assert!(matches!(
-        opener.open_segment(u64::from(u32::MAX) + 1, &out, true),
-        Err(FormatError::CounterOverflow)
-    ));
+    assert!(matches!(opener.open_segment(u64::from(u32::MAX), &full_sealed, false), Err(FormatError::CounterOverflow)));
+    assert!(matches!(opener.open_segment(u64::from(u32::MAX) + 1, &out, true), Err(FormatError::CounterOverflow)));
 }
 
 #[test]
@@ -239,19 +187,10 @@ fn opener_checks_header_fields() {
             opener(&with(4, version)),
             Err(FormatError::UnsupportedVersion(v)) if v == version
         ));
-        assert!(matches!(
-            open(&with(4, version)),
-            Err(FormatError::UnsupportedVersion(_))
-        ));
+        assert!(matches!(open(&with(4, version)), Err(FormatError::UnsupportedVersion(_))));
     }
-    assert!(matches!(
-        opener(&with(5, 20)),
-        Err(FormatError::UnsupportedSegmentSize(20))
-    ));
-    assert!(matches!(
-        opener(&with(7, 1)),
-        Err(FormatError::NonZeroReserved)
-    ));
+    assert!(matches!(opener(&with(5, 20)), Err(FormatError::UnsupportedSegmentSize(20))));
+    assert!(matches!(opener(&with(7, 1)), Err(FormatError::NonZeroReserved)));
     // A longer prefix of the object is accepted as the header.
     opener(&object).unwrap();
 }
@@ -262,41 +201,20 @@ fn opener_checks_segment_sizes_and_leaves_output_alone() {
     let opener = Opener::new(&key(), &ID, &object).unwrap();
     let (_, segs) = segments(&object);
     let mut out = vec![1, 2, 3];
-    let err = opener
-        .open_segment_into(1, &segs[1], false, &mut out)
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        FormatError::ShortSegment {
-            segment: 1,
-            len: 19
-        }
-    ));
-    let err = opener
-        .open_segment_into(0, &segs[0], true, &mut out)
-        .unwrap_err();
+    let err = opener.open_segment_into(1, &segs[1], false, &mut out).unwrap_err();
+    assert!(matches!(err, FormatError::ShortSegment { segment: 1, len: 19 }));
+    let err = opener.open_segment_into(0, &segs[0], true, &mut out).unwrap_err();
     assert!(matches!(err, FormatError::Authentication { segment: 0 }));
-    let err = opener
-        .open_segment_into(1, &segs[1][..15], true, &mut out)
-        .unwrap_err();
+    let err = opener.open_segment_into(1, &segs[1][..15], true, &mut out).unwrap_err();
     assert!(matches!(err, FormatError::Truncated));
-    let err = opener
-        .open_segment_into(1, &segs[1][..16], true, &mut out)
-        .unwrap_err();
+    let err = opener.open_segment_into(1, &segs[1][..16], true, &mut out).unwrap_err();
     assert!(matches!(err, FormatError::EmptyFinalSegment { segment: 1 }));
     let mut too_big = segs[0].clone();
     too_big.push(0);
-    let err = opener
-        .open_segment_into(0, &too_big, true, &mut out)
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        FormatError::SegmentTooLarge { segment: 0, .. }
-    ));
+    let err = opener.open_segment_into(0, &too_big, true, &mut out).unwrap_err();
+    assert!(matches!(err, FormatError::SegmentTooLarge { segment: 0, .. }));
     assert_eq!(out, [1, 2, 3]);
-    opener
-        .open_segment_into(1, &segs[1], true, &mut out)
-        .unwrap();
+    opener.open_segment_into(1, &segs[1], true, &mut out).unwrap();
     assert_eq!(out[3..], pattern(SEGMENT_SIZE + 3, 5)[SEGMENT_SIZE..]);
 }
 

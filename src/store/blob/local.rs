@@ -29,18 +29,14 @@ impl LocalBlobStore {
         let objects = root.join("objects");
         let tmp = root.join("tmp");
         for dir in [&objects, &tmp] {
-            fs::create_dir_all(dir)
-                .await
-                .with_context(|| format!("could not create {}", dir.display()))?;
+            fs::create_dir_all(dir).await.with_context(|| format!("could not create {}", dir.display()))?;
         }
         Ok(Self { objects, tmp })
     }
 
     fn path_of(&self, key: ObjectKey) -> PathBuf {
         let name = key.0.simple().to_string();
-        self.objects
-            .join(&name[..2])
-            .join(key.0.hyphenated().to_string())
+        self.objects.join(&name[..2]).join(key.0.hyphenated().to_string())
     }
 }
 
@@ -59,32 +55,13 @@ async fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[async_trait]
 impl BlobStore for LocalBlobStore {
     async fn begin(&self, key: ObjectKey) -> Result<Box<dyn BlobWriter>, BlobError> {
-        let tmp_path = self
-            .tmp
-            .join(format!("{}.partial", Uuid::new_v4().hyphenated()));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp_path)
-            .await?;
-        Ok(Box::new(LocalWriter {
-            file: Some(file),
-            tmp_path,
-            final_path: self.path_of(key),
-            written: 0,
-            done: false,
-        }))
+        let tmp_path = self.tmp.join(format!("{}.partial", Uuid::new_v4().hyphenated()));
+        let file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp_path).await?;
+        Ok(Box::new(LocalWriter { file: Some(file), tmp_path, final_path: self.path_of(key), written: 0, done: false }))
     }
 
-    async fn get(
-        &self,
-        key: ObjectKey,
-        range: Option<Range<u64>>,
-    ) -> Result<BlobStream, BlobError> {
-        let mut file = fs::File::open(self.path_of(key))
-            .await
-            .map_err(|e| not_found_or(key, e))?;
+    async fn get(&self, key: ObjectKey, range: Option<Range<u64>>) -> Result<BlobStream, BlobError> {
+        let mut file = fs::File::open(self.path_of(key)).await.map_err(|e| not_found_or(key, e))?;
         let stream: BlobStream = match range {
             None => Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)),
             Some(r) => {
@@ -114,18 +91,11 @@ impl BlobStore for LocalBlobStore {
             let mut entries = fs::read_dir(shard.path()).await?;
             while let Some(entry) = entries.next_entry().await? {
                 // Anything not named like an object is not ours to judge; leave it alone.
-                let Some(id) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| Uuid::parse_str(n).ok())
-                else {
+                let Some(id) = entry.file_name().to_str().and_then(|n| Uuid::parse_str(n).ok()) else {
                     continue;
                 };
                 let modified = entry.metadata().await?.modified()?;
-                found.push(BlobInfo {
-                    key: ObjectKey(id),
-                    modified,
-                });
+                found.push(BlobInfo { key: ObjectKey(id), modified });
             }
         }
         Ok(found)
@@ -135,10 +105,7 @@ impl BlobStore for LocalBlobStore {
         let mut removed = 0;
         let mut entries = fs::read_dir(&self.tmp).await?;
         while let Some(entry) = entries.next_entry().await? {
-            let is_partial = entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.ends_with(".partial"));
+            let is_partial = entry.file_name().to_str().is_some_and(|n| n.ends_with(".partial"));
             if is_partial && entry.metadata().await?.modified()? < before {
                 match fs::remove_file(entry.path()).await {
                     Ok(()) => removed += 1,
@@ -153,10 +120,7 @@ impl BlobStore for LocalBlobStore {
     async fn check(&self) -> Result<(), BlobError> {
         let probe = fs::metadata(&self.objects).await?;
         if !probe.is_dir() {
-            return Err(BlobError::Unavailable(anyhow::anyhow!(
-                "{} is not a directory",
-                self.objects.display()
-            )));
+            return Err(BlobError::Unavailable(anyhow::anyhow!("{} is not a directory", self.objects.display())));
         }
         fs::metadata(&self.tmp).await?;
         Ok(())
@@ -174,28 +138,20 @@ struct LocalWriter {
 #[async_trait]
 impl BlobWriter for LocalWriter {
     async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| BlobError::Unavailable(anyhow::anyhow!("writer already closed")))?;
+        let file =
+            self.file.as_mut().ok_or_else(|| BlobError::Unavailable(anyhow::anyhow!("writer already closed")))?;
         file.write_all(chunk).await?;
         self.written += chunk.len() as u64;
         Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<u64, BlobError> {
-        let mut file = self
-            .file
-            .take()
-            .ok_or_else(|| BlobError::Unavailable(anyhow::anyhow!("writer already closed")))?;
+        let mut file =
+            self.file.take().ok_or_else(|| BlobError::Unavailable(anyhow::anyhow!("writer already closed")))?;
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
-        let dir = self
-            .final_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let dir = self.final_path.parent().map(Path::to_path_buf).unwrap_or_default();
         fs::create_dir_all(&dir).await?;
         fs::rename(&self.tmp_path, &self.final_path).await?;
         self.done = true;

@@ -52,8 +52,7 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Starts writing a new object. Nothing is visible under `key` until `commit`.
     async fn begin(&self, key: ObjectKey) -> Result<Box<dyn BlobWriter>, BlobError>;
     /// Streams an object, or the byte range of it.
-    async fn get(&self, key: ObjectKey, range: Option<Range<u64>>)
-        -> Result<BlobStream, BlobError>;
+    async fn get(&self, key: ObjectKey, range: Option<Range<u64>>) -> Result<BlobStream, BlobError>;
     /// Deletes an object; deleting one that is not there succeeds.
     async fn delete(&self, key: ObjectKey) -> Result<(), BlobError>;
     /// Every committed object, for the orphan sweep.

@@ -1,9 +1,11 @@
 //! Metadata repository: organisations, API keys, transfers, deliveries and downloads.
 //! SQL lives only in the engine modules below.
 
+pub mod identity;
 mod records;
 pub mod sqlite;
 
+pub use identity::*;
 pub use records::*;
 
 use std::collections::HashSet;
@@ -28,20 +30,13 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Repository: Send + Sync + 'static {
+pub trait Repository: IdentityStore + Send + Sync + 'static {
     /// Applies pending migrations; safe to run on every start.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn create_organisation(
-        &self,
-        org: &NewOrganisation,
-        at: OffsetDateTime,
-    ) -> Result<Organisation, StoreError>;
-    async fn find_organisation(
-        &self,
-        reference: &OrgRef,
-    ) -> Result<Option<Organisation>, StoreError>;
+    async fn create_organisation(&self, org: &NewOrganisation, at: OffsetDateTime) -> Result<Organisation, StoreError>;
+    async fn find_organisation(&self, reference: &OrgRef) -> Result<Option<Organisation>, StoreError>;
     async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError>;
 
     async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError>;
@@ -62,18 +57,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn record_download(&self, download: &NewDownload) -> Result<(), StoreError>;
     async fn list_downloads(&self, id: TransferId) -> Result<Vec<DownloadRecord>, StoreError>;
     /// Marks the transfer withdrawn and destroys its wrapped data key. False if it was not available.
-    async fn withdraw_transfer(
-        &self,
-        id: TransferId,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Hides a delivery from the recipient's inbox. False if it was not there.
-    async fn remove_delivery(
-        &self,
-        id: TransferId,
-        org: OrgId,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    async fn remove_delivery(&self, id: TransferId, org: OrgId, at: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Of the given object ids, those that a transfer still needs (its data key still exists).
     async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
@@ -83,10 +69,6 @@ pub trait Repository: Send + Sync + 'static {
     /// Up to `limit` wrapped data keys not wrapped under `kek_id`, for re-wrapping.
     async fn keys_not_under(&self, kek_id: &str, limit: u32) -> Result<Vec<StoredKey>, StoreError>;
     /// Replaces a wrapped key if it is still `old` (another node may have got there first).
-    async fn replace_wrapped_key(
-        &self,
-        id: TransferId,
-        old: &WrappedKey,
-        new: &WrappedKey,
-    ) -> Result<bool, StoreError>;
+    async fn replace_wrapped_key(&self, id: TransferId, old: &WrappedKey, new: &WrappedKey)
+        -> Result<bool, StoreError>;
 }

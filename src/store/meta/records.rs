@@ -1,10 +1,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::identity::KeyScope;
 use crate::crypto::WrappedKey;
 use crate::domain::{
-    ChannelSlug, FileName, OrgId, OrgKind, OrgRef, Organisation, Sha256Digest, TransferId,
-    TransferState,
+    ChannelSlug, FileName, OrgId, OrgKind, OrgRef, Organisation, Sha256Digest, TransferId, TransferState,
 };
 
 #[derive(Debug, Clone)]
@@ -20,6 +20,7 @@ pub struct NewApiKey {
     pub org_id: OrgId,
     pub name: String,
     pub secret_hash: [u8; 32],
+    pub scope: KeyScope,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,7 @@ pub struct ApiKeyRecord {
     pub name: String,
     pub secret_hash: Vec<u8>,
     pub revoked_at: Option<OffsetDateTime>,
+    pub scope: KeyScope,
 }
 
 #[derive(Debug, Clone)]
@@ -72,9 +74,7 @@ impl TransferRecord {
 
     /// Delivered to `org` and not removed from its inbox.
     pub fn is_delivered_to(&self, org: OrgId) -> bool {
-        self.recipients
-            .iter()
-            .any(|d| d.org.id == org && d.removed_at.is_none())
+        self.recipients.iter().any(|d| d.org.id == org && d.removed_at.is_none())
     }
 }
 

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,7 +15,11 @@ use uuid::Uuid;
 use super::*;
 use crate::crypto::WrappedKey;
 use crate::domain::clock::{from_millis, to_millis};
+use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, Sha256Digest, TransferState};
+
+mod identity;
+mod keys;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -26,11 +28,7 @@ pub struct SqliteRepository {
 }
 
 impl SqliteRepository {
-    pub async fn connect(
-        url: &str,
-        max_connections: u32,
-        acquire_timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("'{url}' is not an SQLite database URL"))?
             .create_if_missing(true)
@@ -50,12 +48,8 @@ impl SqliteRepository {
 
 fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.into())
-        }
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Conflict(d.message().to_owned())
-        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e.into()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
         // SQLITE_BUSY and SQLITE_LOCKED: another writer held on for longer than busy_timeout.
         sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("5" | "6" | "517")) => {
             StoreError::Unavailable(e.into())
@@ -64,17 +58,27 @@ fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-const ORG_COLS: &str =
-    "o.id AS o_id, o.kind AS o_kind, o.dfe_number AS o_dfe, o.slug AS o_slug, o.name AS o_name";
+/// Organisation columns under the `o_` prefix, for any query joining `organisations o`.
+macro_rules! org_cols {
+    () => {
+        "o.id AS o_id, o.kind AS o_kind, o.dfe_number AS o_dfe, o.slug AS o_slug, o.name AS o_name, \
+         o.status AS o_status, o.urn AS o_urn, o.phase AS o_phase, o.establishment_type AS o_type, \
+         o.totp_required AS o_totp"
+    };
+}
 
-const TRANSFER_COLS: &str = "t.seq AS t_seq, t.id AS t_id, t.object_id, t.channel, t.sender_key_id, t.filename, \
-     t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, \
-     o.id AS o_id, o.kind AS o_kind, o.dfe_number AS o_dfe, o.slug AS o_slug, o.name AS o_name";
+const ORG_COLS: &str = org_cols!();
+const KEY_SCOPE_COLS: &str = "k.channels, k.can_send, k.can_receive, k.expires_at";
+
+const TRANSFER_COLS: &str = concat!(
+    "t.seq AS t_seq, t.id AS t_id, t.object_id, t.channel, t.sender_key_id, t.filename, \
+     t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, ",
+    org_cols!()
+);
 
 fn org_from_row(row: &SqliteRow) -> anyhow::Result<Organisation> {
     let kind: String = row.try_get("o_kind")?;
-    let kind =
-        OrgKind::parse(&kind).ok_or_else(|| anyhow!("unknown organisation kind {kind:?}"))?;
+    let kind = OrgKind::parse(&kind).ok_or_else(|| anyhow!("unknown organisation kind {kind:?}"))?;
     let reference = match kind {
         OrgKind::School => {
             let dfe: String = row.try_get("o_dfe")?;
@@ -85,20 +89,25 @@ fn org_from_row(row: &SqliteRow) -> anyhow::Result<Organisation> {
             OrgRef::Team(slug.parse()?)
         }
     };
+    let status: String = row.try_get("o_status")?;
+    let urn: Option<i64> = row.try_get("o_urn")?;
     Ok(Organisation {
         id: OrgId(row.try_get("o_id")?),
         kind,
         reference,
         name: row.try_get("o_name")?,
+        status: OrgStatus::parse_stored(&status).ok_or_else(|| anyhow!("unknown organisation status {status:?}"))?,
+        urn: urn.and_then(|u| u32::try_from(u).ok()),
+        phase: row.try_get("o_phase")?,
+        establishment_type: row.try_get("o_type")?,
+        totp_required: row.try_get("o_totp")?,
     })
 }
 
 /// A transfer row without its deliveries, and its sequence number for loading them.
 fn transfer_from_row(row: &SqliteRow) -> anyhow::Result<(i64, TransferRecord)> {
     let sha: Vec<u8> = row.try_get("sha256")?;
-    let sha: [u8; 32] = sha
-        .try_into()
-        .map_err(|_| anyhow!("stored SHA-256 has the wrong length"))?;
+    let sha: [u8; 32] = sha.try_into().map_err(|_| anyhow!("stored SHA-256 has the wrong length"))?;
     let kek_id: Option<String> = row.try_get("kek_id")?;
     let wrapped: Option<Vec<u8>> = row.try_get("wrapped_dek")?;
     let state: String = row.try_get("state")?;
@@ -114,25 +123,17 @@ fn transfer_from_row(row: &SqliteRow) -> anyhow::Result<(i64, TransferRecord)> {
         content_type: row.try_get("content_type")?,
         size: u64::try_from(size)?,
         sha256: Sha256Digest(sha),
-        wrapped_key: kek_id
-            .zip(wrapped)
-            .map(|(kek_id, bytes)| WrappedKey { kek_id, bytes }),
-        state: TransferState::parse(&state)
-            .ok_or_else(|| anyhow!("unknown transfer state {state:?}"))?,
+        wrapped_key: kek_id.zip(wrapped).map(|(kek_id, bytes)| WrappedKey { kek_id, bytes }),
+        state: TransferState::parse(&state).ok_or_else(|| anyhow!("unknown transfer state {state:?}"))?,
         created_at: from_millis(row.try_get("created_at")?),
-        withdrawn_at: row
-            .try_get::<Option<i64>, _>("withdrawn_at")?
-            .map(from_millis),
+        withdrawn_at: row.try_get::<Option<i64>, _>("withdrawn_at")?.map(from_millis),
     };
     Ok((row.try_get("t_seq")?, record))
 }
 
 impl SqliteRepository {
     /// Fills in the deliveries of already-loaded transfers with one query.
-    async fn attach_deliveries(
-        &self,
-        transfers: &mut [(i64, TransferRecord)],
-    ) -> Result<(), StoreError> {
+    async fn attach_deliveries(&self, transfers: &mut [(i64, TransferRecord)]) -> Result<(), StoreError> {
         if transfers.is_empty() {
             return Ok(());
         }
@@ -149,14 +150,8 @@ impl SqliteRepository {
         let mut by_seq: HashMap<i64, Vec<Delivery>> = HashMap::new();
         for row in rows {
             let seq: i64 = row.try_get("transfer_seq").map_err(db_err)?;
-            let removed_at = row
-                .try_get::<Option<i64>, _>("removed_at")
-                .map_err(db_err)?
-                .map(from_millis);
-            by_seq.entry(seq).or_default().push(Delivery {
-                org: org_from_row(&row)?,
-                removed_at,
-            });
+            let removed_at = row.try_get::<Option<i64>, _>("removed_at").map_err(db_err)?.map(from_millis);
+            by_seq.entry(seq).or_default().push(Delivery { org: org_from_row(&row)?, removed_at });
         }
         for (seq, t) in transfers.iter_mut() {
             t.recipients = by_seq.remove(seq).unwrap_or_default();
@@ -164,16 +159,11 @@ impl SqliteRepository {
         Ok(())
     }
 
-    async fn object_ids_where(
-        &self,
-        candidates: &[Uuid],
-        condition: &str,
-    ) -> Result<HashSet<Uuid>, StoreError> {
+    async fn object_ids_where(&self, candidates: &[Uuid], condition: &str) -> Result<HashSet<Uuid>, StoreError> {
         let mut found = HashSet::new();
         for chunk in candidates.chunks(500) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "SELECT object_id FROM transfers WHERE {condition} AND object_id IN ("
-            ));
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("SELECT object_id FROM transfers WHERE {condition} AND object_id IN ("));
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push_bind(id.hyphenated().to_string());
@@ -193,25 +183,16 @@ impl Repository for SqliteRepository {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => db_err(e),
-            other => {
-                StoreError::Other(anyhow::Error::new(other).context("database migration failed"))
-            }
+            other => StoreError::Other(anyhow::Error::new(other).context("database migration failed")),
         })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn create_organisation(
-        &self,
-        org: &NewOrganisation,
-        at: OffsetDateTime,
-    ) -> Result<Organisation, StoreError> {
+    async fn create_organisation(&self, org: &NewOrganisation, at: OffsetDateTime) -> Result<Organisation, StoreError> {
         let (dfe, slug) = match &org.reference {
             OrgRef::School(n) => (Some(n.compact()), None),
             OrgRef::Team(s) => (None, Some(s.as_str().to_owned())),
@@ -227,34 +208,24 @@ impl Repository for SqliteRepository {
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(Organisation {
-            id: OrgId(id),
-            kind: org.kind,
-            reference: org.reference.clone(),
-            name: org.name.clone(),
-        })
+        self.get_organisation(OrgId(id))
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow!("organisation vanished after insert")))
     }
 
-    async fn find_organisation(
-        &self,
-        reference: &OrgRef,
-    ) -> Result<Option<Organisation>, StoreError> {
+    async fn find_organisation(&self, reference: &OrgRef) -> Result<Option<Organisation>, StoreError> {
         let row = match reference {
             OrgRef::School(n) => {
-                sqlx::query(&format!(
-                    "SELECT {ORG_COLS} FROM organisations o WHERE o.dfe_number = ?"
-                ))
-                .bind(n.compact())
-                .fetch_optional(&self.pool)
-                .await
+                sqlx::query(&format!("SELECT {ORG_COLS} FROM organisations o WHERE o.dfe_number = ?"))
+                    .bind(n.compact())
+                    .fetch_optional(&self.pool)
+                    .await
             }
             OrgRef::Team(s) => {
-                sqlx::query(&format!(
-                    "SELECT {ORG_COLS} FROM organisations o WHERE o.slug = ?"
-                ))
-                .bind(s.as_str())
-                .fetch_optional(&self.pool)
-                .await
+                sqlx::query(&format!("SELECT {ORG_COLS} FROM organisations o WHERE o.slug = ?"))
+                    .bind(s.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
             }
         }
         .map_err(db_err)?;
@@ -262,25 +233,28 @@ impl Repository for SqliteRepository {
     }
 
     async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ORG_COLS} FROM organisations o ORDER BY o.kind, o.dfe_number, o.slug"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(org_from_row)
-            .collect::<anyhow::Result<_>>()?)
+        let rows =
+            sqlx::query(&format!("SELECT {ORG_COLS} FROM organisations o ORDER BY o.kind, o.dfe_number, o.slug"))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(rows.iter().map(org_from_row).collect::<anyhow::Result<_>>()?)
     }
 
     async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_keys (key_id, org_id, name, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, org_id, name, secret_hash, created_at, channels, can_send, can_receive, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
             .bind(&key.key_id)
             .bind(key.org_id.0)
             .bind(&key.name)
             .bind(&key.secret_hash[..])
             .bind(to_millis(at))
+            .bind(key.scope.channels.join(","))
+            .bind(key.scope.can_send)
+            .bind(key.scope.can_receive)
+            .bind(key.scope.expires_at.map(to_millis))
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
@@ -289,7 +263,7 @@ impl Repository for SqliteRepository {
 
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, {ORG_COLS} \
+            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
              FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE k.key_id = ?"
         ))
         .bind(key_id)
@@ -301,10 +275,8 @@ impl Repository for SqliteRepository {
             key_id: row.try_get("key_id").map_err(db_err)?,
             name: row.try_get("name").map_err(db_err)?,
             secret_hash: row.try_get("secret_hash").map_err(db_err)?,
-            revoked_at: row
-                .try_get::<Option<i64>, _>("revoked_at")
-                .map_err(db_err)?
-                .map(from_millis),
+            revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(db_err)?.map(from_millis),
+            scope: keys::scope_from_row(&row)?,
             org: org_from_row(&row)?,
         }))
     }
@@ -313,13 +285,15 @@ impl Repository for SqliteRepository {
         // Only write when the recorded time is a minute stale: a busy job should not turn every
         // request into a database write.
         let at = to_millis(at);
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
-            .bind(at)
-            .bind(key_id)
-            .bind(at - 60_000)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+        )
+        .bind(at)
+        .bind(key_id)
+        .bind(at - 60_000)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -354,9 +328,7 @@ impl Repository for SqliteRepository {
                 .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
-        self.get_transfer(t.id)
-            .await?
-            .ok_or_else(|| StoreError::Other(anyhow!("transfer vanished after insert")))
+        self.get_transfer(t.id).await?.ok_or_else(|| StoreError::Other(anyhow!("transfer vanished after insert")))
     }
 
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {
@@ -467,11 +439,7 @@ impl Repository for SqliteRepository {
             .collect()
     }
 
-    async fn withdraw_transfer(
-        &self,
-        id: TransferId,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE transfers SET state = 'withdrawn', withdrawn_at = ?, kek_id = NULL, wrapped_dek = NULL \
              WHERE id = ? AND state = 'available'",
@@ -484,12 +452,7 @@ impl Repository for SqliteRepository {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn remove_delivery(
-        &self,
-        id: TransferId,
-        org: OrgId,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    async fn remove_delivery(&self, id: TransferId, org: OrgId, at: OffsetDateTime) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE deliveries SET removed_at = ? WHERE recipient_org_id = ? AND removed_at IS NULL \
              AND transfer_seq = (SELECT seq FROM transfers WHERE id = ?)",
@@ -504,13 +467,11 @@ impl Repository for SqliteRepository {
     }
 
     async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
-        self.object_ids_where(candidates, "wrapped_dek IS NOT NULL")
-            .await
+        self.object_ids_where(candidates, "wrapped_dek IS NOT NULL").await
     }
 
     async fn dead_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
-        self.object_ids_where(candidates, "wrapped_dek IS NULL")
-            .await
+        self.object_ids_where(candidates, "wrapped_dek IS NULL").await
     }
 
     async fn keys_not_under(&self, kek_id: &str, limit: u32) -> Result<Vec<StoredKey>, StoreError> {
@@ -529,8 +490,7 @@ impl Repository for SqliteRepository {
                 let object_id: String = row.try_get("object_id").map_err(db_err)?;
                 Ok(StoredKey {
                     transfer: TransferId(Uuid::parse_str(&id).context("stored id is not a UUID")?),
-                    object_id: Uuid::parse_str(&object_id)
-                        .context("stored object id is not a UUID")?,
+                    object_id: Uuid::parse_str(&object_id).context("stored object id is not a UUID")?,
                     wrapped_key: WrappedKey {
                         kek_id: row.try_get("kek_id").map_err(db_err)?,
                         bytes: row.try_get("wrapped_dek").map_err(db_err)?,

@@ -1,0 +1,290 @@
+//! People getting in and staying in: password + second factor login, short-lived access tokens
+//! with rotating refresh tokens, logout, and the steps a person may owe before anything else
+//! (accepting new terms, enrolling a second factor).
+//!
+//! Every refusal a client sees is the same "the username, password or code is not right":
+//! which part failed, whether the account exists or is disabled, goes only to the log.
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use tracing::info;
+
+use super::ServiceError;
+use crate::app::AppState;
+use crate::crypto::DataKey;
+use crate::domain::{FunctionSlug, Username};
+use crate::identity::access_token::{issue_access_token, verify_access_token, TokenError};
+use crate::identity::password::{verify_against_dummy, verify_password};
+use crate::identity::recovery_codes::hash_recovery_code;
+use crate::identity::refresh_token::{hash_refresh_token, issue_refresh_token};
+use crate::identity::totp::{verify_totp, TotpSecret};
+use crate::policy::{can_login, Credential, LoginSubject, PendingStep, Principal, SessionPrincipal};
+use crate::store::meta::{NewSession, UserRecord};
+
+pub struct LoginRequest {
+    pub username: String,
+    pub password: SecretString,
+    pub totp: Option<String>,
+    pub recovery_code: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+pub struct IssuedSession {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: SecretString,
+    pub user: UserRecord,
+    pub session_id: String,
+    pub pending: Vec<PendingStep>,
+}
+
+fn refused() -> ServiceError {
+    ServiceError::Unauthenticated
+}
+
+/// The object id a user's TOTP secret is wrapped under, so a wrapped secret cannot be moved to
+/// another user's row.
+pub fn totp_binding(user: crate::domain::UserId) -> [u8; 16] {
+    let digest = Sha256::digest(format!("pigeonpost totp secret for user {}", user.0));
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+pub fn open_totp_secret(state: &AppState, user: &UserRecord) -> Result<Option<TotpSecret>, ServiceError> {
+    let Some(wrapped) = &user.totp else { return Ok(None) };
+    let key: DataKey = state.keys().unwrap(wrapped, &totp_binding(user.id))?;
+    let secret = TotpSecret::from_bytes(key.expose_secret().to_vec())
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored TOTP secret is unusable: {e}")))?;
+    Ok(Some(secret))
+}
+
+fn account_subject(username: &str) -> String {
+    let name: String = username.trim().to_lowercase().chars().take(64).collect();
+    format!("account:{name}")
+}
+
+async fn throttled(state: &AppState, subjects: &[String]) -> Result<Option<u64>, ServiceError> {
+    let s = &state.settings().identity;
+    let since = state.now() - Duration::seconds(s.lockout_window_secs as i64);
+    for subject in subjects {
+        let limit = if subject.starts_with("account:") { s.lockout_threshold } else { s.address_threshold };
+        if state.repo().count_login_failures(subject, since).await? >= limit {
+            return Ok(Some(s.lockout_secs));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession, ServiceError> {
+    let mut subjects = vec![account_subject(&req.username)];
+    if let Some(addr) = &req.client_addr {
+        subjects.push(format!("addr:{addr}"));
+    }
+    if let Some(wait) = throttled(state, &subjects).await? {
+        info!(subject = %subjects[0], "login refused: locked out after repeated failures");
+        return Err(ServiceError::Throttled(wait));
+    }
+    match check_credentials(state, &req).await? {
+        Ok(user) => {
+            state.repo().clear_login_failures(&subjects[0]).await?;
+            start_session(state, user, req.client_addr).await
+        }
+        Err(why) => {
+            info!(subject = %subjects[0], reason = why, "login failed");
+            state.repo().record_login_failure(&subjects, state.now()).await?;
+            Err(refused())
+        }
+    }
+}
+
+/// The user, or why not (for the log only).
+async fn check_credentials(
+    state: &AppState,
+    req: &LoginRequest,
+) -> Result<Result<UserRecord, &'static str>, ServiceError> {
+    let user = match req.username.trim().parse::<Username>() {
+        Ok(name) => state.repo().find_user(&name).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        verify_against_dummy(&req.password);
+        return Ok(Err("unknown username"));
+    };
+    let password_ok = user.password_hash.as_deref().is_some_and(|phc| verify_password(&req.password, phc));
+    if !password_ok {
+        return Ok(Err("wrong password"));
+    }
+    if let Err(refusal) = can_login(login_subject(state, &user), state.now()) {
+        info!(user = %user.username, ?refusal, "login refused by the access rules");
+        return Ok(Err("account may not log in"));
+    }
+    if user.totp_confirmed && !second_factor_ok(state, &user, req).await? {
+        return Ok(Err("wrong second factor"));
+    }
+    Ok(Ok(user))
+}
+
+async fn second_factor_ok(state: &AppState, user: &UserRecord, req: &LoginRequest) -> Result<bool, ServiceError> {
+    if let Some(code) = req.totp.as_deref().filter(|c| !c.trim().is_empty()) {
+        let Some(secret) = open_totp_secret(state, user)? else { return Ok(false) };
+        let now = state.now().unix_timestamp().max(0) as u64;
+        return match verify_totp(&secret, code.trim(), now, user.totp_last_step) {
+            // The step is recorded only if later than the last one, so a code is spent once even
+            // when two nodes see it at the same moment.
+            Ok(step) => Ok(state.repo().advance_totp_step(user.id, step).await?),
+            Err(_) => Ok(false),
+        };
+    }
+    if let Some(code) = req.recovery_code.as_deref().filter(|c| !c.trim().is_empty()) {
+        return Ok(state.repo().use_recovery_code(user.id, &hash_recovery_code(code), state.now()).await?);
+    }
+    Ok(false)
+}
+
+pub fn login_subject<'a>(state: &AppState, user: &'a UserRecord) -> LoginSubject<'a> {
+    LoginSubject::User { user, inactivity_days: state.settings().identity.inactivity_days }
+}
+
+/// What a person owes before they may do anything else.
+pub async fn pending_steps(state: &AppState, user: &UserRecord) -> Result<Vec<PendingStep>, ServiceError> {
+    let mut steps = Vec::new();
+    let terms = state.settings().identity.terms_version;
+    if terms > 0 && state.repo().accepted_terms_version(user.id).await?.is_none_or(|v| v < terms) {
+        steps.push(PendingStep::AcceptTerms);
+    }
+    let totp_needed = user.role.requires_totp() || user.org.totp_required;
+    if totp_needed && !user.totp_confirmed {
+        steps.push(PendingStep::EnrolTotp);
+    }
+    Ok(steps)
+}
+
+async fn start_session(
+    state: &AppState,
+    user: UserRecord,
+    client_addr: Option<String>,
+) -> Result<IssuedSession, ServiceError> {
+    let now = state.now();
+    let settings = &state.settings().identity;
+    let session_id = uuid::Uuid::new_v4().simple().to_string();
+    if settings.single_session {
+        state.repo().revoke_user_sessions(user.id, "replaced by a new login", now, None).await?;
+    }
+    let refresh = issue_refresh_token();
+    state
+        .repo()
+        .create_session(&NewSession {
+            id: session_id.clone(),
+            user: user.id,
+            refresh_hash: refresh.hash,
+            created_at: now,
+            expires_at: now + Duration::seconds(settings.session_ttl_secs as i64),
+            client_addr,
+        })
+        .await?;
+    state.repo().record_login(user.id, now).await?;
+    let pending = pending_steps(state, &user).await?;
+    let access_token = access_token(state, &user, &session_id, now)?;
+    info!(user = %user.username, session = %session_id, "logged in");
+    Ok(IssuedSession {
+        access_token,
+        expires_in: settings.access_token_ttl_secs,
+        refresh_token: refresh.token,
+        user,
+        session_id,
+        pending,
+    })
+}
+
+fn access_token(
+    state: &AppState,
+    user: &UserRecord,
+    session_id: &str,
+    now: OffsetDateTime,
+) -> Result<String, ServiceError> {
+    let ttl = state.settings().identity.access_token_ttl_secs as i64;
+    Ok(issue_access_token(&state.keys().token_keys(), user.id.0, user.org.id.0, session_id, now.unix_timestamp(), ttl)?)
+}
+
+/// Trades a refresh token for a new access token and a new refresh token. A refresh token
+/// used twice means it was copied: the whole session ends.
+pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSession, ServiceError> {
+    let now = state.now();
+    let Some(hash) = hash_refresh_token(token.expose_secret()) else { return Err(refused()) };
+    let Some(session) = state.repo().find_session_by_refresh(&hash).await? else {
+        if let Some(stolen) = state.repo().find_session_by_previous_refresh(&hash).await? {
+            state.repo().revoke_session(&stolen.id, "refresh token reused", now).await?;
+            info!(session = %stolen.id, "a replaced refresh token was presented again: session revoked");
+        }
+        return Err(refused());
+    };
+    if session.revoked_at.is_some() || session.expires_at <= now {
+        return Err(refused());
+    }
+    let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused()) };
+    if let Err(refusal) = can_login(login_subject(state, &user), now) {
+        info!(user = %user.username, ?refusal, "refresh refused by the access rules");
+        state.repo().revoke_session(&session.id, "user may no longer log in", now).await?;
+        return Err(refused());
+    }
+    let next = issue_refresh_token();
+    let expires = now + Duration::seconds(state.settings().identity.session_ttl_secs as i64);
+    if !state.repo().rotate_refresh(&session.id, &hash, &next.hash, expires, now).await? {
+        return Err(refused());
+    }
+    let pending = pending_steps(state, &user).await?;
+    let access_token = access_token(state, &user, &session.id, now)?;
+    Ok(IssuedSession {
+        access_token,
+        expires_in: state.settings().identity.access_token_ttl_secs,
+        refresh_token: next.token,
+        user,
+        session_id: session.id,
+        pending,
+    })
+}
+
+pub async fn logout(state: &AppState, who: &Principal) -> Result<(), ServiceError> {
+    let Some(session) = who.user() else { return Err(ServiceError::Forbidden) };
+    state.repo().revoke_session(&session.session_id, "logged out", state.now()).await?;
+    Ok(())
+}
+
+/// Resolves an access token to its principal, checking on every request that the session is
+/// live and the person may still log in, so logout, disabling and lost functions act at once.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ServiceError> {
+    let now = state.now();
+    let claims = match verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()) {
+        Err(TokenError::UnknownKid) => {
+            // Perhaps another process rotated the keyring since this one loaded it.
+            state.keys().reload()?;
+            verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()).map_err(|_| refused())?
+        }
+        other => other.map_err(|_| refused())?,
+    };
+    let Some(session) = state.repo().get_session(&claims.sid).await? else { return Err(refused()) };
+    let user_id: i64 = claims.sub.parse().map_err(|_| refused())?;
+    if session.revoked_at.is_some() || session.expires_at <= now || session.user.0 != user_id {
+        return Err(refused());
+    }
+    let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused()) };
+    if can_login(login_subject(state, &user), now).is_err() {
+        return Err(refused());
+    }
+    let functions: Vec<FunctionSlug> =
+        state.repo().user_functions(user.id, now).await?.into_iter().map(|f| f.function).collect();
+    let pending = pending_steps(state, &user).await?;
+    Ok(Principal {
+        org: user.org.clone(),
+        credential: Credential::Session(SessionPrincipal {
+            user_id: user.id,
+            username: user.username.clone(),
+            role: user.role,
+            session_id: session.id,
+            functions,
+            pending,
+        }),
+    })
+}

@@ -1,0 +1,179 @@
+//! The identity half of the metadata store: people, sessions, login failures, functions, key
+//! scopes and the register's organisation details.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::StoreError;
+use crate::crypto::WrappedKey;
+use crate::domain::organisation::OrgStatus;
+use crate::domain::{FunctionSlug, OrgId, Organisation, Role, UserId, UserStatus, Username};
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub org: OrgId,
+    pub username: Username,
+    pub display_name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub password_hash: Option<String>,
+    pub requested_by: Option<UserId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub org: Organisation,
+    pub username: Username,
+    pub display_name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub password_hash: Option<String>,
+    pub totp: Option<WrappedKey>,
+    pub totp_confirmed: bool,
+    pub totp_last_step: Option<u64>,
+    pub disable_on: Option<OffsetDateTime>,
+    pub last_login_at: Option<OffsetDateTime>,
+    pub activated_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub disabled_reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserFunction {
+    pub function: FunctionSlug,
+    /// Temporary cover ends here.
+    pub until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub user: UserId,
+    pub refresh_hash: [u8; 32],
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub client_addr: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user: UserId,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyScope {
+    /// Channel slugs, or `*` for every channel.
+    pub channels: Vec<String>,
+    pub can_send: bool,
+    pub can_receive: bool,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeySummary {
+    pub key_id: String,
+    pub org: Organisation,
+    pub name: String,
+    pub scope: KeyScope,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn get_organisation(&self, id: OrgId) -> Result<Option<Organisation>, StoreError>;
+    async fn set_organisation_status(
+        &self,
+        id: OrgId,
+        status: OrgStatus,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    async fn set_totp_required(&self, id: OrgId, required: bool) -> Result<bool, StoreError>;
+
+    async fn create_user(&self, user: &NewUser, at: OffsetDateTime) -> Result<UserRecord, StoreError>;
+    async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
+    async fn find_user(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;
+    async fn list_users(&self, org: Option<OrgId>) -> Result<Vec<UserRecord>, StoreError>;
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    /// Changes a user's status; leaving `active` revokes every session in the same transaction.
+    async fn set_user_status(
+        &self,
+        id: UserId,
+        status: UserStatus,
+        reason: Option<&str>,
+        by: Option<UserId>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Sets a new password hash and revokes every session in the same transaction.
+    async fn set_password(&self, id: UserId, phc: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Replaces the TOTP secret and recovery codes (None clears them). Unconfirmed until `confirm_totp`.
+    async fn set_totp(
+        &self,
+        id: UserId,
+        secret: Option<&WrappedKey>,
+        confirmed: bool,
+        recovery_hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn confirm_totp(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Records the time step of an accepted code, only if it is later than the last one (so a code is used once, across nodes).
+    async fn advance_totp_step(&self, id: UserId, step: u64) -> Result<bool, StoreError>;
+    /// Marks a recovery code used; false if it was not an unused code of this user.
+    async fn use_recovery_code(&self, id: UserId, hash: &[u8; 32], at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn set_disable_on(&self, id: UserId, on: Option<OffsetDateTime>) -> Result<bool, StoreError>;
+    async fn record_login(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    async fn create_function(&self, slug: &FunctionSlug, name: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn list_functions(&self) -> Result<Vec<(FunctionSlug, String)>, StoreError>;
+    async fn grant_function(
+        &self,
+        user: UserId,
+        function: &FunctionSlug,
+        until: Option<OffsetDateTime>,
+        by: Option<UserId>,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn revoke_function(&self, user: UserId, function: &FunctionSlug) -> Result<bool, StoreError>;
+    /// Functions in force at `now` (lapsed cover excluded).
+    async fn user_functions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<UserFunction>, StoreError>;
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn find_session_by_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    async fn find_session_by_previous_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    /// Swaps the refresh token if it is still `old` (two refreshes racing: one wins).
+    async fn rotate_refresh(
+        &self,
+        id: &str,
+        old: &[u8; 32],
+        new: &[u8; 32],
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    async fn revoke_session(&self, id: &str, reason: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        reason: &str,
+        at: OffsetDateTime,
+        except: Option<&str>,
+    ) -> Result<u64, StoreError>;
+
+    async fn record_login_failure(&self, subjects: &[String], at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn count_login_failures(&self, subject: &str, since: OffsetDateTime) -> Result<u64, StoreError>;
+    async fn clear_login_failures(&self, subject: &str) -> Result<(), StoreError>;
+
+    async fn accept_terms(&self, user: UserId, version: u32, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn accepted_terms_version(&self, user: UserId) -> Result<Option<u32>, StoreError>;
+    async fn confirm_user_list(&self, org: OrgId, by: UserId, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Every open school with the time of its latest user-list confirmation, if any.
+    async fn user_list_confirmations(&self) -> Result<Vec<(Organisation, Option<OffsetDateTime>)>, StoreError>;
+
+    async fn list_api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKeySummary>, StoreError>;
+    async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+}
