@@ -4,7 +4,9 @@ use secrecy::ExposeSecret;
 use super::admin_users::{FunctionCommand, UserCommand};
 use crate::config::Settings;
 use crate::domain::{DfeNumber, OrgKind, OrgRef};
-use crate::service::{api_keys, organisations};
+use anyhow::Context;
+
+use crate::service::{api_keys, organisations, register};
 use crate::store::meta::KeyScope;
 use crate::store::Repository;
 
@@ -28,6 +30,19 @@ pub enum AdminCommand {
 pub enum OrgCommand {
     /// Add a school or an LA team.
     Add(OrgAdd),
+    /// Create or update schools from the GIAS establishment export (edubasealldata*.csv).
+    ImportGias {
+        file: std::path::PathBuf,
+        /// Only establishments of this local authority (its three-digit code, e.g. 825).
+        #[arg(long)]
+        la: Option<u16>,
+        /// The GIAS links export, to connect schools to their predecessors.
+        #[arg(long)]
+        links: Option<std::path::PathBuf>,
+        /// Show what would change without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Close an organisation: it keeps its history but can no longer log in or receive.
     Close {
         /// 825/2001, 8252001 or a team slug.
@@ -129,6 +144,14 @@ async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
             let org = organisations::create(repo, now, kind, reference, &add.name).await?;
             println!("added {} {} \"{}\"", org.kind.as_str(), org.reference, org.name);
         }
+        OrgCommand::ImportGias { file, la, links, dry_run } => {
+            let establishments = std::fs::read(&file).with_context(|| format!("could not read {}", file.display()))?;
+            let links = links
+                .map(|p| std::fs::read(&p).with_context(|| format!("could not read {}", p.display())))
+                .transpose()?;
+            let plan = register::import_gias(repo, now, &establishments, links.as_deref(), la, dry_run).await?;
+            print_plan(&plan, dry_run);
+        }
         OrgCommand::Close { org } => {
             let closed = organisations::close(repo, now, None, &org.parse()?).await?;
             println!("closed {} \"{}\"", closed.reference, closed.name);
@@ -158,6 +181,28 @@ async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_plan(plan: &crate::domain::gias::ImportPlan, dry_run: bool) {
+    use crate::domain::gias::Change;
+    for change in &plan.changes {
+        match change {
+            Change::Add(e) => println!("add     {}  URN {}  {}", e.dfe, e.urn, e.name),
+            Change::Update { dfe, to, fields } => println!("update  {dfe}  {} ({})", to.name, fields.join(", ")),
+            Change::Close { dfe, to } => println!("close   {dfe}  {}", to.name),
+        }
+    }
+    for s in &plan.successions {
+        println!(
+            "link    {} (URN {}) carries on {} (URN {}): {}",
+            s.successor_dfe, s.successor_urn, s.predecessor_dfe, s.predecessor_urn, s.link_type
+        );
+    }
+    for r in &plan.rejected {
+        println!("reject  {} line {}: {}", r.file, r.line, r.reason);
+    }
+    let verb = if dry_run { "would change (dry run, nothing written)" } else { "imported" };
+    println!("{verb}: {}", plan.summary());
 }
 
 async fn run_key(repo: &dyn Repository, cmd: KeyCommand) -> anyhow::Result<()> {

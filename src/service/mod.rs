@@ -9,6 +9,7 @@ pub mod download;
 pub mod keys;
 pub mod mailbox;
 pub mod organisations;
+pub mod register;
 pub mod sessions;
 pub mod upload;
 pub mod users;

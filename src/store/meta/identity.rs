@@ -95,6 +95,15 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     async fn set_totp_required(&self, id: OrgId, required: bool) -> Result<bool, StoreError>;
 
+    /// Applies a register import in one transaction: adds, updates, closures and successions.
+    async fn apply_register_import(
+        &self,
+        plan: &crate::domain::gias::ImportPlan,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Organisations that a school carries on from (academy conversions, amalgamations).
+    async fn predecessors(&self, org: OrgId) -> Result<Vec<OrgId>, StoreError>;
+
     async fn create_user(&self, user: &NewUser, at: OffsetDateTime) -> Result<UserRecord, StoreError>;
     async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
     async fn find_user(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;

@@ -123,6 +123,29 @@ impl IdentityStore for SqliteRepository {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn apply_register_import(
+        &self,
+        plan: &crate::domain::gias::ImportPlan,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        super::register::apply(&mut tx, plan, at).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn predecessors(&self, org: OrgId) -> Result<Vec<OrgId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT predecessor_org_id FROM organisation_successions WHERE successor_org_id = ? AND predecessor_org_id <> ?",
+        )
+        .bind(org.0)
+        .bind(org.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(ids.into_iter().map(OrgId).collect())
+    }
+
     async fn create_user(&self, user: &NewUser, at: OffsetDateTime) -> Result<UserRecord, StoreError> {
         let at = to_millis(at);
         let id: i64 = sqlx::query_scalar(

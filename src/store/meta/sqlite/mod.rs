@@ -20,6 +20,7 @@ use crate::domain::{OrgKind, Sha256Digest, TransferState};
 
 mod identity;
 mod keys;
+mod register;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 

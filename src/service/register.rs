@@ -1,0 +1,56 @@
+//! Keeping schools in step with the national register (GIAS): openings, closures, academy
+//! conversions and amalgamations.
+
+use time::OffsetDateTime;
+use tracing::info;
+
+use super::ServiceError;
+use crate::domain::gias::{plan_import_files, EstablishmentStatus, ImportPlan, KnownSchool};
+use crate::domain::organisation::OrgStatus;
+use crate::domain::{OrgKind, OrgRef};
+use crate::store::Repository;
+
+fn as_register_status(s: OrgStatus) -> EstablishmentStatus {
+    match s {
+        OrgStatus::Open => EstablishmentStatus::Open,
+        OrgStatus::OpenProposedToClose => EstablishmentStatus::OpenProposedToClose,
+        OrgStatus::ProposedToOpen => EstablishmentStatus::ProposedToOpen,
+        OrgStatus::Closed => EstablishmentStatus::Closed,
+    }
+}
+
+/// Plans the import against the schools known now and, unless `dry_run`, applies it in one
+/// transaction. Running it again with the same files changes nothing.
+pub async fn import_gias(
+    repo: &dyn Repository,
+    now: OffsetDateTime,
+    establishments_csv: &[u8],
+    links_csv: Option<&[u8]>,
+    la: Option<u16>,
+    dry_run: bool,
+) -> Result<ImportPlan, ServiceError> {
+    let known: Vec<KnownSchool> = repo
+        .list_organisations()
+        .await?
+        .into_iter()
+        .filter(|o| o.kind == OrgKind::School)
+        .filter_map(|o| {
+            let OrgRef::School(dfe) = o.reference else { return None };
+            Some(KnownSchool {
+                dfe,
+                urn: o.urn,
+                name: o.name,
+                type_name: o.establishment_type,
+                phase: o.phase,
+                status: as_register_status(o.status),
+            })
+        })
+        .collect();
+    let plan = plan_import_files(&known, establishments_csv, links_csv, la)
+        .map_err(|e| ServiceError::bad_request("invalid_register_file", e.to_string()))?;
+    if !dry_run {
+        repo.apply_register_import(&plan, now).await?;
+        info!(summary = %plan.summary(), "register import applied");
+    }
+    Ok(plan)
+}
