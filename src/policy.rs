@@ -11,6 +11,9 @@ use crate::store::meta::{ApiKeyRecord, KeyScope, TransferRecord, UserRecord};
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub org: Organisation,
+    /// Organisations this one carries on from (an academy conversion, an amalgamation): their
+    /// mailbox history belongs to it.
+    pub predecessors: Vec<OrgId>,
     pub credential: Credential,
 }
 
@@ -43,6 +46,15 @@ pub enum PendingStep {
 impl Principal {
     pub fn org_id(&self) -> OrgId {
         self.org.id
+    }
+
+    /// The organisation's own mailbox and those of its predecessors.
+    pub fn mailboxes(&self) -> Vec<OrgId> {
+        std::iter::once(self.org.id).chain(self.predecessors.iter().copied()).collect()
+    }
+
+    fn owns(&self, org: OrgId) -> bool {
+        org == self.org.id || self.predecessors.contains(&org)
     }
 
     pub fn key_id(&self) -> Option<&str> {
@@ -157,9 +169,10 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             allow_if(key_may(who, |s| s.can_receive) || key_may(who, |s| s.can_send), Decision::Forbidden)
         }
         Action::ReadTransfer(t) | Action::DownloadTransfer(t) => {
-            let as_sender = t.is_sent_by(me) && key_may(who, |s| s.can_send);
-            let as_recipient =
-                t.is_delivered_to(me) && t.state == TransferState::Available && key_may(who, |s| s.can_receive);
+            let as_sender = who.owns(t.sender.id) && key_may(who, |s| s.can_send);
+            let as_recipient = t.recipients.iter().any(|d| d.removed_at.is_none() && who.owns(d.org.id))
+                && t.state == TransferState::Available
+                && key_may(who, |s| s.can_receive);
             allow_if(as_sender || as_recipient, Decision::Hidden)
         }
         Action::WithdrawTransfer(t) => allow_if(t.is_sent_by(me) && key_may(who, |s| s.can_send), Decision::Hidden),

@@ -112,3 +112,32 @@ async fn a_closed_school_can_no_longer_log_in_or_receive() {
     let inbox = app.list_all(&app.key_team, "inbox", None).await;
     assert!(inbox.iter().any(|t| t["filename"] == "before.csv"));
 }
+
+#[tokio::test]
+async fn a_successor_school_sees_the_mailbox_history_of_its_predecessor() {
+    let app = TestApp::spawn();
+    cli_ok(
+        app.data_path(),
+        &["admin", "org", "add", "--kind", "school", "--dfe", "825/2005", "--name", "Fernhill Junior School"],
+    );
+    let old_key = create_key(app.data_path(), "825/2005", "fernhill-old");
+    let sent = app.upload_ok(&app.key_team, "825/2005", "checking-file.pdf", b"for the old school".to_vec()).await;
+    app.upload_ok(&old_key, TEAM, "census.xml", b"<census/>".to_vec()).await;
+
+    import(app.data_path(), "establishments.csv");
+    let new_key = create_key(app.data_path(), "825/4005", "fernhill-academy");
+
+    let inbox = app.list_all(&new_key, "inbox", None).await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["filename"], "checking-file.pdf");
+    assert_eq!(app.download_bytes(&new_key, sent["id"].as_str().unwrap()).await, b"for the old school");
+    let sent_box = app.list_all(&new_key, "sent", None).await;
+    assert_eq!(sent_box.len(), 1);
+    assert_eq!(sent_box[0]["filename"], "census.xml");
+
+    // A school that merely shares the LA sees none of it.
+    let inbox_b = app.list_all(&app.key_b, "inbox", None).await;
+    assert!(inbox_b.iter().all(|t| t["filename"] != "checking-file.pdf"));
+    let resp = app.download(&app.key_b, sent["id"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}

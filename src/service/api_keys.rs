@@ -65,7 +65,12 @@ pub async fn authenticate(state: &AppState, token: &SecretString) -> Result<Prin
         return Err(ServiceError::Unauthenticated);
     }
     state.repo().touch_api_key(key_id, state.now()).await?;
-    Ok(Principal { org: record.org, credential: Credential::ApiKey { key_id: record.key_id, scope: record.scope } })
+    let predecessors = state.repo().predecessors(record.org.id).await?;
+    Ok(Principal {
+        org: record.org,
+        predecessors,
+        credential: Credential::ApiKey { key_id: record.key_id, scope: record.scope },
+    })
 }
 
 /// The scope a key gets when its creator names none: the general channel, both directions.

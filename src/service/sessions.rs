@@ -277,6 +277,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
         state.repo().user_functions(user.id, now).await?.into_iter().map(|f| f.function).collect();
     let pending = pending_steps(state, &user).await?;
     Ok(Principal {
+        predecessors: state.repo().predecessors(user.org.id).await?,
         org: user.org.clone(),
         credential: Credential::Session(SessionPrincipal {
             user_id: user.id,

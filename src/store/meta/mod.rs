@@ -46,10 +46,11 @@ pub trait Repository: IdentityStore + Send + Sync + 'static {
     /// Stores a transfer and its deliveries in one transaction: it becomes visible whole or not at all.
     async fn insert_transfer(&self, transfer: &NewTransfer) -> Result<TransferRecord, StoreError>;
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
-    /// One page of a mailbox, newest first, strictly older than `before` (a cursor from a previous page).
+    /// One page of the mailboxes of `orgs` (an organisation and those it carries on from), newest
+    /// first, strictly older than `before` (a cursor from a previous page).
     async fn list_mailbox(
         &self,
-        org: OrgId,
+        orgs: &[OrgId],
         mailbox: Mailbox,
         before: Option<i64>,
         limit: u32,

@@ -349,41 +349,40 @@ impl Repository for SqliteRepository {
 
     async fn list_mailbox(
         &self,
-        org: OrgId,
+        orgs: &[OrgId],
         mailbox: Mailbox,
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<MailboxEntry>, StoreError> {
         let before = before.unwrap_or(i64::MAX);
-        let rows = match mailbox {
-            Mailbox::Inbox => {
-                sqlx::query(&format!(
+        let (head, owner, tail) = match mailbox {
+            Mailbox::Inbox => (
+                format!(
                     "SELECT d.seq AS cursor, {TRANSFER_COLS} FROM deliveries d \
                      JOIN transfers t ON t.seq = d.transfer_seq \
                      JOIN organisations o ON o.id = t.sender_org_id \
-                     WHERE d.recipient_org_id = ? AND d.removed_at IS NULL AND t.state = 'available' AND d.seq < ? \
-                     ORDER BY d.seq DESC LIMIT ?"
-                ))
-                .bind(org.0)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            }
-            Mailbox::Sent => {
-                sqlx::query(&format!(
+                     WHERE d.removed_at IS NULL AND t.state = 'available' AND d.seq < "
+                ),
+                " AND d.recipient_org_id IN (",
+                ") ORDER BY d.seq DESC LIMIT ",
+            ),
+            Mailbox::Sent => (
+                format!(
                     "SELECT t.seq AS cursor, {TRANSFER_COLS} FROM transfers t \
-                     JOIN organisations o ON o.id = t.sender_org_id \
-                     WHERE t.sender_org_id = ? AND t.seq < ? ORDER BY t.seq DESC LIMIT ?"
-                ))
-                .bind(org.0)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            }
+                     JOIN organisations o ON o.id = t.sender_org_id WHERE t.seq < "
+                ),
+                " AND t.sender_org_id IN (",
+                ") ORDER BY t.seq DESC LIMIT ",
+            ),
+        };
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
+        q.push_bind(before).push(owner);
+        let mut list = q.separated(", ");
+        for org in orgs {
+            list.push_bind(org.0);
         }
-        .map_err(db_err)?;
+        q.push(tail).push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
         let mut cursors = Vec::with_capacity(rows.len());
         let mut transfers = Vec::with_capacity(rows.len());
         for row in &rows {

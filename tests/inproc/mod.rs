@@ -1,0 +1,424 @@
+//! In-process test harness: a real [`AppState`] (SQLite on a temporary file, the local object
+//! store, a fixed keyring and a [`ManualClock`]) answered through `pigeonpost::http::router`
+//! with `tower::ServiceExt::oneshot`, so no server process, port or TLS is involved and time
+//! moves only when a test moves it.
+//!
+//! The keyring is `Keyring::from_keys("k1", [7; 32])` with a `KeySource` pointing at the
+//! temporary directory and no environment keys. The server re-reads its key source when it meets
+//! an access token with an unknown `kid` (see `service::sessions::authenticate`), which here
+//! would create a *different* keyring file in the temporary directory: tests should not present
+//! tokens with unknown key ids unless that is what they test.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use time::{Duration, OffsetDateTime};
+use tower::ServiceExt;
+
+use pigeonpost::app::AppState;
+use pigeonpost::config::{Overrides, Settings};
+use pigeonpost::crypto::Keyring;
+use pigeonpost::domain::clock::ManualClock;
+use pigeonpost::domain::{OrgKind, Organisation, Role, UserId};
+use pigeonpost::identity::totp::{code_at, TotpSecret};
+use pigeonpost::service::keys::{KeySource, KeyringHandle};
+use pigeonpost::service::users::{self, NewUserRequest};
+use pigeonpost::service::{api_keys, organisations};
+use pigeonpost::store::blob::local::LocalBlobStore;
+use pigeonpost::store::meta::sqlite::SqliteRepository;
+use pigeonpost::store::meta::KeyScope;
+use pigeonpost::store::Repository;
+
+pub const SCHOOL_A: &str = "825/2001";
+pub const SCHOOL_B: &str = "825/2002";
+pub const TEAM: &str = "smst";
+pub const FINANCE: &str = "finance";
+pub const SYSTEM: &str = "system";
+
+/// The same strong password for every test user: 12+ characters, not common, no username in it.
+pub const PASSWORD: &str = "Quiet-Harbour-Lantern-58";
+
+/// Where every harness clock starts: 2026-03-02T09:00:05Z, five seconds into a TOTP step.
+pub const T0_UNIX: i64 = 1_772_442_005;
+
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(T0_UNIX).expect("valid start time")
+}
+
+/// An answer: status, headers, the raw body and the body as JSON (Null when it is not JSON).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub json: Value,
+}
+
+impl Reply {
+    /// The `error` code of an error body.
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A person created for a test, with what is needed to log them in.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: UserId,
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+    pub org: String,
+    /// The raw TOTP secret once a second factor is enrolled.
+    pub totp_secret: Option<Vec<u8>>,
+    pub recovery_codes: Vec<String>,
+}
+
+impl TestUser {
+    pub fn id_str(&self) -> String {
+        self.id.0.to_string()
+    }
+}
+
+/// What a successful login or refresh hands back.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+    pub pending: Vec<String>,
+    pub json: Value,
+}
+
+/// An API key as issued: its id and the token to present.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub token: String,
+}
+
+pub struct Harness {
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    router: axum::Router,
+    /// TOTP step last spent per user, so `login` can move the clock to a fresh step.
+    spent_steps: Mutex<HashMap<i64, u64>>,
+    counter: Mutex<u64>,
+    pub dir: TempDir,
+}
+
+impl Harness {
+    /// Default settings.
+    pub async fn new() -> Self {
+        Self::with_settings(|_| {}).await
+    }
+
+    /// Default settings (config/default.toml with the data dir set), changed by `tweak`.
+    pub async fn with_settings(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::Builder::new().prefix("pigeonpost-inproc-").tempdir().expect("temp dir");
+        let overrides = Overrides { data_dir: Some(dir.path().to_path_buf()), ..Overrides::default() };
+        let mut settings = Settings::load(None, &overrides).expect("default settings load");
+        tweak(&mut settings);
+        let url = format!("sqlite://{}", dir.path().join("pigeonpost.db").display());
+        let repo = SqliteRepository::connect(&url, 4, StdDuration::from_secs(10)).await.expect("open SQLite");
+        repo.migrate().await.expect("migrate");
+        let blobs = LocalBlobStore::open(dir.path()).await.expect("open object store");
+        let keyring = Keyring::from_keys("k1", vec![("k1".into(), [7u8; 32])]);
+        let source = KeySource { data_dir: dir.path().to_path_buf(), master_key: None, retired_keys: None };
+        let keys = KeyringHandle::new(source, keyring);
+        let clock = Arc::new(ManualClock::new(t0()));
+        let state = AppState::new(settings, Arc::new(repo), Arc::new(blobs), keys, clock.clone());
+        let router = pigeonpost::http::router(state.clone());
+        Self { state, clock, router, spent_steps: Mutex::new(HashMap::new()), counter: Mutex::new(0), dir }
+    }
+
+    // ----- time -----
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.state.now()
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    pub fn advance_secs(&self, secs: i64) {
+        self.clock.advance(Duration::seconds(secs));
+    }
+
+    /// A number unique within this harness, for names that must not repeat.
+    pub fn unique(&self) -> u64 {
+        let mut n = self.counter.lock().expect("counter");
+        *n += 1;
+        *n
+    }
+
+    // ----- organisations -----
+
+    pub async fn org(&self, kind: OrgKind, reference: &str, name: &str) -> Organisation {
+        organisations::create(self.state.repo(), self.now(), kind, reference.parse().expect("org ref"), name)
+            .await
+            .expect("create organisation")
+    }
+
+    /// Schools 825/2001 and 825/2002, teams smst and finance, and the system organisation.
+    pub async fn standard_orgs(&self) {
+        self.org(OrgKind::School, SCHOOL_A, "Example Primary").await;
+        self.org(OrgKind::School, SCHOOL_B, "Other Primary").await;
+        self.org(OrgKind::Team, TEAM, "School Management Support Team").await;
+        self.org(OrgKind::Team, FINANCE, "Schools Finance").await;
+        self.org(OrgKind::System, SYSTEM, "Pigeonpost administration").await;
+    }
+
+    pub async fn find_org(&self, reference: &str) -> Organisation {
+        self.state
+            .repo()
+            .find_organisation(&reference.parse().expect("org ref"))
+            .await
+            .expect("find organisation")
+            .expect("organisation exists")
+    }
+
+    // ----- people -----
+
+    /// An active user created by the operator (no principal), with [`PASSWORD`]; LA roles and
+    /// system administrators get a confirmed second factor, so they log in without pending steps.
+    pub async fn user(&self, org: &str, username: &str, role: Role) -> TestUser {
+        let mut user = self.user_without_totp(org, username, role).await;
+        if role.requires_totp() {
+            self.enrol_totp(&mut user).await;
+        }
+        user
+    }
+
+    /// As [`Harness::user`] but never enrols a second factor.
+    pub async fn user_without_totp(&self, org: &str, username: &str, role: Role) -> TestUser {
+        let created = users::create(
+            &self.state,
+            None,
+            NewUserRequest {
+                org: org.parse().expect("org ref"),
+                username: username.into(),
+                display_name: format!("Test {username}"),
+                role,
+                password: Some(SecretString::from(PASSWORD)),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create user {username}: {e}"));
+        TestUser {
+            id: created.user.id,
+            username: created.user.username.to_string(),
+            password: PASSWORD.into(),
+            role,
+            org: org.into(),
+            totp_secret: None,
+            recovery_codes: Vec::new(),
+        }
+    }
+
+    /// Enrols (or re-enrols) a confirmed second factor as an administrator would.
+    pub async fn enrol_totp(&self, user: &mut TestUser) {
+        let enrolment = users::reset_totp(&self.state, None, user.id).await.expect("reset TOTP");
+        user.totp_secret = Some(secret_from_uri(&enrolment.otpauth_uri));
+        user.recovery_codes = enrolment.recovery_codes.iter().map(|c| c.expose_secret().to_owned()).collect();
+        self.spent_steps.lock().expect("steps").remove(&user.id.0);
+    }
+
+    /// The TOTP code of `user` at the clock's time.
+    pub fn totp_code(&self, user: &TestUser) -> String {
+        let secret = user.totp_secret.as_ref().expect("user has a second factor");
+        totp_code_at(secret, self.now())
+    }
+
+    fn step_now(&self) -> u64 {
+        self.now().unix_timestamp() as u64 / 30
+    }
+
+    /// Marks the current step as spent for `user` (after a code was accepted outside `login`).
+    pub fn spend_step(&self, user: &TestUser) {
+        self.spent_steps.lock().expect("steps").insert(user.id.0, self.step_now());
+    }
+
+    /// Moves the clock to the next TOTP step if this user's code for the current one is spent.
+    pub fn fresh_totp_step(&self, user: &TestUser) {
+        let spent = self.spent_steps.lock().expect("steps").get(&user.id.0).copied();
+        if spent.is_some_and(|s| s >= self.step_now()) {
+            self.advance_secs(30);
+        }
+    }
+
+    /// The JSON body that logs `user` in, with a fresh TOTP code when they have a second factor.
+    pub fn login_body(&self, user: &TestUser) -> Value {
+        match &user.totp_secret {
+            Some(_) => {
+                self.fresh_totp_step(user);
+                json!({ "username": user.username, "password": user.password, "totp": self.totp_code(user) })
+            }
+            None => json!({ "username": user.username, "password": user.password }),
+        }
+    }
+
+    /// Logs in through `POST /api/v1/session`; panics unless it answers 201.
+    pub async fn login(&self, user: &TestUser) -> Session {
+        let body = self.login_body(user);
+        let reply = self.request(Method::POST, "/api/v1/session", None, Some(body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "login of {} failed: {}", user.username, reply.json);
+        if user.totp_secret.is_some() {
+            self.spend_step(user);
+        }
+        session_from(&reply.json)
+    }
+
+    /// Trades a refresh token through `POST /api/v1/session/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.request(Method::POST, "/api/v1/session/refresh", None, Some(json!({ "refresh_token": refresh_token })))
+            .await
+    }
+
+    // ----- API keys -----
+
+    /// The scope a key gets by default: the general channel, both directions, no expiry.
+    pub fn default_scope() -> KeyScope {
+        api_keys::default_scope()
+    }
+
+    pub fn scope(channels: &[&str], send: bool, receive: bool) -> KeyScope {
+        KeyScope {
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+            can_send: send,
+            can_receive: receive,
+            expires_at: None,
+        }
+    }
+
+    /// A key for `org` created by the operator; `scope` None takes the default scope.
+    pub async fn api_key(&self, org: &str, scope: Option<KeyScope>) -> ApiKey {
+        let name = format!("test key {}", self.unique());
+        let (id, token) = api_keys::create(
+            self.state.repo(),
+            self.now(),
+            &org.parse().expect("org ref"),
+            &name,
+            scope.unwrap_or_else(api_keys::default_scope),
+        )
+        .await
+        .expect("create API key");
+        ApiKey { id, token: token.expose_secret().to_owned() }
+    }
+
+    // ----- requests -----
+
+    /// Sends one request through the router.
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.expect("the router is infallible");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Reply { status: parts.status, headers: parts.headers, body, json }
+    }
+
+    /// `method path` with an optional bearer token and an optional JSON body.
+    pub async fn request(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Reply {
+        self.send(build_request(method, path, bearer, body)).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: &str) -> Reply {
+        self.request(Method::GET, path, Some(bearer), None).await
+    }
+
+    pub async fn post(&self, path: &str, bearer: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(bearer), Some(body)).await
+    }
+
+    /// `POST /api/v1/transfers` of `content` to `to` on the general channel.
+    pub async fn upload(&self, bearer: &str, to: &str, filename: &str, content: &[u8]) -> Reply {
+        let path = format!("/api/v1/transfers?channel=general&to={to}&filename={filename}");
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, content.len())
+            .body(Body::from(content.to_vec()))
+            .expect("valid request");
+        self.send(request).await
+    }
+
+    /// Uploads and returns the new transfer's id; panics unless it answers 201.
+    pub async fn upload_ok(&self, bearer: &str, to: &str, filename: &str) -> String {
+        let reply = self.upload(bearer, to, filename, b"pupil data, but not really").await;
+        assert_eq!(reply.status, StatusCode::CREATED, "upload to {to} failed: {}", reply.json);
+        reply.json["id"].as_str().expect("transfer id").to_owned()
+    }
+}
+
+/// A request with an optional bearer token and an optional JSON body.
+pub fn build_request(method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(token) = bearer {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    match body {
+        Some(v) => builder
+            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Body::from(serde_json::to_vec(&v).expect("JSON")))
+            .expect("valid request"),
+        None => builder.body(Body::empty()).expect("valid request"),
+    }
+}
+
+pub fn session_from(json: &Value) -> Session {
+    Session {
+        access: json["access_token"].as_str().expect("access_token").to_owned(),
+        refresh: json["refresh_token"].as_str().expect("refresh_token").to_owned(),
+        pending: json["pending"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        json: json.clone(),
+    }
+}
+
+/// The TOTP code for `secret` at `t`.
+pub fn totp_code_at(secret: &[u8], t: OffsetDateTime) -> String {
+    let secret = TotpSecret::from_bytes(secret.to_vec()).expect("usable TOTP secret");
+    code_at(&secret, t.unix_timestamp() as u64)
+}
+
+/// The raw secret in an `otpauth://` URI (its `secret` parameter, base32 without padding).
+pub fn secret_from_uri(uri: &str) -> Vec<u8> {
+    let query = uri.split_once('?').expect("otpauth URI has a query").1;
+    let b32 = query.split('&').find_map(|kv| kv.strip_prefix("secret=")).expect("otpauth URI has a secret parameter");
+    base32_decode(b32)
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c.to_ascii_uppercase()).expect("base32 character") as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    out
+}
