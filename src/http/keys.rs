@@ -1,7 +1,6 @@
 //! `/api/v1/keys`: API keys for automated jobs, for LA administrators.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::Json;
@@ -12,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::json::JsonBody;
-use super::organisations::org_ref;
+use super::organisations::{org_ref, OrgFilter};
 use super::views::KeyView;
 use super::Endpoint;
 use crate::app::AppState;
@@ -28,18 +27,11 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
-struct ListParams {
-    org: Option<String>,
-}
-
 async fn list(
     State(state): State<AppState>,
     who: Principal,
-    params: Result<Query<ListParams>, QueryRejection>,
+    OrgFilter(org): OrgFilter,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let org = params.org.as_deref().map(org_ref).transpose()?;
     Ok(Json(api_keys::list_as(&state, &who, org.as_ref()).await?.iter().map(Into::into).collect()))
 }
 

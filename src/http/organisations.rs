@@ -30,6 +30,25 @@ pub fn org_ref(raw: &str) -> Result<OrgRef, ApiError> {
     raw.parse().map_err(|_| crate::service::ServiceError::NotFound.into())
 }
 
+/// The optional `?org=` filter of listings: a DfE number or a team slug.
+pub struct OrgFilter(pub Option<OrgRef>);
+
+#[derive(Deserialize)]
+struct OrgFilterParams {
+    org: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for OrgFilter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(params) = axum::extract::Query::<OrgFilterParams>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+        Ok(OrgFilter(params.org.as_deref().map(org_ref).transpose()?))
+    }
+}
+
 async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<OrgDetailView>>, ApiError> {
     Ok(Json(organisations::list_as(&state, &who).await?.iter().map(Into::into).collect()))
 }

@@ -1,7 +1,6 @@
 //! `/api/v1/users` and `/api/v1/functions`: people and what they do, for administrators.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::{delete, get, post, put};
 use axum::Json;
@@ -12,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::json::{JsonBody, OptionalJsonBody};
-use super::organisations::org_ref;
+use super::organisations::{org_ref, OrgFilter};
 use super::session::EnrolmentView;
 use super::views::{rfc3339, OrgView, UserView};
 use super::Endpoint;
@@ -57,18 +56,11 @@ async fn with_functions(state: &AppState, user: &crate::store::meta::UserRecord)
     Ok(UserView::new(user, Some(&functions)))
 }
 
-#[derive(Deserialize)]
-struct ListParams {
-    org: Option<String>,
-}
-
 async fn list(
     State(state): State<AppState>,
     who: Principal,
-    params: Result<Query<ListParams>, QueryRejection>,
+    OrgFilter(org): OrgFilter,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let org = params.org.as_deref().map(org_ref).transpose()?;
     let people = users::list(&state, Some(&who), org.as_ref()).await?;
     Ok(Json(people.iter().map(|u| UserView::new(u, None)).collect()))
 }

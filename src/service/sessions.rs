@@ -168,7 +168,12 @@ async fn start_session(
 ) -> Result<IssuedSession, ServiceError> {
     let now = state.now();
     let settings = &state.settings().identity;
-    let session_id = uuid::Uuid::new_v4().simple().to_string();
+    // 128 bits from the operating system's generator (a v4 UUID carries only 122).
+    let session_id = {
+        let mut bytes = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+        hex::encode(bytes)
+    };
     if settings.single_session {
         state.repo().revoke_user_sessions(user.id, "replaced by a new login", now, None).await?;
     }
