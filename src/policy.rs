@@ -87,6 +87,18 @@ impl Principal {
         }
     }
 
+    /// Channels a key is confined to; None for people and for keys scoped to every channel.
+    pub fn channel_scope(&self) -> Option<&[String]> {
+        match &self.credential {
+            Credential::ApiKey { scope, .. } if !scope.channels.iter().any(|c| c == "*") => Some(&scope.channels),
+            _ => None,
+        }
+    }
+
+    fn may_use_channel(&self, channel: &str) -> bool {
+        self.channel_scope().is_none_or(|channels| channels.iter().any(|c| c == channel))
+    }
+
     fn is_la_admin(&self) -> bool {
         self.role().is_some_and(|r| r.is_la_admin())
     }
@@ -124,6 +136,7 @@ pub enum Action<'a> {
         temporary: bool,
     },
     DefineFunctions,
+    ListFunctions,
     ListKeys(Option<&'a Organisation>),
     ManageKeys(&'a Organisation),
     ConfirmUserList(&'a Organisation),
@@ -164,21 +177,29 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
     let me = who.org_id();
     match action {
         Action::OwnSession => allow_if(who.user().is_some(), Decision::Forbidden),
+        Action::ListFunctions => Decision::Allow,
         Action::Send { channel, to } => decide_send(who, channel, to),
         Action::ListMailbox => {
             allow_if(key_may(who, |s| s.can_receive) || key_may(who, |s| s.can_send), Decision::Forbidden)
         }
         Action::ReadTransfer(t) | Action::DownloadTransfer(t) => {
+            if !who.may_use_channel(&t.channel) {
+                return Decision::Hidden;
+            }
             let as_sender = who.owns(t.sender.id) && key_may(who, |s| s.can_send);
             let as_recipient = t.recipients.iter().any(|d| d.removed_at.is_none() && who.owns(d.org.id))
                 && t.state == TransferState::Available
                 && key_may(who, |s| s.can_receive);
             allow_if(as_sender || as_recipient, Decision::Hidden)
         }
-        Action::WithdrawTransfer(t) => allow_if(t.is_sent_by(me) && key_may(who, |s| s.can_send), Decision::Hidden),
-        Action::RemoveFromInbox(t) => {
-            allow_if(t.is_delivered_to(me) && key_may(who, |s| s.can_receive), Decision::Hidden)
-        }
+        Action::WithdrawTransfer(t) => allow_if(
+            t.is_sent_by(me) && who.may_use_channel(&t.channel) && key_may(who, |s| s.can_send),
+            Decision::Hidden,
+        ),
+        Action::RemoveFromInbox(t) => allow_if(
+            t.is_delivered_to(me) && who.may_use_channel(&t.channel) && key_may(who, |s| s.can_receive),
+            Decision::Hidden,
+        ),
         Action::ListOrganisations
         | Action::ManageOrganisations
         | Action::DefineFunctions
@@ -201,7 +222,9 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
                 Decision::Forbidden,
             )
         }
-        Action::ApproveUser(_) => allow_if(who.is_la_admin(), Decision::Forbidden),
+        Action::ApproveUser(user) => {
+            allow_if(who.is_la_admin(), if user.org.id == me { Decision::Forbidden } else { Decision::Hidden })
+        }
         Action::ManageUser(user) => {
             if user.role == Role::SystemAdmin && !who.is_system_admin() {
                 return Decision::Forbidden;
@@ -213,6 +236,9 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             )
         }
         Action::GrantFunction { user, temporary } => {
+            if user.role == Role::SystemAdmin && !who.is_system_admin() {
+                return Decision::Hidden;
+            }
             // Cover for an absent colleague is the LA's decision; standing functions are the school's.
             let own_school = !temporary && user.org.id == me && is_school_admin(who);
             allow_if(
@@ -224,7 +250,9 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             None => allow_if(who.is_la_admin(), Decision::Forbidden),
             Some(org) => allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Hidden),
         },
-        Action::ManageKeys(_) => allow_if(who.is_la_admin(), Decision::Forbidden),
+        Action::ManageKeys(org) => {
+            allow_if(who.is_la_admin(), if org.id == me { Decision::Forbidden } else { Decision::Hidden })
+        }
         Action::ConfirmUserList(org) => allow_if(org.id == me && is_school_admin(who), Decision::Forbidden),
         Action::RequireSecondFactor(org) => {
             allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Forbidden)

@@ -1,12 +1,15 @@
 //! Types and rules of the exchange. Nothing here does I/O: values are parsed once at the edge
 //! and cannot hold an invalid value afterwards.
 
+pub mod business_days;
 pub mod byte_range;
 pub mod clock;
 pub mod dfe;
 pub mod file_name;
 pub mod gias;
 pub mod organisation;
+pub mod routing;
+pub mod sniff;
 pub mod transfer;
 pub mod user;
 

@@ -51,8 +51,7 @@ fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, A
 }
 
 async fn with_functions(state: &AppState, user: &crate::store::meta::UserRecord) -> Result<UserView, ApiError> {
-    let functions =
-        state.repo().user_functions(user.id, state.now()).await.map_err(crate::service::ServiceError::from)?;
+    let functions = users::functions_of(state, user).await?;
     Ok(UserView::new(user, Some(&functions)))
 }
 
@@ -221,8 +220,8 @@ struct FunctionBody {
     name: String,
 }
 
-async fn functions(State(state): State<AppState>, _who: Principal) -> Result<Json<Vec<FunctionBody>>, ApiError> {
-    let all = state.repo().list_functions().await.map_err(crate::service::ServiceError::from)?;
+async fn functions(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<FunctionBody>>, ApiError> {
+    let all = users::list_functions(&state, &who).await?;
     Ok(Json(all.into_iter().map(|(slug, name)| FunctionBody { slug: slug.to_string(), name }).collect()))
 }
 

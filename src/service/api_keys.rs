@@ -147,7 +147,11 @@ pub async fn create_as(
     scope: KeyScope,
 ) -> Result<(String, SecretString), ServiceError> {
     let target = super::users::find_org(state.repo(), org).await?;
-    enforce(policy::decide(who, Action::ManageKeys(&target)))?;
+    // The caller named the organisation itself, so a refusal hides nothing.
+    match policy::decide(who, Action::ManageKeys(&target)) {
+        policy::Decision::Hidden => return Err(ServiceError::Forbidden),
+        decision => enforce(decision)?,
+    }
     create(state.repo(), state.now(), org, name, scope).await
 }
 
@@ -160,7 +164,7 @@ pub async fn revoke(
 ) -> Result<(), ServiceError> {
     let Some(key) = repo.find_api_key(key_id).await? else { return Err(ServiceError::NotFound) };
     if let Some(who) = who {
-        super::download::hidden_unless_allowed(policy::decide(who, Action::ManageKeys(&key.org)))?;
+        enforce(policy::decide(who, Action::ManageKeys(&key.org)))?;
     }
     repo.revoke_api_key(key_id, now).await?;
     tracing::info!(key = %key_id, org = %key.org.reference, "API key revoked");

@@ -35,17 +35,43 @@ impl KeySource {
 pub struct KeyringHandle {
     source: KeySource,
     current: RwLock<Arc<Keyring>>,
+    /// When the keyring was last read on behalf of an unknown token key id: strangers sending
+    /// made-up ids must not make every request read the file.
+    last_token_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl KeyringHandle {
     pub fn new(source: KeySource, keyring: Keyring) -> Self {
-        Self { source, current: RwLock::new(Arc::new(keyring)) }
+        Self { source, current: RwLock::new(Arc::new(keyring)), last_token_reload: std::sync::Mutex::new(None) }
     }
 
     fn current(&self) -> Arc<Keyring> {
         match self.current.read() {
             Ok(k) => Arc::clone(&k),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Reads the keyring again for an unknown token key id, at most every 30 seconds.
+    /// Returns whether it was read.
+    pub fn reload_for_token(&self) -> bool {
+        let now = std::time::Instant::now();
+        let due = match self.last_token_reload.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(30));
+                if due {
+                    *last = Some(now);
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        due && match self.reload() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "could not read the keyring again");
+                false
+            }
         }
     }
 

@@ -35,7 +35,7 @@ pub async fn list(
             return Err(ServiceError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_PAGE}")))
         }
     };
-    let items = state.repo().list_mailbox(&who.mailboxes(), mailbox, before, limit).await?;
+    let items = state.repo().list_mailbox(&who.mailboxes(), who.channel_scope(), mailbox, before, limit).await?;
     let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|e| e.cursor)).flatten();
     Ok(Page { items, next_cursor })
 }

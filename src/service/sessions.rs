@@ -262,9 +262,8 @@ pub async fn logout(state: &AppState, who: &Principal) -> Result<(), ServiceErro
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ServiceError> {
     let now = state.now();
     let claims = match verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()) {
-        Err(TokenError::UnknownKid) => {
-            // Perhaps another process rotated the keyring since this one loaded it.
-            state.keys().reload()?;
+        // Perhaps another process rotated the keyring since this one loaded it.
+        Err(TokenError::UnknownKid) if state.keys().reload_for_token() => {
             verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()).map_err(|_| refused())?
         }
         other => other.map_err(|_| refused())?,

@@ -293,6 +293,19 @@ async fn known_function(state: &AppState, function: &str) -> Result<FunctionSlug
     })
 }
 
+pub async fn list_functions(state: &AppState, who: &Principal) -> Result<Vec<(FunctionSlug, String)>, ServiceError> {
+    enforce(policy::decide(who, Action::ListFunctions))?;
+    Ok(state.repo().list_functions().await?)
+}
+
+/// Functions a user holds now (lapsed cover left out).
+pub async fn functions_of(
+    state: &AppState,
+    user: &UserRecord,
+) -> Result<Vec<crate::store::meta::UserFunction>, ServiceError> {
+    Ok(state.repo().user_functions(user.id, state.now()).await?)
+}
+
 pub async fn define_function(
     state: &AppState,
     who: Option<&Principal>,

@@ -5,13 +5,13 @@
 //!
 //! The keyring is `Keyring::from_keys("k1", [7; 32])` with a `KeySource` pointing at the
 //! temporary directory and no environment keys. The server re-reads its key source when it meets
-//! an access token with an unknown `kid` (see `service::sessions::authenticate`), which here
-//! would create a *different* keyring file in the temporary directory: tests should not present
-//! tokens with unknown key ids unless that is what they test.
+//! an access token with an unknown `kid` (see `service::sessions::authenticate`), so the same
+//! key is also written to `keyring.json` there: a reload yields the keyring the server started
+//! with, as it would in a deployment, instead of creating a new one.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration as StdDuration;
 
 use axum::body::Body;
@@ -28,14 +28,15 @@ use pigeonpost::app::AppState;
 use pigeonpost::config::{Overrides, Settings};
 use pigeonpost::crypto::Keyring;
 use pigeonpost::domain::clock::ManualClock;
-use pigeonpost::domain::{OrgKind, Organisation, Role, UserId};
+use pigeonpost::domain::{OrgKind, Organisation, Role, UserId, UserStatus, Username};
+use pigeonpost::identity::password::hash_password;
 use pigeonpost::identity::totp::{code_at, TotpSecret};
 use pigeonpost::service::keys::{KeySource, KeyringHandle};
 use pigeonpost::service::users::{self, NewUserRequest};
 use pigeonpost::service::{api_keys, organisations};
 use pigeonpost::store::blob::local::LocalBlobStore;
 use pigeonpost::store::meta::sqlite::SqliteRepository;
-use pigeonpost::store::meta::KeyScope;
+use pigeonpost::store::meta::{KeyScope, NewUser};
 use pigeonpost::store::Repository;
 
 pub const SCHOOL_A: &str = "825/2001";
@@ -135,6 +136,7 @@ impl Harness {
         let repo = SqliteRepository::connect(&url, 4, StdDuration::from_secs(10)).await.expect("open SQLite");
         repo.migrate().await.expect("migrate");
         let blobs = LocalBlobStore::open(dir.path()).await.expect("open object store");
+        write_keyring_file(dir.path());
         let keyring = Keyring::from_keys("k1", vec![("k1".into(), [7u8; 32])]);
         let source = KeySource { data_dir: dir.path().to_path_buf(), master_key: None, retired_keys: None };
         let keys = KeyringHandle::new(source, keyring);
@@ -227,6 +229,26 @@ impl Harness {
             totp_secret: None,
             recovery_codes: Vec::new(),
         }
+    }
+
+    /// A user written straight to the store with a password hash computed once per test binary:
+    /// for people who are only the object of a request and never log in, so a test can make
+    /// hundreds without paying for Argon2 each time.
+    pub async fn victim(&self, org: &str, role: Role, status: UserStatus) -> UserId {
+        static HASH: OnceLock<String> = OnceLock::new();
+        let hash = HASH.get_or_init(|| hash_password(&SecretString::from(PASSWORD)).expect("hash"));
+        let org = self.find_org(org).await;
+        let username: Username = format!("victim-{}", self.unique()).parse().expect("username");
+        let new = NewUser {
+            org: org.id,
+            display_name: format!("Victim {username}"),
+            username,
+            role,
+            status,
+            password_hash: Some(hash.clone()),
+            requested_by: None,
+        };
+        self.state.repo().create_user(&new, self.now()).await.expect("create victim").id
     }
 
     /// Enrols (or re-enrols) a confirmed second factor as an administrator would.
@@ -363,6 +385,25 @@ impl Harness {
         assert_eq!(reply.status, StatusCode::CREATED, "upload to {to} failed: {}", reply.json);
         reply.json["id"].as_str().expect("transfer id").to_owned()
     }
+}
+
+/// `keyring.json` holding the harness's one key, readable by the owner only.
+fn write_keyring_file(dir: &std::path::Path) {
+    use base64::Engine as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let contents = json!({
+        "version": 1,
+        "primary": "k1",
+        "keys": [{ "id": "k1", "created_at": "2026-01-01T00:00:00Z", "key": key }]
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join("keyring.json"))
+        .expect("create keyring.json");
+    std::io::Write::write_all(&mut file, contents.to_string().as_bytes()).expect("write keyring.json");
 }
 
 /// A request with an optional bearer token and an optional JSON body.

@@ -47,10 +47,11 @@ pub trait Repository: IdentityStore + Send + Sync + 'static {
     async fn insert_transfer(&self, transfer: &NewTransfer) -> Result<TransferRecord, StoreError>;
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
     /// One page of the mailboxes of `orgs` (an organisation and those it carries on from), newest
-    /// first, strictly older than `before` (a cursor from a previous page).
+    /// first, strictly older than `before` (a cursor from a previous page), only on `channels` when given.
     async fn list_mailbox(
         &self,
         orgs: &[OrgId],
+        channels: Option<&[String]>,
         mailbox: Mailbox,
         before: Option<i64>,
         limit: u32,

@@ -206,7 +206,7 @@ impl IdentityStore for SqliteRepository {
                 .bind(id.0)
                 .execute(&mut *tx)
                 .await,
-            UserStatus::Active => sqlx::query("UPDATE users SET status = 'active', approved_by = coalesce(approved_by, ?), disabled_at = NULL, disabled_reason = NULL, activated_at = ? WHERE id = ? AND status <> 'active'")
+            UserStatus::Active => sqlx::query("UPDATE users SET status = 'active', approved_by = coalesce(approved_by, ?), disabled_at = NULL, disabled_reason = NULL, activated_at = ? WHERE id = ?")
                 .bind(by.map(|u| u.0))
                 .bind(at)
                 .bind(id.0)

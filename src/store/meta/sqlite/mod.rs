@@ -350,6 +350,7 @@ impl Repository for SqliteRepository {
     async fn list_mailbox(
         &self,
         orgs: &[OrgId],
+        channels: Option<&[String]>,
         mailbox: Mailbox,
         before: Option<i64>,
         limit: u32,
@@ -380,6 +381,13 @@ impl Repository for SqliteRepository {
         let mut list = q.separated(", ");
         for org in orgs {
             list.push_bind(org.0);
+        }
+        if let Some(channels) = channels {
+            q.push(") AND t.channel IN (");
+            let mut list = q.separated(", ");
+            for c in channels {
+                list.push_bind(c.clone());
+            }
         }
         q.push(tail).push_bind(limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
