@@ -1,0 +1,101 @@
+//! The operator's tools for people, through the real binary: the first system administrator,
+//! adding people, second factors enrolled on someone's behalf, and switching accounts off.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn login(app: &TestApp, body: Value) -> reqwest::Response {
+    app.client.post(app.url("/api/v1/session")).json(&body).send().await.unwrap()
+}
+
+fn add_user_with_password(app: &TestApp, args: &[&str], password: &str) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(["admin", "user", "add", "--password-stdin", "--data-dir"])
+        .arg(app.data_path())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn the_first_start_creates_one_system_administrator_and_prints_its_password_once() {
+    let mut app = TestApp::spawn();
+    let log = app.server_log();
+    let line =
+        log.lines().find(|l| l.contains("created the system administrator 'admin'")).unwrap_or_else(|| panic!("{log}"));
+    let password = line.rsplit(' ').next().unwrap().to_owned();
+
+    let resp = login(&app, json!({ "username": "admin", "password": password })).await;
+    let session = expect_json(resp, StatusCode::CREATED).await;
+    assert_eq!(session["user"]["role"], "system_admin");
+    assert_eq!(session["pending"], json!(["enrol_totp"]), "a system administrator must set up a second factor first");
+
+    app.restart(&[]);
+    assert!(!app.server_log().contains("created the system administrator"), "only an empty database gets one");
+}
+
+#[tokio::test]
+async fn an_operator_adds_people_resets_their_second_factor_and_disables_them() {
+    let app = TestApp::spawn();
+    let out = cli_ok(
+        app.data_path(),
+        &["admin", "user", "add", "--org", "825/2001", "--username", "office@ashby.example", "--role", "school_admin"],
+    );
+    let generated =
+        out.lines().find_map(|l| l.strip_prefix("initial password (shown once): ")).unwrap_or_else(|| panic!("{out}"));
+    let resp = login(&app, json!({ "username": "office@ashby.example", "password": generated })).await;
+    expect_json(resp, StatusCode::CREATED).await;
+
+    // A weak chosen password is refused with the reason; a good one is taken as given.
+    let weak = add_user_with_password(
+        &app,
+        &["--org", "smst", "--username", "jo.bloggs", "--role", "la_user"],
+        "password1234",
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("common"), "{}", String::from_utf8_lossy(&weak.stderr));
+    let good = add_user_with_password(
+        &app,
+        &["--org", "smst", "--username", "jo.bloggs", "--role", "la_user"],
+        "correct horse battery staple",
+    );
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(!String::from_utf8_lossy(&good.stdout).contains("correct horse"), "a chosen password is never echoed");
+
+    // A second factor enrolled on the user's behalf: the URI and ten single-use recovery codes.
+    let out = cli_ok(app.data_path(), &["admin", "user", "reset-totp", "jo.bloggs"]);
+    assert!(out.lines().next().unwrap().starts_with("otpauth://totp/Pigeonpost:jo.bloggs?"), "{out}");
+    let codes: Vec<&str> = out.lines().skip(2).map(str::trim).collect();
+    assert_eq!(codes.len(), 10, "{out}");
+    let without = login(&app, json!({ "username": "jo.bloggs", "password": "correct horse battery staple" })).await;
+    expect_error(without, StatusCode::UNAUTHORIZED, Some("unauthorized")).await;
+    let with_code =
+        json!({ "username": "jo.bloggs", "password": "correct horse battery staple", "recovery_code": codes[0] });
+    let session = expect_json(login(&app, with_code.clone()).await, StatusCode::CREATED).await;
+    assert_eq!(session["pending"], json!([]));
+    expect_error(login(&app, with_code).await, StatusCode::UNAUTHORIZED, None).await;
+
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let me = app.request(Method::GET, &token, "/api/v1/session").send().await.unwrap();
+    assert_eq!(expect_json(me, StatusCode::OK).await["username"], "jo.bloggs");
+
+    let listed: Value =
+        serde_json::from_str(&cli_ok(app.data_path(), &["admin", "user", "list", "--org", "smst", "--json"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["totp"], true);
+
+    cli_ok(app.data_path(), &["admin", "user", "disable", "jo.bloggs"]);
+    let me = app.request(Method::GET, &token, "/api/v1/session").send().await.unwrap();
+    expect_error(me, StatusCode::UNAUTHORIZED, Some("unauthorized")).await;
+}
