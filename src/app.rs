@@ -9,6 +9,7 @@ use anyhow::Context;
 use time::OffsetDateTime;
 
 use crate::config::{Settings, StorageKind};
+use crate::domain::channel::Catalogue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::keys::{KeySource, KeyringHandle};
 use crate::store::blob::local::LocalBlobStore;
@@ -26,6 +27,7 @@ struct Inner {
     keys: KeyringHandle,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    channels: Arc<Catalogue>,
 }
 
 impl AppState {
@@ -36,7 +38,11 @@ impl AppState {
         keys: KeyringHandle,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings }) }
+        let channels = Arc::new(load_channels(&settings).unwrap_or_else(|e| {
+            tracing::error!(error = format!("{e:#}"), "the channel catalogue is not valid; no channels are open");
+            Catalogue { channels: Vec::new() }
+        }));
+        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings, channels }) }
     }
 
     pub fn repo(&self) -> &dyn Repository {
@@ -55,9 +61,30 @@ impl AppState {
         &self.inner.settings
     }
 
+    pub fn channels(&self) -> &Catalogue {
+        &self.inner.channels
+    }
+
     pub fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
     }
+}
+
+pub const DEFAULT_CHANNELS: &str = include_str!("../config/channels.toml");
+
+/// The channel catalogue named by the settings, or the shipped one.
+pub fn load_channels(settings: &Settings) -> anyhow::Result<Catalogue> {
+    use figment::providers::{Format, Toml};
+    let path = &settings.channels_path;
+    let figment = if path.as_os_str().is_empty() {
+        figment::Figment::from(Toml::string(DEFAULT_CHANNELS))
+    } else {
+        figment::Figment::from(Toml::file_exact(path))
+    };
+    let catalogue: Catalogue =
+        figment.extract().context("the channel catalogue is not valid (see config/channels.toml)")?;
+    catalogue.validate()?;
+    Ok(catalogue)
 }
 
 /// Opens the metadata store chosen by the settings, and migrates it.
@@ -90,6 +117,8 @@ pub async fn open_blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn Blob
 
 /// Everything `serve` needs, from settings alone. Reports whether a new keyring was made.
 pub async fn build(settings: Settings) -> anyhow::Result<(AppState, bool)> {
+    // Refuse to start on a broken catalogue rather than run with no channels.
+    load_channels(&settings)?;
     let repo = open_repository(&settings).await?;
     let blobs = open_blob_store(&settings).await?;
     let source = KeySource::from_env(settings.data_dir.clone());

@@ -25,6 +25,7 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub channels_path: PathBuf,
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub tls: TlsSettings,

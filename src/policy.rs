@@ -109,10 +109,8 @@ impl Principal {
 }
 
 pub enum Action<'a> {
-    Send {
-        channel: &'a str,
-        to: &'a Organisation,
-    },
+    /// Send on a channel (where the file goes is the channel's routing, checked by the use case).
+    SendOn(&'a crate::domain::channel::Channel),
     ListMailbox,
     ReadTransfer(&'a TransferRecord),
     DownloadTransfer(&'a TransferRecord),
@@ -137,6 +135,7 @@ pub enum Action<'a> {
     },
     DefineFunctions,
     ListFunctions,
+    ListChannels,
     ListKeys(Option<&'a Organisation>),
     ManageKeys(&'a Organisation),
     ConfirmUserList(&'a Organisation),
@@ -177,8 +176,11 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
     let me = who.org_id();
     match action {
         Action::OwnSession => allow_if(who.user().is_some(), Decision::Forbidden),
-        Action::ListFunctions => Decision::Allow,
-        Action::Send { channel, to } => decide_send(who, channel, to),
+        Action::ListFunctions | Action::ListChannels => Decision::Allow,
+        Action::SendOn(channel) => {
+            let route = channel.route_for(&who.org).is_some();
+            allow_if(route && who.may_use_channel(&channel.slug) && key_may(who, |s| s.can_send), Decision::Forbidden)
+        }
         Action::ListMailbox => {
             allow_if(key_may(who, |s| s.can_receive) || key_may(who, |s| s.can_send), Decision::Forbidden)
         }
@@ -269,25 +271,6 @@ fn key_may(who: &Principal, test: impl Fn(&KeyScope) -> bool) -> bool {
     match &who.credential {
         Credential::ApiKey { scope, .. } => test(scope),
         Credential::Session(_) => true,
-    }
-}
-
-fn decide_send(who: &Principal, channel: &str, to: &Organisation) -> Decision {
-    if channel != crate::domain::ChannelSlug::GENERAL {
-        return Decision::Invalid("unknown_channel");
-    }
-    if to.id == who.org_id() {
-        return Decision::Invalid("own_organisation");
-    }
-    if !to.status.can_receive() {
-        return Decision::Invalid("recipient_closed");
-    }
-    match &who.credential {
-        Credential::ApiKey { scope, .. } => {
-            let channel_ok = scope.channels.iter().any(|c| c == "*" || c == channel);
-            allow_if(scope.can_send && channel_ok, Decision::Forbidden)
-        }
-        Credential::Session(_) => Decision::Allow,
     }
 }
 

@@ -187,8 +187,12 @@ fn table() -> Vec<Row> {
         row(POST,   "/api/v1/session/password",           Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  F,   F,   F,   OK]),
 
         // Transfers. Sending to your own organisation breaks a rule (422).
-        row(POST,   "/api/v1/transfers",                  ToTeam,    [U,  OK,  OK,  P,   P,   OK,  OK,  F,   F,   F]),
-        row(POST,   "/api/v1/transfers",                  ToB,       [U,  OK,  OK,  OK,  OK,  OK,  OK,  F,   F,   F]),
+        // Every caller may read the channel catalogue (a pending person takes their step first).
+        row(GET,    "/api/v1/channels",                   Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  F]),
+        // On the general channel schools write to LA teams and teams to anyone; the system
+        // organisation is neither, and schools never send to other schools.
+        row(POST,   "/api/v1/transfers",                  ToTeam,    [U,  OK,  OK,  P,   P,   F,   OK,  F,   F,   F]),
+        row(POST,   "/api/v1/transfers",                  ToB,       [U,  P,   P,   OK,  OK,  F,   P,   F,   F,   F]),
         row(GET,    "/api/v1/transfers",                  Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  F]),
 
         // The register.

@@ -121,7 +121,8 @@ async fn a_successor_school_sees_the_mailbox_history_of_its_predecessor() {
         &["admin", "org", "add", "--kind", "school", "--dfe", "825/2005", "--name", "Fernhill Junior School"],
     );
     let old_key = create_key(app.data_path(), "825/2005", "fernhill-old");
-    let sent = app.upload_ok(&app.key_team, "825/2005", "checking-file.pdf", b"for the old school".to_vec()).await;
+    let sent =
+        app.upload_ok(&app.key_team, "825/2005", "checking-file.pdf", b"%PDF-1.4 for the old school".to_vec()).await;
     app.upload_ok(&old_key, TEAM, "census.xml", b"<census/>".to_vec()).await;
 
     import(app.data_path(), "establishments.csv");
@@ -130,7 +131,7 @@ async fn a_successor_school_sees_the_mailbox_history_of_its_predecessor() {
     let inbox = app.list_all(&new_key, "inbox", None).await;
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["filename"], "checking-file.pdf");
-    assert_eq!(app.download_bytes(&new_key, sent["id"].as_str().unwrap()).await, b"for the old school");
+    assert_eq!(app.download_bytes(&new_key, sent["id"].as_str().unwrap()).await, b"%PDF-1.4 for the old school");
     let sent_box = app.list_all(&new_key, "sent", None).await;
     assert_eq!(sent_box.len(), 1);
     assert_eq!(sent_box[0]["filename"], "census.xml");

@@ -21,7 +21,7 @@ fn content(seed: u8) -> Vec<u8> {
 /// Uploads a file and returns its id and the path of the one object file it added.
 async fn upload_and_find_object(app: &TestApp, seed: u8) -> (String, PathBuf) {
     let before = files_under(&app.objects_dir());
-    let t = app.upload_ok(&app.key_a, TEAM, &format!("file-{seed}.csv"), content(seed)).await;
+    let t = app.upload_ok(&app.key_a, TEAM, &format!("file-{seed}.bin"), content(seed)).await;
     let after = files_under(&app.objects_dir());
     let added: Vec<_> = after.difference(&before).cloned().collect();
     assert_eq!(added.len(), 1, "one upload should add exactly one object file, added {added:?}");

@@ -294,9 +294,9 @@ async fn download_headers_carry_tricky_filenames_safely() {
     let app = TestApp::spawn();
     let names = [
         "report-2024.csv",
-        "census 2024 (final).xlsx",
+        "census 2024 (final).dat",
         "Q3 \"final\"; version=2.txt",
-        "résumé – naïve 😀.pdf",
+        "résumé – naïve 😀.dat",
         "100%_done'n'dusted.txt",
     ];
     for name in names {
@@ -384,9 +384,11 @@ async fn transfers_can_be_addressed_by_dfe_number_with_or_without_slash_or_by_sl
     }
     let inbox = app.list_ids(&app.key_a, "inbox").await;
     assert_eq!(inbox.len(), 2);
-    // School to school works too and the sender's ref is LLL/EEEE.
-    let t = app.upload_ok(&app.key_b, SCHOOL_A, "s2s.txt", b"x".to_vec()).await;
+    // A school's ref is LLL/EEEE as a sender too; schools never send to other schools.
+    let t = app.upload_ok(&app.key_b, TEAM, "s2t.txt", b"x".to_vec()).await;
     assert_eq!(t["sender"]["ref"], SCHOOL_B);
+    let refused = app.upload(&app.key_b, SCHOOL_A, "s2s.txt", b"x".to_vec()).await;
+    expect_error(refused, StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_recipient_kind")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -743,8 +745,8 @@ async fn listings_are_newest_first_and_paginate_without_gaps_or_duplicates() {
         let t = upload_a_to_team(&app, &format!("page-{i}.txt"), vec![b'x'; i]).await;
         ids.push(id_of(&t));
     }
-    // Noise the team's inbox must not show: a transfer between other organisations.
-    app.upload_ok(&app.key_b, SCHOOL_A, "noise.txt", b"n".to_vec()).await;
+    // Noise neither listing may show: the team's own upload to another school.
+    app.upload_ok(&app.key_team, SCHOOL_B, "noise.txt", b"n".to_vec()).await;
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
 
     for (key, mailbox) in [(&app.key_team, "inbox"), (&app.key_a, "sent")] {
@@ -977,7 +979,7 @@ async fn concurrent_uploads_and_downloads_from_several_organisations_all_succeed
             let (key, to) = match i % 3 {
                 0 => (app.key_a.clone(), TEAM),
                 1 => (app.key_team.clone(), SCHOOL_B),
-                _ => (app.key_b.clone(), SCHOOL_A),
+                _ => (app.key_b.clone(), TEAM),
             };
             let body = Pattern::new(1000 + i, 20_000 + i * 7919).bytes();
             let resp = app.upload(&key, to, &format!("c{i}.bin"), body.clone()).await;
@@ -1006,15 +1008,11 @@ async fn concurrent_uploads_and_downloads_from_several_organisations_all_succeed
     }
     assert_eq!(uploaded.len(), 30);
     for (i, id, body) in &uploaded {
-        let key = match i % 3 {
-            0 => &app.key_team,
-            1 => &app.key_b,
-            _ => &app.key_a,
-        };
+        let key = if i % 3 == 1 { &app.key_b } else { &app.key_team };
         assert!(app.download_bytes(key, id).await == *body, "upload {i} reads back wrong");
     }
     let team_inbox = app.list_ids(&app.key_team, "inbox").await;
-    assert_eq!(team_inbox.len(), 11, "10 concurrent + the seed in the team's inbox");
+    assert_eq!(team_inbox.len(), 21, "20 concurrent from the two schools + the seed in the team's inbox");
     assert_eq!(app.list_ids(&app.key_b, "inbox").await.len(), 10);
-    assert_eq!(app.list_ids(&app.key_a, "inbox").await.len(), 10);
+    assert_eq!(app.list_ids(&app.key_a, "inbox").await.len(), 0);
 }

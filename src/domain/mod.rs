@@ -1,8 +1,10 @@
 //! Types and rules of the exchange. Nothing here does I/O: values are parsed once at the edge
 //! and cannot hold an invalid value afterwards.
 
+pub mod batch;
 pub mod business_days;
 pub mod byte_range;
+pub mod channel;
 pub mod clock;
 pub mod dfe;
 pub mod file_name;

@@ -125,7 +125,7 @@ impl Organisation {
 
 /// Whether an organisation is in business. Schools follow the register's statuses; a closed
 /// organisation keeps its history but can no longer log in or receive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrgStatus {
     Open,
     OpenProposedToClose,

@@ -67,6 +67,7 @@ impl From<ServiceError> for ApiError {
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             E::Gone(_) => Self::new(StatusCode::GONE, "gone", message),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::UnsupportedType(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "type_not_allowed", message),
             E::StepRequired(step) => Self::new(
                 StatusCode::FORBIDDEN,
                 match step {

@@ -2,6 +2,7 @@
 //! listener. Handlers are thin: parse, call a use case, map the result.
 
 pub mod auth;
+mod channels;
 pub mod error;
 mod guard;
 mod headers;
@@ -52,6 +53,7 @@ impl Endpoint {
 pub fn endpoints() -> Vec<Endpoint> {
     [
         health::endpoints(),
+        channels::endpoints(),
         session::endpoints(),
         transfers::endpoints(),
         organisations::endpoints(),

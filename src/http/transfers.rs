@@ -21,7 +21,7 @@ use super::views::{PageView, TransferView};
 use super::Endpoint;
 use crate::app::AppState;
 use crate::domain::byte_range::RangeSpec;
-use crate::domain::{ChannelSlug, FileName, Mailbox, OrgRef, TransferId};
+use crate::domain::{ChannelSlug, FileName, Mailbox, TransferId};
 use crate::policy::Principal;
 use crate::service::upload::UploadRequest;
 use crate::service::{download, mailbox, upload};
@@ -41,6 +41,8 @@ struct UploadParams {
     channel: Option<String>,
     to: Option<String>,
     filename: Option<String>,
+    message: Option<String>,
+    reply_to: Option<String>,
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
@@ -116,10 +118,12 @@ async fn receive(
     let channel = ChannelSlug::parse(channel).ok_or_else(|| {
         ApiError::bad_request("invalid_channel", format!("'{channel}' is not a channel name: use channel=general"))
     })?;
-    let to: OrgRef =
-        required(&params.to, "to", "825/2001")?.parse().map_err(|e: crate::domain::organisation::InvalidOrgRef| {
-            ApiError::bad_request("invalid_recipient", e.to_string())
-        })?;
+    let reply_to = match params.reply_to.as_deref() {
+        None => None,
+        Some(raw) => Some(raw.parse().map_err(|_| {
+            ApiError::bad_request("invalid_reply_to", "reply_to must be the id of the transfer you answer")
+        })?),
+    };
     let filename = FileName::parse(required(&params.filename, "filename", "census.xml")?)
         .map_err(|e| ApiError::bad_request("invalid_filename", e.to_string()))?;
     let expected_sha256 = match headers.get("content-digest").map(|v| v.to_str().map(parse_content_digest)) {
@@ -133,7 +137,15 @@ async fn receive(
         }
     };
     let declared_len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let req = UploadRequest { channel, to, filename, expected_sha256, declared_len };
+    let req = UploadRequest {
+        channel,
+        to: params.to,
+        filename,
+        message: params.message,
+        reply_to,
+        expected_sha256,
+        declared_len,
+    };
     let record = upload::upload(state, who, req, stream).await?;
     Ok((StatusCode::CREATED, Json(TransferView::new(&record, None))))
 }

@@ -32,6 +32,12 @@ pub struct TransferView {
     pub sha256: String,
     pub created_at: String,
     pub state: &'static str,
+    /// How many organisations it was delivered to (more than one for a distribution).
+    pub recipient_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downloads: Option<Vec<DownloadView>>,
 }
@@ -61,6 +67,9 @@ impl TransferView {
             sha256: t.sha256.to_hex(),
             created_at: rfc3339(t.created_at),
             state: t.state.as_str(),
+            recipient_count: t.recipients.len(),
+            message: t.message.clone(),
+            reply_to: t.reply_to.map(|r| r.to_string()),
             downloads: downloads.map(|ds| {
                 ds.iter()
                     .map(|d| DownloadView {

@@ -3,8 +3,10 @@
 //! policy, and does the work.
 
 pub mod account;
+pub mod addressing;
 pub mod api_keys;
 pub mod authority;
+pub mod channels;
 pub mod download;
 pub mod keys;
 pub mod mailbox;
@@ -43,6 +45,8 @@ pub enum ServiceError {
     /// Too many failed logins for this account or address; try again after the given seconds.
     #[error("too many failed attempts: wait {0} seconds before trying again")]
     Throttled(u64),
+    #[error("{0}")]
+    UnsupportedType(String),
     #[error("the file is larger than the {limit}-byte limit")]
     TooLarge { limit: u64 },
     #[error("the requested range is outside the file's {size} bytes")]

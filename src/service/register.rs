@@ -5,19 +5,9 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use super::ServiceError;
-use crate::domain::gias::{plan_import_files, EstablishmentStatus, ImportPlan, KnownSchool};
-use crate::domain::organisation::OrgStatus;
+use crate::domain::gias::{plan_import_files, ImportPlan, KnownSchool};
 use crate::domain::{OrgKind, OrgRef};
 use crate::store::Repository;
-
-fn as_register_status(s: OrgStatus) -> EstablishmentStatus {
-    match s {
-        OrgStatus::Open => EstablishmentStatus::Open,
-        OrgStatus::OpenProposedToClose => EstablishmentStatus::OpenProposedToClose,
-        OrgStatus::ProposedToOpen => EstablishmentStatus::ProposedToOpen,
-        OrgStatus::Closed => EstablishmentStatus::Closed,
-    }
-}
 
 /// Plans the import against the schools known now and, unless `dry_run`, applies it in one
 /// transaction. Running it again with the same files changes nothing.
@@ -42,7 +32,7 @@ pub async fn import_gias(
                 name: o.name,
                 type_name: o.establishment_type,
                 phase: o.phase,
-                status: as_register_status(o.status),
+                status: o.status,
             })
         })
         .collect();

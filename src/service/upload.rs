@@ -11,27 +11,53 @@ use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+use super::addressing::{address, Addressing};
 use super::authority::enforce;
 use super::ServiceError;
 use crate::app::AppState;
 use crate::crypto::segment::{Sealer, SEGMENT_SIZE};
 use crate::crypto::DataKey;
-use crate::domain::{ChannelSlug, FileName, OrgRef, Sha256Digest, TransferId};
+use crate::domain::sniff::{self, HEAD_LEN};
+use crate::domain::{ChannelSlug, FileName, Sha256Digest, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
 use crate::store::meta::{NewTransfer, TransferRecord};
 use crate::store::{BlobWriter, ObjectKey};
 
 pub struct UploadRequest {
     pub channel: ChannelSlug,
-    pub to: OrgRef,
+    /// The `to` parameter; whether it is needed depends on the channel's route.
+    pub to: Option<String>,
     pub filename: FileName,
+    /// A short note shown to recipients beside the file.
+    pub message: Option<String>,
+    /// The request this answers.
+    pub reply_to: Option<TransferId>,
     /// From `Content-Digest`, when the client sent one.
     pub expected_sha256: Option<[u8; 32]>,
     /// From `Content-Length`, when the client sent one.
     pub declared_len: Option<u64>,
 }
 
-#[instrument(skip_all, fields(channel = %req.channel, to = %req.to))]
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+fn check_message(message: Option<String>) -> Result<Option<String>, ServiceError> {
+    let Some(m) = message.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()) else { return Ok(None) };
+    if m.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ServiceError::bad_request(
+            "message_too_long",
+            format!("keep the message under {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    if m.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ServiceError::bad_request(
+            "invalid_message",
+            "the message may hold plain text and line breaks only",
+        ));
+    }
+    Ok(Some(m))
+}
+
+#[instrument(skip_all, fields(channel = %req.channel))]
 pub async fn upload<S, E>(
     state: &AppState,
     who: &Principal,
@@ -42,42 +68,39 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    let limit = state.settings().transfers.max_upload_bytes;
-    if req.declared_len.is_some_and(|n| n > limit) {
-        return Err(ServiceError::TooLarge { limit });
-    }
-    let Some(recipient) = state.repo().find_organisation(&req.to).await? else {
+    let Some(channel) = state.channels().get(req.channel.as_str()) else {
         return Err(ServiceError::unprocessable(
-            "unknown_recipient",
-            format!("there is no organisation {}: check the DfE number or team name in 'to'", req.to),
+            "unknown_channel",
+            format!("there is no channel '{}': GET /api/v1/channels lists the ones you may use", req.channel),
         ));
     };
-    match policy::decide(who, Action::Send { channel: req.channel.as_str(), to: &recipient }) {
-        Decision::Invalid("unknown_channel") => {
-            return Err(ServiceError::unprocessable(
-                "unknown_channel",
-                format!("there is no channel '{}': use channel=general", req.channel),
-            ))
-        }
-        Decision::Invalid("own_organisation") => {
-            return Err(ServiceError::unprocessable(
-                "own_organisation",
-                "you cannot send a file to your own organisation: choose another recipient in 'to'",
-            ))
-        }
-        Decision::Invalid("recipient_closed") => {
-            return Err(ServiceError::unprocessable(
-                "recipient_closed",
-                format!("{} is closed and cannot receive files: check the register for its successor", req.to),
-            ))
+    match policy::decide(who, Action::SendOn(channel)) {
+        Decision::Forbidden => {
+            return Err(ServiceError::Forbidden);
         }
         decision => enforce(decision)?,
     }
+    let route = channel.route_for(&who.org).ok_or(ServiceError::Forbidden)?;
+    if !channel.accepts_extension(&req.filename) {
+        return Err(ServiceError::UnsupportedType(format!(
+            "{} accepts only .{} files: save the file in one of those formats",
+            channel.name,
+            channel.extensions.join(", .")
+        )));
+    }
+    let limit = channel.max_size_bytes.unwrap_or(u64::MAX).min(state.settings().transfers.max_upload_bytes);
+    if req.declared_len.is_some_and(|n| n > limit) {
+        return Err(ServiceError::TooLarge { limit });
+    }
+    let message = check_message(req.message)?;
+    let addressing = Addressing { to: req.to.as_deref(), reply_to: req.reply_to };
+    let addressed = address(state, who, channel, route, &req.filename, addressing).await?;
+    let sniff = channel.sniff.then(|| req.filename.extension()).flatten();
 
     let object_id = Uuid::new_v4();
     let dek = DataKey::generate();
     let writer = state.blobs().begin(ObjectKey(object_id)).await?;
-    let mut pipeline = SealingPipeline::new(writer, &dek, object_id, limit);
+    let mut pipeline = SealingPipeline::new(writer, &dek, object_id, limit, sniff);
     let idle = Duration::from_secs(state.settings().transfers.body_idle_timeout_secs.max(1));
     let sealed = pipeline.run(body, idle).await;
     let (writer, size, sha256) = match sealed {
@@ -108,13 +131,15 @@ where
         channel: req.channel,
         sender: who.org_id(),
         sender_key_id: who.key_id().map(str::to_owned),
-        recipients: vec![recipient.id],
-        content_type: content_type_for(&req.filename).to_owned(),
-        filename: req.filename,
+        recipients: addressed.recipients.iter().map(|r| r.id).collect(),
+        content_type: content_type_for(&addressed.file_name).to_owned(),
+        filename: addressed.file_name,
         size,
         sha256: Sha256Digest(sha256),
         wrapped_key: state.keys().wrap(&dek, object_id.as_bytes()),
         created_at: state.now(),
+        message,
+        reply_to: req.reply_to,
     };
     match state.repo().insert_transfer(&new).await {
         Ok(record) => {
@@ -158,12 +183,15 @@ struct SealingPipeline {
     len: u64,
     limit: u64,
     header_written: bool,
+    /// The extension whose look the first bytes must have, until they have been checked.
+    sniff: Option<String>,
+    head: Vec<u8>,
 }
 
 type Sealed = (Box<dyn BlobWriter>, u64, [u8; 32]);
 
 impl SealingPipeline {
-    fn new(writer: Box<dyn BlobWriter>, dek: &DataKey, object_id: Uuid, limit: u64) -> Self {
+    fn new(writer: Box<dyn BlobWriter>, dek: &DataKey, object_id: Uuid, limit: u64, sniff: Option<String>) -> Self {
         Self {
             writer: Some(writer),
             sealer: Sealer::new(dek, object_id.as_bytes()),
@@ -173,6 +201,8 @@ impl SealingPipeline {
             len: 0,
             limit,
             header_written: false,
+            sniff,
+            head: Vec::new(),
         }
     }
 
@@ -208,6 +238,13 @@ impl SealingPipeline {
             return Err(ServiceError::TooLarge { limit: self.limit });
         }
         self.hasher.update(chunk);
+        if self.sniff.is_some() {
+            let take = (HEAD_LEN - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+            if self.head.len() == HEAD_LEN {
+                self.check_content()?;
+            }
+        }
         while !chunk.is_empty() {
             // A full segment is sealed only once more data shows it is not the last one.
             if self.plain.len() == SEGMENT_SIZE {
@@ -220,7 +257,17 @@ impl SealingPipeline {
         Ok(())
     }
 
+    fn check_content(&mut self) -> Result<(), ServiceError> {
+        if let Some(ext) = self.sniff.take() {
+            sniff::check(&ext, &self.head)
+                .map_err(|m| ServiceError::unprocessable("content_mismatch", m.to_string()))?;
+            self.head = Vec::new();
+        }
+        Ok(())
+    }
+
     async fn finish(&mut self) -> Result<(u64, [u8; 32]), ServiceError> {
+        self.check_content()?;
         self.seal(true).await?;
         let sha = std::mem::take(&mut self.hasher).finalize().into();
         Ok((self.len, sha))

@@ -42,48 +42,17 @@ pub struct Establishment {
     pub close_date: Option<Date>,
 }
 
-/// `EstablishmentStatus (name)` in GIAS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EstablishmentStatus {
-    Open,
-    OpenProposedToClose,
-    ProposedToOpen,
-    Closed,
-}
+/// `EstablishmentStatus (name)` in GIAS: the same four states Pigeonpost keeps for a school.
+pub use crate::domain::organisation::OrgStatus as EstablishmentStatus;
 
-impl EstablishmentStatus {
-    /// Whether the school is running: it may log in and be sent files. A school proposed to
-    /// open has no staff to read them yet; a closed one has none any more.
-    pub fn can_receive(&self) -> bool {
-        matches!(self, Self::Open | Self::OpenProposedToClose)
-    }
-
-    /// The value stored in the database.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::OpenProposedToClose => "open_proposed_to_close",
-            Self::ProposedToOpen => "proposed_to_open",
-            Self::Closed => "closed",
-        }
-    }
-
-    /// Reads back [`Self::as_str`].
-    pub fn parse_stored(s: &str) -> Option<Self> {
-        [Self::Open, Self::OpenProposedToClose, Self::ProposedToOpen, Self::Closed]
-            .into_iter()
-            .find(|status| status.as_str() == s)
-    }
-
-    /// Reads GIAS's own wording.
-    fn parse_gias(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "open" => Some(Self::Open),
-            "open, but proposed to close" => Some(Self::OpenProposedToClose),
-            "proposed to open" => Some(Self::ProposedToOpen),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
+/// Reads GIAS's own wording of a status.
+fn parse_gias_status(s: &str) -> Option<EstablishmentStatus> {
+    match s.to_ascii_lowercase().as_str() {
+        "open" => Some(EstablishmentStatus::Open),
+        "open, but proposed to close" => Some(EstablishmentStatus::OpenProposedToClose),
+        "proposed to open" => Some(EstablishmentStatus::ProposedToOpen),
+        "closed" => Some(EstablishmentStatus::Closed),
+        _ => None,
     }
 }
 
@@ -139,7 +108,7 @@ fn establishment(f: &[String]) -> Result<Establishment, Vec<String>> {
     let urn = parse_urn("URN", &f[0]);
     let dfe = dfe_number(&f[1], &f[2], &f[3]);
     let name = if f[4].is_empty() { Err("EstablishmentName is empty".to_owned()) } else { Ok(f[4].clone()) };
-    let status = EstablishmentStatus::parse_gias(&f[8]).ok_or_else(|| {
+    let status = parse_gias_status(&f[8]).ok_or_else(|| {
         format!(
             "EstablishmentStatus (name) '{}' is not one of Open, Closed, \
              'Open, but proposed to close', 'Proposed to open'",

@@ -86,6 +86,7 @@ pub struct ApiKeySummary {
 
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
+    async fn find_organisation_by_urn(&self, urn: u32) -> Result<Option<Organisation>, StoreError>;
     async fn get_organisation(&self, id: OrgId) -> Result<Option<Organisation>, StoreError>;
     async fn set_organisation_status(
         &self,

@@ -47,6 +47,8 @@ pub struct NewTransfer {
     pub sha256: Sha256Digest,
     pub wrapped_key: WrappedKey,
     pub created_at: OffsetDateTime,
+    pub message: Option<String>,
+    pub reply_to: Option<TransferId>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +67,8 @@ pub struct TransferRecord {
     pub state: TransferState,
     pub created_at: OffsetDateTime,
     pub withdrawn_at: Option<OffsetDateTime>,
+    pub message: Option<String>,
+    pub reply_to: Option<TransferId>,
 }
 
 impl TransferRecord {

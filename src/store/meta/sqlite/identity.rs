@@ -87,6 +87,15 @@ impl SqliteRepository {
 
 #[async_trait]
 impl IdentityStore for SqliteRepository {
+    async fn find_organisation_by_urn(&self, urn: u32) -> Result<Option<Organisation>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {ORG_COLS} FROM organisations o WHERE o.urn = ?"))
+            .bind(urn as i64)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(row.as_ref().map(org_from_row).transpose()?)
+    }
+
     async fn get_organisation(&self, id: OrgId) -> Result<Option<Organisation>, StoreError> {
         let row = sqlx::query(&format!("SELECT {ORG_COLS} FROM organisations o WHERE o.id = ?"))
             .bind(id.0)

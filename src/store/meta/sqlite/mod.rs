@@ -73,7 +73,8 @@ const KEY_SCOPE_COLS: &str = "k.channels, k.can_send, k.can_receive, k.expires_a
 
 const TRANSFER_COLS: &str = concat!(
     "t.seq AS t_seq, t.id AS t_id, t.object_id, t.channel, t.sender_key_id, t.filename, \
-     t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, ",
+     t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, \
+     t.message, (SELECT r.id FROM transfers r WHERE r.seq = t.reply_to_seq) AS reply_to_id, ",
     org_cols!()
 );
 
@@ -128,6 +129,11 @@ fn transfer_from_row(row: &SqliteRow) -> anyhow::Result<(i64, TransferRecord)> {
         state: TransferState::parse(&state).ok_or_else(|| anyhow!("unknown transfer state {state:?}"))?,
         created_at: from_millis(row.try_get("created_at")?),
         withdrawn_at: row.try_get::<Option<i64>, _>("withdrawn_at")?.map(from_millis),
+        message: row.try_get("message")?,
+        reply_to: row
+            .try_get::<Option<String>, _>("reply_to_id")?
+            .map(|id| Uuid::parse_str(&id).map(TransferId))
+            .transpose()?,
     };
     Ok((row.try_get("t_seq")?, record))
 }
@@ -302,8 +308,8 @@ impl Repository for SqliteRepository {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
-             size, sha256, kek_id, wrapped_dek, state, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?) RETURNING seq",
+             size, sha256, kek_id, wrapped_dek, state, created_at, message, reply_to_seq) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?, ?, (SELECT seq FROM transfers WHERE id = ?)) RETURNING seq",
         )
         .bind(t.id.to_string())
         .bind(t.object_id.hyphenated().to_string())
@@ -317,6 +323,8 @@ impl Repository for SqliteRepository {
         .bind(&t.wrapped_key.kek_id)
         .bind(&t.wrapped_key.bytes)
         .bind(to_millis(t.created_at))
+        .bind(&t.message)
+        .bind(t.reply_to.map(|r| r.to_string()))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;

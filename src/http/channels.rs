@@ -1,0 +1,61 @@
+//! `/api/v1/channels`: what each channel is for, what it accepts, and whether the caller may
+//! send on it, so a client can say so before an upload fails.
+
+use axum::extract::State;
+use axum::http::Method;
+use axum::routing::get;
+use axum::Json;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::Endpoint;
+use crate::app::AppState;
+use crate::policy::Principal;
+use crate::service::channels::{self, ChannelOffer};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::new(Method::GET, "/api/v1/channels", get(list))]
+}
+
+#[derive(Serialize)]
+struct ChannelView {
+    slug: String,
+    name: String,
+    description: String,
+    can_send: bool,
+    /// Where the caller's files go on this channel, when they may send on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sends_to: Option<String>,
+    extensions: Vec<String>,
+    max_size_bytes: u64,
+    messages: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name_rule: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turnaround_business_days: Option<u32>,
+}
+
+impl From<ChannelOffer<'_>> for ChannelView {
+    fn from(o: ChannelOffer<'_>) -> Self {
+        let c = o.channel;
+        Self {
+            slug: c.slug.clone(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            can_send: o.route.is_some(),
+            sends_to: o.route.map(|r| String::from(r.to.clone())),
+            extensions: c.extensions.clone(),
+            max_size_bytes: o.max_size_bytes,
+            messages: c.messages,
+            name_rule: (c.name_rule == crate::domain::channel::NameRule::OwnDfeNumber).then_some("own_dfe_number"),
+            function: c.function.clone(),
+            turnaround_business_days: c.turnaround_business_days,
+        }
+    }
+}
+
+async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<ChannelView>>, ApiError> {
+    Ok(Json(channels::offered(&state, &who)?.into_iter().map(Into::into).collect()))
+}
