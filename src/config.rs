@@ -26,6 +26,7 @@ pub struct Settings {
     pub log_level: String,
     pub log_format: LogFormat,
     pub channels_path: PathBuf,
+    pub bank_holidays_path: PathBuf,
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub tls: TlsSettings,

@@ -189,6 +189,8 @@ fn table() -> Vec<Row> {
         // Transfers. Sending to your own organisation breaks a rule (422).
         // Every caller may read the channel catalogue (a pending person takes their step first).
         row(GET,    "/api/v1/channels",                   Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  F]),
+        // Open requests sent to the caller's own organisation: anyone with a mailbox.
+        row(GET,    "/api/v1/reports/turnaround",         Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  F]),
         // On the general channel schools write to LA teams and teams to anyone; the system
         // organisation is neither, and schools never send to other schools.
         row(POST,   "/api/v1/transfers",                  ToTeam,    [U,  OK,  OK,  P,   P,   F,   OK,  F,   F,   F]),
@@ -403,6 +405,7 @@ impl World {
                 uri = format!("{uri}?channel=general&to={to}&filename=matrix-{n}.csv");
                 raw = Some(b"upn,name\n".to_vec());
             }
+            ("GET", "/api/v1/reports/turnaround") => uri = format!("{uri}?channel=fsm"),
             ("GET", "/api/v1/users") | ("GET", "/api/v1/keys") if !org_ref.is_empty() => {
                 uri = format!("{uri}?org={org_ref}");
             }

@@ -207,3 +207,44 @@ async fn on_the_general_channel_schools_never_send_to_other_schools() {
         .unwrap();
     expect_error(control, StatusCode::BAD_REQUEST, Some("invalid_message")).await;
 }
+
+#[tokio::test]
+async fn the_turnaround_report_lists_open_fsm_requests_until_they_are_answered() {
+    let app = TestApp::spawn();
+    let a = all_channels_key(&app, SCHOOL_A, "a-all");
+    let b = all_channels_key(&app, SCHOOL_B, "b-all");
+    let team = all_channels_key(&app, TEAM, "fsm-team");
+    let from_a =
+        expect_json(send(&app, &a, &[("channel", "fsm"), ("filename", "a.csv")], b"x,y\n").await, StatusCode::CREATED)
+            .await;
+    expect_json(send(&app, &b, &[("channel", "fsm"), ("filename", "b.csv")], b"x,y\n").await, StatusCode::CREATED)
+        .await;
+
+    let report = |key: String| {
+        let app = &app;
+        async move {
+            let resp = app
+                .request(Method::GET, &key, "/api/v1/reports/turnaround")
+                .query(&[("channel", "fsm")])
+                .send()
+                .await
+                .unwrap();
+            expect_json(resp, StatusCode::OK).await
+        }
+    };
+    let before = report(team.clone()).await;
+    assert_eq!(before["target_business_days"], 3);
+    assert_eq!(before["open"], 2);
+    assert_eq!(before["overdue"], 0, "requests made today are not overdue");
+    assert_eq!(before["requests"][0]["age_business_days"], 0);
+
+    let reply =
+        send(&app, &team, &[("channel", "fsm"), ("filename", "results.csv"), ("reply_to", id(&from_a))], b"x,y\n")
+            .await;
+    expect_json(reply, StatusCode::CREATED).await;
+    let after = report(team.clone()).await;
+    assert_eq!(after["open"], 1, "{after}");
+    assert_eq!(after["requests"][0]["sender"]["ref"], SCHOOL_B);
+    // A school's own report shows nothing sent to it, and never another school's requests.
+    assert_eq!(report(a).await["open"], 0);
+}

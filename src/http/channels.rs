@@ -8,13 +8,66 @@ use axum::Json;
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::views::TransferView;
 use super::Endpoint;
 use crate::app::AppState;
 use crate::policy::Principal;
 use crate::service::channels::{self, ChannelOffer};
+use crate::service::reports;
 
 pub fn endpoints() -> Vec<Endpoint> {
-    vec![Endpoint::new(Method::GET, "/api/v1/channels", get(list))]
+    vec![
+        Endpoint::new(Method::GET, "/api/v1/channels", get(list)),
+        Endpoint::new(Method::GET, "/api/v1/reports/turnaround", get(turnaround)),
+    ]
+}
+
+#[derive(serde::Deserialize)]
+struct TurnaroundParams {
+    channel: String,
+}
+
+#[derive(Serialize)]
+struct OpenRequestView {
+    #[serde(flatten)]
+    transfer: TransferView,
+    age_business_days: u32,
+    overdue: bool,
+}
+
+#[derive(Serialize)]
+struct TurnaroundView {
+    channel: String,
+    target_business_days: Option<u32>,
+    open: usize,
+    overdue: usize,
+    requests: Vec<OpenRequestView>,
+}
+
+async fn turnaround(
+    State(state): State<AppState>,
+    who: Principal,
+    params: Result<axum::extract::Query<TurnaroundParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TurnaroundView>, ApiError> {
+    let axum::extract::Query(params) =
+        params.map_err(|_| ApiError::bad_request("missing_parameter", "say which channel: ?channel=fsm"))?;
+    let report = reports::turnaround(&state, &who, &params.channel).await?;
+    let overdue = report.requests.iter().filter(|r| r.overdue).count();
+    Ok(Json(TurnaroundView {
+        channel: report.channel,
+        target_business_days: report.target_business_days,
+        open: report.requests.len(),
+        overdue,
+        requests: report
+            .requests
+            .iter()
+            .map(|r| OpenRequestView {
+                transfer: TransferView::new(&r.transfer, None),
+                age_business_days: r.age_business_days,
+                overdue: r.overdue,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Serialize)]

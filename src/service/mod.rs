@@ -12,6 +12,7 @@ pub mod keys;
 pub mod mailbox;
 pub mod organisations;
 pub mod register;
+pub mod reports;
 pub mod sessions;
 pub mod upload;
 pub mod users;

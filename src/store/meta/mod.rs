@@ -56,6 +56,9 @@ pub trait Repository: IdentityStore + Send + Sync + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<MailboxEntry>, StoreError>;
+    /// Available transfers on `channel` delivered to any of `orgs` that no transfer answers yet, oldest first.
+    async fn open_requests(&self, channel: &str, orgs: &[OrgId], limit: u32)
+        -> Result<Vec<TransferRecord>, StoreError>;
     async fn record_download(&self, download: &NewDownload) -> Result<(), StoreError>;
     async fn list_downloads(&self, id: TransferId) -> Result<Vec<DownloadRecord>, StoreError>;
     /// Marks the transfer withdrawn and destroys its wrapped data key. False if it was not available.

@@ -413,6 +413,29 @@ impl Repository for SqliteRepository {
             .collect())
     }
 
+    async fn open_requests(
+        &self,
+        channel: &str,
+        orgs: &[OrgId],
+        limit: u32,
+    ) -> Result<Vec<TransferRecord>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {TRANSFER_COLS} FROM transfers t JOIN organisations o ON o.id = t.sender_org_id \
+             WHERE t.state = 'available' AND t.reply_to_seq IS NULL AND t.channel = "
+        ));
+        q.push_bind(channel.to_owned());
+        q.push(" AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.reply_to_seq = t.seq) AND EXISTS (SELECT 1 FROM deliveries d WHERE d.transfer_seq = t.seq AND d.recipient_org_id IN (");
+        let mut list = q.separated(", ");
+        for org in orgs {
+            list.push_bind(org.0);
+        }
+        q.push(")) ORDER BY t.seq LIMIT ").push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut transfers = rows.iter().map(transfer_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        self.attach_deliveries(&mut transfers).await?;
+        Ok(transfers.into_iter().map(|(_, t)| t).collect())
+    }
+
     async fn record_download(&self, d: &NewDownload) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO downloads (transfer_seq, org_id, key_id, client_addr, range_start, range_end, at) \
