@@ -99,6 +99,19 @@ impl Principal {
         self.channel_scope().is_none_or(|channels| channels.iter().any(|c| c == channel))
     }
 
+    /// Whether a person sees files limited to `function` in their organisation: holders of the
+    /// function and the organisation's administrators do. Keys act for the organisation as a
+    /// whole and are limited by their channel scope instead.
+    pub fn holds_function(&self, function: &str) -> bool {
+        match &self.credential {
+            Credential::ApiKey { .. } => true,
+            Credential::Session(s) => {
+                matches!(s.role, Role::SchoolAdmin | Role::LaAdmin | Role::SystemAdmin)
+                    || s.functions.iter().any(|f| f.as_str() == function)
+            }
+        }
+    }
+
     fn is_la_admin(&self) -> bool {
         self.role().is_some_and(|r| r.is_la_admin())
     }
@@ -112,8 +125,10 @@ pub enum Action<'a> {
     /// Send on a channel (where the file goes is the channel's routing, checked by the use case).
     SendOn(&'a crate::domain::channel::Channel),
     ListMailbox,
-    ReadTransfer(&'a TransferRecord),
-    DownloadTransfer(&'a TransferRecord),
+    /// Read or download a transfer; the second field is the function its channel is limited
+    /// to, if any (only holders of it, and administrators, see it on the receiving side).
+    ReadTransfer(&'a TransferRecord, Option<&'a str>),
+    DownloadTransfer(&'a TransferRecord, Option<&'a str>),
     WithdrawTransfer(&'a TransferRecord),
     RemoveFromInbox(&'a TransferRecord),
     /// See the register of organisations (all of it).
@@ -184,14 +199,15 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
         Action::ListMailbox => {
             allow_if(key_may(who, |s| s.can_receive) || key_may(who, |s| s.can_send), Decision::Forbidden)
         }
-        Action::ReadTransfer(t) | Action::DownloadTransfer(t) => {
+        Action::ReadTransfer(t, gate) | Action::DownloadTransfer(t, gate) => {
             if !who.may_use_channel(&t.channel) {
                 return Decision::Hidden;
             }
             let as_sender = who.owns(t.sender.id) && key_may(who, |s| s.can_send);
             let as_recipient = t.recipients.iter().any(|d| d.removed_at.is_none() && who.owns(d.org.id))
                 && t.state == TransferState::Available
-                && key_may(who, |s| s.can_receive);
+                && key_may(who, |s| s.can_receive)
+                && gate.is_none_or(|f| who.holds_function(f));
             allow_if(as_sender || as_recipient, Decision::Hidden)
         }
         Action::WithdrawTransfer(t) => allow_if(

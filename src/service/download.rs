@@ -33,8 +33,14 @@ pub async fn visible_transfer(
     id: TransferId,
 ) -> Result<TransferRecord, ServiceError> {
     let transfer = state.repo().get_transfer(id).await?.ok_or(ServiceError::NotFound)?;
-    hidden_unless_allowed(policy::decide(who, Action::ReadTransfer(&transfer)))?;
+    let gate = function_gate(state, &transfer);
+    hidden_unless_allowed(policy::decide(who, Action::ReadTransfer(&transfer, gate.as_deref())))?;
     Ok(transfer)
+}
+
+/// The function a transfer's channel is limited to, from the catalogue in force.
+pub(crate) fn function_gate(state: &AppState, transfer: &TransferRecord) -> Option<String> {
+    state.channels().get(&transfer.channel).and_then(|c| c.function.clone())
 }
 
 /// A transfer the principal may not see is "not found", whatever the reason, so its existence
@@ -55,7 +61,8 @@ pub async fn open(
     client_addr: Option<String>,
 ) -> Result<Download, ServiceError> {
     let transfer = state.repo().get_transfer(id).await?.ok_or(ServiceError::NotFound)?;
-    hidden_unless_allowed(policy::decide(who, Action::DownloadTransfer(&transfer)))?;
+    let gate = function_gate(state, &transfer);
+    hidden_unless_allowed(policy::decide(who, Action::DownloadTransfer(&transfer, gate.as_deref())))?;
     let Some(wrapped) = transfer.wrapped_key.clone() else {
         return Err(ServiceError::Gone(format!(
             "this file was {} and can no longer be downloaded",

@@ -35,9 +35,34 @@ pub async fn list(
             return Err(ServiceError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_PAGE}")))
         }
     };
-    let items = state.repo().list_mailbox(&who.mailboxes(), who.channel_scope(), mailbox, before, limit).await?;
+    let items = state
+        .repo()
+        .list_mailbox(
+            &who.mailboxes(),
+            who.channel_scope(),
+            &unseen_channels(state, who, mailbox),
+            mailbox,
+            before,
+            limit,
+        )
+        .await?;
     let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|e| e.cursor)).flatten();
     Ok(Page { items, next_cursor })
+}
+
+/// Channels whose files this person may not see in their inbox: those limited to a function
+/// they do not hold.
+fn unseen_channels(state: &AppState, who: &Principal, mailbox: Mailbox) -> Vec<String> {
+    if mailbox != Mailbox::Inbox {
+        return Vec::new();
+    }
+    state
+        .channels()
+        .channels
+        .iter()
+        .filter(|c| c.function.as_deref().is_some_and(|f| !who.holds_function(f)))
+        .map(|c| c.slug.clone())
+        .collect()
 }
 
 pub struct TransferDetail {

@@ -47,11 +47,13 @@ pub trait Repository: IdentityStore + Send + Sync + 'static {
     async fn insert_transfer(&self, transfer: &NewTransfer) -> Result<TransferRecord, StoreError>;
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
     /// One page of the mailboxes of `orgs` (an organisation and those it carries on from), newest
-    /// first, strictly older than `before` (a cursor from a previous page), only on `channels` when given.
+    /// first, strictly older than `before` (a cursor from a previous page), only on `channels` when given
+    /// and never on `hidden_channels`.
     async fn list_mailbox(
         &self,
         orgs: &[OrgId],
         channels: Option<&[String]>,
+        hidden_channels: &[String],
         mailbox: Mailbox,
         before: Option<i64>,
         limit: u32,

@@ -359,6 +359,7 @@ impl Repository for SqliteRepository {
         &self,
         orgs: &[OrgId],
         channels: Option<&[String]>,
+        hidden_channels: &[String],
         mailbox: Mailbox,
         before: Option<i64>,
         limit: u32,
@@ -394,6 +395,13 @@ impl Repository for SqliteRepository {
             q.push(") AND t.channel IN (");
             let mut list = q.separated(", ");
             for c in channels {
+                list.push_bind(c.clone());
+            }
+        }
+        if !hidden_channels.is_empty() {
+            q.push(") AND t.channel NOT IN (");
+            let mut list = q.separated(", ");
+            for c in hidden_channels {
                 list.push_bind(c.clone());
             }
         }
