@@ -177,7 +177,12 @@ async fn a_distribution_is_stored_once_and_delivered_to_each_school() {
     let downloads = meta["downloads"].as_array().unwrap();
     assert_eq!(downloads.len(), 1);
     assert_eq!(downloads[0]["org"], SCHOOL_A, "each school's download is its own receipt");
+    assert_eq!(meta["downloaded_by"], 1, "downloaded by 1 of {}", meta["recipient_count"]);
     assert_eq!(app.download_bytes(&b, id(&sent)).await, PDF);
+    assert_eq!(app.download_bytes(&b, id(&sent)).await, PDF);
+    let meta = expect_json(app.metadata(&team, id(&sent)).await, StatusCode::OK).await;
+    assert_eq!(meta["downloaded_by"], 2, "a school downloading twice counts once");
+    assert_eq!(meta["downloads"].as_array().unwrap().len(), 3);
 
     let empty =
         send(&app, &team, &[("channel", "distribution"), ("filename", "g.pdf"), ("to", "phase:nursery")], PDF).await;

@@ -40,6 +40,9 @@ pub struct TransferView {
     pub reply_to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downloads: Option<Vec<DownloadView>>,
+    /// For the sender: how many of the recipient organisations have downloaded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downloaded_by: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +73,8 @@ impl TransferView {
             recipient_count: t.recipients.len(),
             message: t.message.clone(),
             reply_to: t.reply_to.map(|r| r.to_string()),
+            downloaded_by: downloads
+                .map(|ds| t.recipients.iter().filter(|r| ds.iter().any(|d| d.org.id == r.org.id)).count()),
             downloads: downloads.map(|ds| {
                 ds.iter()
                     .map(|d| DownloadView {
