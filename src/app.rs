@@ -37,11 +37,9 @@ impl AppState {
         blobs: Arc<dyn BlobStore>,
         keys: KeyringHandle,
         clock: Arc<dyn Clock>,
+        channels: Catalogue,
     ) -> Self {
-        let channels = Arc::new(load_channels(&settings).unwrap_or_else(|e| {
-            tracing::error!(error = format!("{e:#}"), "the channel catalogue is not valid; no channels are open");
-            Catalogue { channels: Vec::new() }
-        }));
+        let channels = Arc::new(channels);
         Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings, channels }) }
     }
 
@@ -118,11 +116,11 @@ pub async fn open_blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn Blob
 /// Everything `serve` needs, from settings alone. Reports whether a new keyring was made.
 pub async fn build(settings: Settings) -> anyhow::Result<(AppState, bool)> {
     // Refuse to start on a broken catalogue rather than run with no channels.
-    load_channels(&settings)?;
+    let channels = load_channels(&settings)?;
     let repo = open_repository(&settings).await?;
     let blobs = open_blob_store(&settings).await?;
     let source = KeySource::from_env(settings.data_dir.clone());
     let (keyring, created) = source.load()?;
     let keys = KeyringHandle::new(source, keyring);
-    Ok((AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock)), created))
+    Ok((AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock), channels), created))
 }

@@ -15,11 +15,8 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
-        let (Some(value), None) = (values.next(), values.next()) else {
-            if parts.headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
-                return Err(ApiError::bad_request("duplicate_authorization", "send exactly one Authorization header"));
-            }
+        // A repeated header never gets here: `guard::refuse_ambiguous_credentials` refuses it first.
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ServiceError::Unauthenticated.into());
         };
         let value = value.to_str().map_err(|_| ApiError::from(ServiceError::Unauthenticated))?;
@@ -41,7 +38,3 @@ impl FromRequestParts<AppState> for Principal {
 /// The peer address of the connection, inserted by the server for every request.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
-
-pub fn client_addr(parts_ext: &axum::http::Extensions) -> Option<String> {
-    parts_ext.get::<ClientAddr>().map(|a| a.0.ip().to_string())
-}

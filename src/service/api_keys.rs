@@ -86,10 +86,7 @@ pub async fn create(
     name: &str,
     scope: KeyScope,
 ) -> Result<(String, SecretString), ServiceError> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(ServiceError::bad_request("invalid_name", "give the key a name of 1 to 100 printable characters"));
-    }
+    let name = super::printable_name(name, 100, "the key a name")?;
     if !scope.can_send && !scope.can_receive {
         return Err(ServiceError::bad_request("invalid_scope", "a key must be allowed to send, receive, or both"));
     }

@@ -98,13 +98,8 @@ impl KeyringHandle {
     pub fn unwrap(&self, wrapped: &WrappedKey, object_id: &ObjectId) -> anyhow::Result<DataKey> {
         match self.current().unwrap(wrapped, object_id) {
             Err(KeyError::UnknownKek(id)) => {
-                let (fresh, _) = self.source.load()?;
-                let fresh = Arc::new(fresh);
-                let result = fresh.unwrap(wrapped, object_id);
-                if let Ok(mut slot) = self.current.write() {
-                    *slot = fresh;
-                }
-                result.with_context(|| {
+                self.reload()?;
+                self.current().unwrap(wrapped, object_id).with_context(|| {
                     format!("the data key is wrapped under master key '{id}', which this keyring lacks")
                 })
             }

@@ -68,6 +68,19 @@ fn step_message(step: crate::policy::PendingStep) -> &'static str {
     }
 }
 
+/// A name shown to people (an organisation's, a key's, a person's): trimmed, 1 to `max` bytes,
+/// no control characters. `what` completes "give ... of 1 to N printable characters".
+pub(crate) fn printable_name<'a>(name: &'a str, max: usize, what: &str) -> Result<&'a str, ServiceError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
+        return Err(ServiceError::bad_request(
+            "invalid_name",
+            format!("give {what} of 1 to {max} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
 impl ServiceError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into() }

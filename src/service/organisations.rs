@@ -19,13 +19,7 @@ pub async fn create(
     reference: OrgRef,
     name: &str,
 ) -> Result<Organisation, ServiceError> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(ServiceError::bad_request(
-            "invalid_name",
-            "give the organisation a name of 1 to 200 printable characters",
-        ));
-    }
+    let name = super::printable_name(name, 200, "the organisation a name")?;
     let consistent = matches!(
         (kind, &reference),
         (OrgKind::School, OrgRef::School(_)) | (OrgKind::Team | OrgKind::System, OrgRef::Team(_))

@@ -35,7 +35,6 @@ pub struct IssuedSession {
     pub expires_in: u64,
     pub refresh_token: SecretString,
     pub user: UserRecord,
-    pub session_id: String,
     pub pending: Vec<PendingStep>,
 }
 
@@ -198,7 +197,6 @@ async fn start_session(
         expires_in: settings.access_token_ttl_secs,
         refresh_token: refresh.token,
         user,
-        session_id,
         pending,
     })
 }
@@ -246,7 +244,6 @@ pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSes
         expires_in: state.settings().identity.access_token_ttl_secs,
         refresh_token: next.token,
         user,
-        session_id: session.id,
         pending,
     })
 }

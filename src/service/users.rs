@@ -14,7 +14,6 @@ use super::sessions::totp_binding;
 use super::ServiceError;
 use crate::app::AppState;
 use crate::crypto::DataKey;
-use crate::domain::organisation::OrgStatus;
 use crate::domain::{FunctionSlug, OrgKind, OrgRef, Organisation, Role, UserId, UserStatus, Username};
 use crate::identity::password::{generate_password, hash_password};
 use crate::identity::password_policy::PasswordPolicy;
@@ -81,10 +80,7 @@ pub async fn create(
     let username: Username = req.username.parse().map_err(|e: crate::domain::user::InvalidUsername| {
         ServiceError::bad_request("invalid_username", e.to_string())
     })?;
-    let display_name = req.display_name.trim();
-    if display_name.is_empty() || display_name.len() > 200 || display_name.chars().any(char::is_control) {
-        return Err(ServiceError::bad_request("invalid_name", "give the person's name, 1 to 200 printable characters"));
-    }
+    let display_name = super::printable_name(&req.display_name, 200, "the person's name")?;
     let (password, generated) = match req.password {
         Some(p) => {
             check_password(&p, username.as_str())?;
@@ -391,9 +387,4 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<(Username, SecretStrin
     .await?;
     let password = created.initial_password.ok_or_else(|| anyhow::anyhow!("bootstrap password missing"))?;
     Ok(Some((created.user.username, password)))
-}
-
-/// Closed organisations keep their users, who can no longer log in (see `policy::can_login`).
-pub fn is_closed(org: &Organisation) -> bool {
-    org.status == OrgStatus::Closed
 }

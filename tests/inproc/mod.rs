@@ -141,7 +141,8 @@ impl Harness {
         let source = KeySource { data_dir: dir.path().to_path_buf(), master_key: None, retired_keys: None };
         let keys = KeyringHandle::new(source, keyring);
         let clock = Arc::new(ManualClock::new(t0()));
-        let state = AppState::new(settings, Arc::new(repo), Arc::new(blobs), keys, clock.clone());
+        let channels = pigeonpost::app::load_channels(&settings).expect("the shipped channel catalogue");
+        let state = AppState::new(settings, Arc::new(repo), Arc::new(blobs), keys, clock.clone(), channels);
         let router = pigeonpost::http::router(state.clone());
         Self { state, clock, router, spent_steps: Mutex::new(HashMap::new()), counter: Mutex::new(0), dir }
     }
