@@ -31,6 +31,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub tls: TlsSettings,
     pub transfers: TransferSettings,
+    pub batches: BatchSettings,
     pub workers: WorkerSettings,
     pub identity: IdentitySettings,
 }
@@ -99,6 +100,28 @@ pub struct TlsSettings {
 pub struct TransferSettings {
     pub max_upload_bytes: u64,
     pub body_idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    pub max_upload_bytes: u64,
+    pub max_entries: usize,
+    pub max_total_uncompressed_bytes: u64,
+    pub max_entry_bytes: u64,
+    pub max_ratio: u64,
+}
+
+impl BatchSettings {
+    pub fn limits(&self) -> crate::domain::batch::BatchLimits {
+        crate::domain::batch::BatchLimits {
+            max_entries: self.max_entries,
+            max_total_uncompressed: self.max_total_uncompressed_bytes,
+            max_entry_uncompressed: self.max_entry_bytes,
+            max_ratio: self.max_ratio,
+            allow_nested_zip: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

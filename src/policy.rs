@@ -131,6 +131,14 @@ pub enum Action<'a> {
     DownloadTransfer(&'a TransferRecord, Option<&'a str>),
     WithdrawTransfer(&'a TransferRecord),
     RemoveFromInbox(&'a TransferRecord),
+    /// See the report of a batch that `sender` sent.
+    ViewBatch {
+        sender: OrgId,
+    },
+    /// List one's own quarantine.
+    ListQuarantine,
+    /// Choose a school for a file held in one's quarantine, or discard it.
+    ManageQuarantine(&'a TransferRecord),
     /// See the register of organisations (all of it).
     ListOrganisations,
     ViewOrganisation(&'a Organisation),
@@ -216,6 +224,15 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
         ),
         Action::RemoveFromInbox(t) => allow_if(
             t.is_delivered_to(me) && who.may_use_channel(&t.channel) && key_may(who, |s| s.can_receive),
+            Decision::Hidden,
+        ),
+        Action::ViewBatch { sender } => allow_if(who.owns(sender) && key_may(who, |s| s.can_send), Decision::Hidden),
+        Action::ListQuarantine => allow_if(key_may(who, |s| s.can_send), Decision::Forbidden),
+        Action::ManageQuarantine(t) => allow_if(
+            t.is_quarantined()
+                && who.owns(t.sender.id)
+                && who.may_use_channel(&t.channel)
+                && key_may(who, |s| s.can_send),
             Decision::Hidden,
         ),
         Action::ListOrganisations

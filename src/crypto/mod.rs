@@ -24,6 +24,7 @@
 pub mod data_key;
 pub mod keyring;
 pub mod segment;
+pub mod spool;
 
 pub use data_key::DataKey;
 pub use keyring::{KeyError, Keyring, KeyringSource, WrappedKey};

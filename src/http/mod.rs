@@ -2,6 +2,7 @@
 //! listener. Handlers are thin: parse, call a use case, map the result.
 
 pub mod auth;
+mod batches;
 mod channels;
 pub mod error;
 mod guard;
@@ -9,7 +10,9 @@ mod headers;
 mod health;
 mod json;
 mod keys;
+mod messages;
 mod organisations;
+mod quarantine;
 pub mod server;
 mod session;
 pub mod tls;
@@ -56,6 +59,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         channels::endpoints(),
         session::endpoints(),
         transfers::endpoints(),
+        messages::endpoints(),
+        batches::endpoints(),
+        quarantine::endpoints(),
         organisations::endpoints(),
         users::endpoints(),
         keys::endpoints(),

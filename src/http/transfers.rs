@@ -45,13 +45,13 @@ struct UploadParams {
     reply_to: Option<String>,
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| {
         ApiError::bad_request("invalid_query", format!("the query string is not valid: {}", e.body_text()))
     })
 }
 
-fn required<'a>(value: &'a Option<String>, name: &str, example: &str) -> Result<&'a str, ApiError> {
+pub(super) fn required<'a>(value: &'a Option<String>, name: &str, example: &str) -> Result<&'a str, ApiError> {
     value.as_deref().ok_or_else(|| {
         ApiError::bad_request("missing_parameter", format!("add the '{name}' parameter, for example {name}={example}"))
     })
@@ -158,8 +158,22 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-fn encode_cursor(c: i64) -> String {
+pub(super) fn encode_cursor(c: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{c}"))
+}
+
+/// The position a `cursor` parameter stands for, if one was given.
+pub(super) fn cursor_param(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            decode_cursor(c).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "the cursor is not one this server gave out: start again without it",
+                )
+            })
+        })
+        .transpose()
 }
 
 fn decode_cursor(s: &str) -> Option<i64> {
@@ -173,15 +187,7 @@ async fn list(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<PageView>, ApiError> {
     let params = query(params)?;
-    let before = match params.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_cursor",
-                "the cursor is not one this server gave out: start again without it",
-            )
-        })?),
-    };
+    let before = cursor_param(params.cursor.as_deref())?;
     let page = mailbox::list(&state, &who, params.mailbox.unwrap_or(Mailbox::Inbox), before, params.limit).await?;
     Ok(Json(PageView {
         items: page.items.iter().map(|e| TransferView::new(&e.transfer, None)).collect(),
@@ -190,7 +196,7 @@ async fn list(
 }
 
 /// An id that is not a UUID names nothing; say so the same way as for an unknown one.
-fn transfer_id(raw: &str) -> Result<TransferId, ApiError> {
+pub(super) fn transfer_id(raw: &str) -> Result<TransferId, ApiError> {
     raw.parse().map_err(|_| crate::service::ServiceError::NotFound.into())
 }
 
@@ -200,7 +206,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<TransferView>, ApiError> {
     let detail = mailbox::get(&state, &who, transfer_id(&id)?).await?;
-    Ok(Json(TransferView::new(&detail.transfer, detail.downloads.as_deref())))
+    Ok(Json(TransferView::new(&detail.transfer, detail.downloads.as_deref()).with_replies(&detail.replies)))
 }
 
 async fn remove(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

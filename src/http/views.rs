@@ -43,6 +43,27 @@ pub struct TransferView {
     /// For the sender: how many of the recipient organisations have downloaded it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downloaded_by: Option<usize>,
+    /// False for a message sent without a file.
+    pub has_file: bool,
+    /// Why the file is held in its sender's quarantine, delivered to nobody.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineView>,
+    /// How it was routed, when not as addressed (an old number forwarded, sent from the quarantine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    /// The answers to it, on the detail of a request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies: Option<Vec<TransferView>>,
+}
+
+#[derive(Serialize)]
+pub struct QuarantineView {
+    pub code: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +96,15 @@ impl TransferView {
             reply_to: t.reply_to.map(|r| r.to_string()),
             downloaded_by: downloads
                 .map(|ds| t.recipients.iter().filter(|r| ds.iter().any(|d| d.org.id == r.org.id)).count()),
+            has_file: t.has_file,
+            quarantine: t.quarantine.as_ref().filter(|_| t.is_quarantined()).map(|q| QuarantineView {
+                code: q.code.clone(),
+                reason: q.reason.clone(),
+                since: t.quarantined_at.map(rfc3339),
+            }),
+            routing_note: t.routing_note.clone(),
+            batch: t.batch.map(|b| b.to_string()),
+            replies: None,
             downloads: downloads.map(|ds| {
                 ds.iter()
                     .map(|d| DownloadView {
@@ -85,6 +115,13 @@ impl TransferView {
                     .collect()
             }),
         }
+    }
+}
+
+impl TransferView {
+    pub fn with_replies(mut self, replies: &[TransferRecord]) -> Self {
+        self.replies = Some(replies.iter().map(|r| TransferView::new(r, None)).collect());
+        self
     }
 }
 

@@ -19,15 +19,49 @@ pub struct Addressing<'a> {
 
 pub struct Addressed {
     pub recipients: Vec<Organisation>,
-    /// The name recipients see (a routing prefix can be stripped).
-    pub file_name: FileName,
+    /// The name recipients see (a routing prefix can be stripped); None for a message.
+    pub file_name: Option<FileName>,
+    /// How the recipients were reached, when it was not as addressed (an old number forwarded).
+    pub note: Option<String>,
+}
+
+/// How far a chain of successions is followed (a school that converted, then merged).
+const MAX_SUCCESSION_HOPS: usize = 4;
+
+/// A school or team as addressed, or, when it has closed and one open organisation carries it
+/// on (an academy conversion keeps the pupils and gets a new DfE number and URN), that one,
+/// with a note saying so. A closed school with no successor, or split between two, is returned
+/// as it is, for the caller to refuse.
+pub(crate) async fn forwarded(
+    state: &AppState,
+    org: Organisation,
+) -> Result<(Organisation, Option<String>), ServiceError> {
+    let mut current = org.clone();
+    for _ in 0..MAX_SUCCESSION_HOPS {
+        if current.status.can_receive() {
+            break;
+        }
+        let mut next = state.repo().successors(current.id).await?;
+        if next.len() != 1 {
+            break;
+        }
+        current = next.remove(0);
+    }
+    if current.id == org.id || !current.status.can_receive() {
+        return Ok((org, None));
+    }
+    let note = format!(
+        "{} ({}) has closed; delivered to {} ({}), which carries it on",
+        org.reference, org.name, current.reference, current.name
+    );
+    Ok((current, Some(note)))
 }
 
 fn unprocessable(code: &'static str, message: String) -> ServiceError {
     ServiceError::unprocessable(code, message)
 }
 
-async fn org_named(state: &AppState, raw: &str) -> Result<Organisation, ServiceError> {
+pub(crate) async fn org_named(state: &AppState, raw: &str) -> Result<Organisation, ServiceError> {
     let reference: OrgRef = raw.trim().parse().map_err(|e: crate::domain::organisation::InvalidOrgRef| {
         ServiceError::bad_request("invalid_recipient", e.to_string())
     })?;
@@ -39,7 +73,10 @@ async fn org_named(state: &AppState, raw: &str) -> Result<Organisation, ServiceE
     })
 }
 
-async fn school_by_key(state: &AppState, key: EstablishmentKey) -> Result<Option<Organisation>, ServiceError> {
+pub(crate) async fn school_by_key(
+    state: &AppState,
+    key: EstablishmentKey,
+) -> Result<Option<Organisation>, ServiceError> {
     Ok(match key {
         EstablishmentKey::Dfe(dfe) => state.repo().find_organisation(&OrgRef::School(dfe)).await?,
         EstablishmentKey::Urn(urn) => state.repo().find_organisation_by_urn(urn).await?,
@@ -53,10 +90,11 @@ pub async fn address(
     who: &Principal,
     channel: &Channel,
     route: &Route,
-    name: &FileName,
+    name: Option<&FileName>,
     addressing: Addressing<'_>,
 ) -> Result<Addressed, ServiceError> {
     if channel.name_rule == NameRule::OwnDfeNumber {
+        let name = name.ok_or_else(|| needs_a_file(channel))?;
         check_name_rule(who, channel, name)?;
     }
     // Whatever the route, an upload that says it answers something must answer a request its
@@ -74,7 +112,8 @@ pub async fn address(
         }
         None => None,
     };
-    let mut file_name = name.clone();
+    let mut file_name = name.cloned();
+    let mut notes = Vec::new();
     let recipients = match &route.to {
         Recipients::Team(slug) => {
             let team = org_named(state, slug).await.map_err(|_| {
@@ -100,7 +139,8 @@ pub async fn address(
                     format!("channel {} needs a recipient: add 'to'", channel.slug),
                 )
             })?;
-            let org = org_named(state, to).await?;
+            let (org, note) = forwarded(state, org_named(state, to).await?).await?;
+            notes.extend(note);
             let kind_ok = match route.to {
                 Recipients::ExplicitSchool => org.kind == OrgKind::School,
                 Recipients::ExplicitTeam => org.kind == OrgKind::Team,
@@ -116,6 +156,7 @@ pub async fn address(
             vec![org]
         }
         Recipients::NamedSchool => {
+            let name = name.ok_or_else(|| needs_a_file(channel))?;
             let routed = route_by_name(name.as_str()).map_err(|e| {
                 unprocessable(
                     "unroutable_name",
@@ -128,8 +169,10 @@ pub async fn address(
                     format!("the file name names {}, which is not a school here", routed.key),
                 )
             })?;
+            let (school, note) = forwarded(state, school).await?;
+            notes.extend(note);
             if let Some(to) = addressing.to {
-                if org_named(state, to).await?.id != school.id {
+                if forwarded(state, org_named(state, to).await?).await?.0.id != school.id {
                     return Err(unprocessable(
                         "recipient_mismatch",
                         format!("'to' says {to} but the file name names {}", school.reference),
@@ -137,11 +180,11 @@ pub async fn address(
                 }
             }
             if channel.strip_number_prefix {
-                file_name = FileName::parse(&routed.stripped_name).unwrap_or(file_name);
+                file_name = FileName::parse(&routed.stripped_name).ok().or(file_name);
             }
             vec![school]
         }
-        Recipients::Group => group(state, channel, addressing.to).await?,
+        Recipients::Group => group(state, channel, addressing.to, &mut notes).await?,
         Recipients::Reply => {
             let request = request.ok_or_else(|| {
                 ServiceError::bad_request(
@@ -166,7 +209,15 @@ pub async fn address(
             ));
         }
     }
-    Ok(Addressed { recipients, file_name })
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    Ok(Addressed { recipients, file_name, note })
+}
+
+fn needs_a_file(channel: &Channel) -> ServiceError {
+    unprocessable(
+        "file_required",
+        format!("on {} the file name says where it goes, so a message needs a file attached", channel.slug),
+    )
 }
 
 fn check_name_rule(who: &Principal, channel: &Channel, name: &FileName) -> Result<(), ServiceError> {
@@ -188,7 +239,12 @@ fn check_name_rule(who: &Principal, channel: &Channel, name: &FileName) -> Resul
 
 /// A distribution's schools: `to=all`, `to=phase:<phase>` (as the register spells it, e.g.
 /// primary, secondary, special) or a comma-separated list of DfE numbers.
-async fn group(state: &AppState, channel: &Channel, to: Option<&str>) -> Result<Vec<Organisation>, ServiceError> {
+async fn group(
+    state: &AppState,
+    channel: &Channel,
+    to: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Organisation>, ServiceError> {
     let to = to.ok_or_else(|| {
         ServiceError::bad_request(
             "missing_parameter",
@@ -213,7 +269,8 @@ async fn group(state: &AppState, channel: &Channel, to: Option<&str>) -> Result<
     } else {
         let mut chosen = Vec::new();
         for part in to.split(',').filter(|p| !p.trim().is_empty()) {
-            let org = org_named(state, part).await?;
+            let (org, note) = forwarded(state, org_named(state, part).await?).await?;
+            notes.extend(note);
             if org.kind != OrgKind::School {
                 return Err(unprocessable("wrong_recipient_kind", format!("{} is not a school", org.reference)));
             }

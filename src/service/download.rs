@@ -63,6 +63,12 @@ pub async fn open(
     let transfer = state.repo().get_transfer(id).await?.ok_or(ServiceError::NotFound)?;
     let gate = function_gate(state, &transfer);
     hidden_unless_allowed(policy::decide(who, Action::DownloadTransfer(&transfer, gate.as_deref())))?;
+    if !transfer.has_file {
+        return Err(ServiceError::Conflict {
+            code: "no_file",
+            message: "this is a message with no file attached: its text is in the transfer's 'message'".to_owned(),
+        });
+    }
     let Some(wrapped) = transfer.wrapped_key.clone() else {
         return Err(ServiceError::Gone(format!(
             "this file was {} and can no longer be downloaded",

@@ -28,13 +28,7 @@ pub async fn list(
     limit: Option<u32>,
 ) -> Result<Page, ServiceError> {
     enforce(policy::decide(who, Action::ListMailbox))?;
-    let limit = match limit {
-        None => DEFAULT_PAGE,
-        Some(n) if (1..=MAX_PAGE).contains(&n) => n,
-        Some(_) => {
-            return Err(ServiceError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_PAGE}")))
-        }
-    };
+    let limit = page_limit(limit)?;
     let items = state
         .repo()
         .list_mailbox(
@@ -48,6 +42,15 @@ pub async fn list(
         .await?;
     let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|e| e.cursor)).flatten();
     Ok(Page { items, next_cursor })
+}
+
+/// The page size asked for, or the default.
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ServiceError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_PAGE}"))),
+    }
 }
 
 /// Channels whose files this person may not see in their inbox: those limited to a function
@@ -69,12 +72,25 @@ pub struct TransferDetail {
     pub transfer: TransferRecord,
     /// Receipts, shown to the sender only.
     pub downloads: Option<Vec<DownloadRecord>>,
+    /// The answers to it that the caller may see, oldest first: the thread under a request.
+    pub replies: Vec<TransferRecord>,
 }
 
 pub async fn get(state: &AppState, who: &Principal, id: TransferId) -> Result<TransferDetail, ServiceError> {
     let transfer = visible_transfer(state, who, id).await?;
     let downloads = if transfer.is_sent_by(who.org_id()) { Some(state.repo().list_downloads(id).await?) } else { None };
-    Ok(TransferDetail { transfer, downloads })
+    let catalogue = state.channels();
+    let replies = state
+        .repo()
+        .replies_to(id)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            let gate = catalogue.get(&r.channel).and_then(|c| c.function.as_deref());
+            policy::decide(who, Action::ReadTransfer(r, gate)) == Decision::Allow
+        })
+        .collect();
+    Ok(TransferDetail { transfer, downloads, replies })
 }
 
 /// The sender withdraws a transfer (its data key is destroyed, then its object deleted), or a
@@ -89,6 +105,9 @@ pub async fn delete(state: &AppState, who: &Principal, id: TransferId) -> Result
             return Err(ServiceError::Gone(format!("this transfer is already {}", transfer.state.as_str())));
         }
         info!(transfer = %id, "transfer withdrawn; data key destroyed");
+        if !transfer.has_file {
+            return Ok(());
+        }
         if let Err(e) = state.blobs().delete(ObjectKey(transfer.object_id)).await {
             // The key is gone, so the object is unreadable; the sweep deletes it later.
             warn!(transfer = %id, error = %e, "could not delete a withdrawn transfer's object yet");

@@ -17,8 +17,10 @@ use super::ServiceError;
 use crate::app::AppState;
 use crate::crypto::segment::{Sealer, SEGMENT_SIZE};
 use crate::crypto::DataKey;
+use crate::crypto::WrappedKey;
+use crate::domain::channel::{Catalogue, Channel, Route};
 use crate::domain::sniff::{self, HEAD_LEN};
-use crate::domain::{ChannelSlug, FileName, Sha256Digest, TransferId};
+use crate::domain::{ChannelSlug, FileName, OrgId, Sha256Digest, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
 use crate::store::meta::{NewTransfer, TransferRecord};
 use crate::store::{BlobWriter, ObjectKey};
@@ -40,7 +42,7 @@ pub struct UploadRequest {
 
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 
-fn check_message(message: Option<String>) -> Result<Option<String>, ServiceError> {
+pub(crate) fn check_message(message: Option<String>) -> Result<Option<String>, ServiceError> {
     let Some(m) = message.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()) else { return Ok(None) };
     if m.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ServiceError::bad_request(
@@ -57,6 +59,40 @@ fn check_message(message: Option<String>) -> Result<Option<String>, ServiceError
     Ok(Some(m))
 }
 
+/// The channel `slug` and the route the principal's files take on it, if they may send there.
+pub(crate) fn sending_on<'c>(
+    catalogue: &'c Catalogue,
+    who: &Principal,
+    slug: &ChannelSlug,
+) -> Result<(&'c Channel, &'c Route), ServiceError> {
+    let Some(channel) = catalogue.get(slug.as_str()) else {
+        return Err(ServiceError::unprocessable(
+            "unknown_channel",
+            format!("there is no channel '{slug}': GET /api/v1/channels lists the ones you may use"),
+        ));
+    };
+    match policy::decide(who, Action::SendOn(channel)) {
+        Decision::Forbidden => return Err(ServiceError::Forbidden),
+        decision => enforce(decision)?,
+    }
+    let route = channel.route_for(&who.org).ok_or(ServiceError::Forbidden)?;
+    Ok((channel, route))
+}
+
+/// Why a file of the wrong type is refused, and what to do instead.
+pub(crate) fn type_refused(channel: &Channel) -> String {
+    format!(
+        "{} accepts only .{} files: save the file in one of those formats",
+        channel.name,
+        channel.extensions.join(", .")
+    )
+}
+
+/// The largest file the channel takes, within the server-wide limit.
+pub(crate) fn size_limit(state: &AppState, channel: &Channel) -> u64 {
+    channel.max_size_bytes.unwrap_or(u64::MAX).min(state.settings().transfers.max_upload_bytes)
+}
+
 #[instrument(skip_all, fields(channel = %req.channel))]
 pub async fn upload<S, E>(
     state: &AppState,
@@ -68,39 +104,101 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    let Some(channel) = state.channels().get(req.channel.as_str()) else {
-        return Err(ServiceError::unprocessable(
-            "unknown_channel",
-            format!("there is no channel '{}': GET /api/v1/channels lists the ones you may use", req.channel),
-        ));
-    };
-    match policy::decide(who, Action::SendOn(channel)) {
-        Decision::Forbidden => {
-            return Err(ServiceError::Forbidden);
-        }
-        decision => enforce(decision)?,
-    }
-    let route = channel.route_for(&who.org).ok_or(ServiceError::Forbidden)?;
+    let catalogue = state.channels();
+    let (channel, route) = sending_on(&catalogue, who, &req.channel)?;
     if !channel.accepts_extension(&req.filename) {
-        return Err(ServiceError::UnsupportedType(format!(
-            "{} accepts only .{} files: save the file in one of those formats",
-            channel.name,
-            channel.extensions.join(", .")
-        )));
+        return Err(ServiceError::UnsupportedType(type_refused(channel)));
     }
-    let limit = channel.max_size_bytes.unwrap_or(u64::MAX).min(state.settings().transfers.max_upload_bytes);
+    let limit = size_limit(state, channel);
     if req.declared_len.is_some_and(|n| n > limit) {
         return Err(ServiceError::TooLarge { limit });
     }
     let message = check_message(req.message)?;
     let addressing = Addressing { to: req.to.as_deref(), reply_to: req.reply_to };
-    let addressed = address(state, who, channel, route, &req.filename, addressing).await?;
-    let sniff = channel.sniff.then(|| req.filename.extension()).flatten();
+    let addressed = address(state, who, channel, route, Some(&req.filename), addressing).await?;
+    let file_name = addressed.file_name.unwrap_or(req.filename);
+    let sniff = channel.sniff.then(|| file_name.extension()).flatten();
+    let stored = store_object(state, body, limit, Sniffing::Enforce(sniff), req.expected_sha256).await?;
+    let recipients = addressed.recipients.iter().map(|r| r.id);
+    let mut new = stored.into_transfer(state, who, req.channel, file_name, recipients);
+    new.reply_to = req.reply_to;
+    new.message = message;
+    new.routing_note = addressed.note;
+    commit_transfer(state, new).await
+}
 
+/// How an upload's first bytes are checked against its extension.
+pub(crate) enum Sniffing {
+    /// Refuse the upload as soon as the first bytes do not look like the extension (if any).
+    Enforce(Option<String>),
+    /// Keep the first bytes so the caller can judge them once the object is stored.
+    Keep,
+}
+
+/// A sealed object in the store with no row yet: commit it with [`commit_transfer`] or it is
+/// collected by the orphan sweep.
+pub(crate) struct StoredObject {
+    pub object_id: Uuid,
+    pub wrapped_key: WrappedKey,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    /// Up to [`HEAD_LEN`] first bytes, with [`Sniffing::Keep`].
+    pub head: Vec<u8>,
+}
+
+impl StoredObject {
+    /// The row for this object, delivered to `recipients` (none: held in quarantine).
+    pub fn into_transfer(
+        self,
+        state: &AppState,
+        who: &Principal,
+        channel: ChannelSlug,
+        filename: FileName,
+        recipients: impl IntoIterator<Item = OrgId>,
+    ) -> NewTransfer {
+        NewTransfer {
+            id: TransferId::new_random(),
+            object_id: self.object_id,
+            channel,
+            sender: who.org_id(),
+            sender_key_id: who.key_id().map(str::to_owned),
+            recipients: recipients.into_iter().collect(),
+            content_type: content_type_for(&filename).to_owned(),
+            filename: Some(filename),
+            size: self.size,
+            sha256: Sha256Digest(self.sha256),
+            wrapped_key: Some(self.wrapped_key),
+            created_at: state.now(),
+            message: None,
+            reply_to: None,
+            quarantine: None,
+            routing_note: None,
+            batch: None,
+        }
+    }
+}
+
+/// Streams a body into a new sealed object under a fresh data key. Nothing is left in the store
+/// when this fails: too large, digest mismatch, content refused, client gone.
+pub(crate) async fn store_object<S, E>(
+    state: &AppState,
+    body: S,
+    limit: u64,
+    sniffing: Sniffing,
+    expected_sha256: Option<[u8; 32]>,
+) -> Result<StoredObject, ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let object_id = Uuid::new_v4();
     let dek = DataKey::generate();
     let writer = state.blobs().begin(ObjectKey(object_id)).await?;
-    let mut pipeline = SealingPipeline::new(writer, &dek, object_id, limit, sniff);
+    let (sniff, keep_head) = match sniffing {
+        Sniffing::Enforce(ext) => (ext, false),
+        Sniffing::Keep => (None, true),
+    };
+    let mut pipeline = SealingPipeline::new(writer, &dek, object_id, limit, sniff, keep_head);
     let idle = Duration::from_secs(state.settings().transfers.body_idle_timeout_secs.max(1));
     let sealed = pipeline.run(body, idle).await;
     let (writer, size, sha256) = match sealed {
@@ -110,7 +208,7 @@ where
             return Err(e);
         }
     };
-    if let Some(expected) = req.expected_sha256 {
+    if let Some(expected) = expected_sha256 {
         if expected != sha256 {
             writer.abort().await;
             return Err(ServiceError::unprocessable(
@@ -124,33 +222,28 @@ where
         }
     }
     writer.commit().await?;
-
-    let new = NewTransfer {
-        id: TransferId::new_random(),
+    Ok(StoredObject {
         object_id,
-        channel: req.channel,
-        sender: who.org_id(),
-        sender_key_id: who.key_id().map(str::to_owned),
-        recipients: addressed.recipients.iter().map(|r| r.id).collect(),
-        content_type: content_type_for(&addressed.file_name).to_owned(),
-        filename: addressed.file_name,
-        size,
-        sha256: Sha256Digest(sha256),
         wrapped_key: state.keys().wrap(&dek, object_id.as_bytes()),
-        created_at: state.now(),
-        message,
-        reply_to: req.reply_to,
-    };
+        size,
+        sha256,
+        head: std::mem::take(&mut pipeline.head),
+    })
+}
+
+/// Inserts the row that makes a stored object visible. If that fails the object is deleted
+/// (or, failing that too, left to the orphan sweep), so nothing half-kept remains.
+pub(crate) async fn commit_transfer(state: &AppState, new: NewTransfer) -> Result<TransferRecord, ServiceError> {
     match state.repo().insert_transfer(&new).await {
         Ok(record) => {
-            info!(transfer = %record.id, size, "transfer stored");
+            info!(transfer = %record.id, size = record.size, "transfer stored");
             Ok(record)
         }
         Err(e) => {
-            // The object is durable but has no row: delete it now, and if that fails too the
-            // orphan sweep will.
-            if let Err(del) = state.blobs().delete(ObjectKey(object_id)).await {
-                warn!(object = %object_id, error = %del, "could not delete the object of a failed upload; the orphan sweep will");
+            if new.filename.is_some() {
+                if let Err(del) = state.blobs().delete(ObjectKey(new.object_id)).await {
+                    warn!(object = %new.object_id, error = %del, "could not delete the object of a failed upload; the orphan sweep will");
+                }
             }
             Err(e.into())
         }
@@ -185,13 +278,22 @@ struct SealingPipeline {
     header_written: bool,
     /// The extension whose look the first bytes must have, until they have been checked.
     sniff: Option<String>,
+    /// Keep the first bytes for the caller even when not checking them here.
+    keep_head: bool,
     head: Vec<u8>,
 }
 
 type Sealed = (Box<dyn BlobWriter>, u64, [u8; 32]);
 
 impl SealingPipeline {
-    fn new(writer: Box<dyn BlobWriter>, dek: &DataKey, object_id: Uuid, limit: u64, sniff: Option<String>) -> Self {
+    fn new(
+        writer: Box<dyn BlobWriter>,
+        dek: &DataKey,
+        object_id: Uuid,
+        limit: u64,
+        sniff: Option<String>,
+        keep_head: bool,
+    ) -> Self {
         Self {
             writer: Some(writer),
             sealer: Sealer::new(dek, object_id.as_bytes()),
@@ -202,6 +304,7 @@ impl SealingPipeline {
             limit,
             header_written: false,
             sniff,
+            keep_head,
             head: Vec::new(),
         }
     }
@@ -209,7 +312,7 @@ impl SealingPipeline {
     /// Consumes the body. On failure hands the writer back so the caller can abort it.
     async fn run<S, E>(&mut self, mut body: S, idle: Duration) -> Result<Sealed, (Box<dyn BlobWriter>, ServiceError)>
     where
-        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let outcome = async {
@@ -238,10 +341,10 @@ impl SealingPipeline {
             return Err(ServiceError::TooLarge { limit: self.limit });
         }
         self.hasher.update(chunk);
-        if self.sniff.is_some() {
+        if self.sniff.is_some() || (self.keep_head && self.head.len() < HEAD_LEN) {
             let take = (HEAD_LEN - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
-            if self.head.len() == HEAD_LEN {
+            if self.head.len() == HEAD_LEN && self.sniff.is_some() {
                 self.check_content()?;
             }
         }

@@ -46,6 +46,22 @@ fn human(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
+impl EntryRefusal {
+    /// A stable code for programs reading a batch report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnsafeName(_) => "unsafe_name",
+            Self::Nested => "nested_archive",
+            Self::TooLarge { .. } => "too_large",
+            Self::RatioTooHigh { .. } => "compression_ratio",
+            Self::TotalTooLarge { .. } => "batch_too_large",
+            Self::Encrypted => "encrypted",
+            Self::Unsupported(_) => "unsupported",
+            Self::Corrupt(_) => "damaged",
+        }
+    }
+}
+
 impl fmt::Display for EntryRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -63,6 +63,24 @@ pub trait Repository: IdentityStore + Send + Sync + 'static {
         -> Result<Vec<TransferRecord>, StoreError>;
     async fn record_download(&self, download: &NewDownload) -> Result<(), StoreError>;
     async fn list_downloads(&self, id: TransferId) -> Result<Vec<DownloadRecord>, StoreError>;
+    /// The transfers that answer `id`, oldest first.
+    async fn replies_to(&self, id: TransferId) -> Result<Vec<TransferRecord>, StoreError>;
+
+    async fn create_batch(&self, batch: &NewBatch) -> Result<(), StoreError>;
+    async fn finish_batch(&self, id: BatchId, report: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError>;
+    /// Files held in the quarantine of any of `orgs`, newest first, strictly older than `before`.
+    async fn list_quarantine(
+        &self,
+        orgs: &[OrgId],
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MailboxEntry>, StoreError>;
+    /// Delivers a quarantined file in one transaction. False if it was no longer in quarantine.
+    async fn release_from_quarantine(&self, release: &Release) -> Result<bool, StoreError>;
+    /// The organisations recorded as carrying `org` on (usually one; two when it was split).
+    async fn successors(&self, org: OrgId) -> Result<Vec<Organisation>, StoreError>;
+
     /// Marks the transfer withdrawn and destroys its wrapped data key. False if it was not available.
     async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Hides a delivery from the recipient's inbox. False if it was not there.

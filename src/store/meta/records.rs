@@ -41,14 +41,29 @@ pub struct NewTransfer {
     pub sender: OrgId,
     pub sender_key_id: Option<String>,
     pub recipients: Vec<OrgId>,
-    pub filename: FileName,
+    /// None for a message sent without a file.
+    pub filename: Option<FileName>,
     pub content_type: String,
     pub size: u64,
     pub sha256: Sha256Digest,
-    pub wrapped_key: WrappedKey,
+    /// None for a message sent without a file: there is no object to protect.
+    pub wrapped_key: Option<WrappedKey>,
     pub created_at: OffsetDateTime,
     pub message: Option<String>,
     pub reply_to: Option<TransferId>,
+    /// Set when the file is stored for its sender but delivered to nobody (it could not be routed).
+    pub quarantine: Option<Quarantine>,
+    pub routing_note: Option<String>,
+    pub batch: Option<BatchId>,
+}
+
+/// Why a batch file is held in its sender's quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantine {
+    /// A stable code for programs (`unroutable_name`, `unknown_school`, ...).
+    pub code: String,
+    /// The sentence shown to the sender: what is wrong and what to do.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
@@ -69,11 +84,21 @@ pub struct TransferRecord {
     pub withdrawn_at: Option<OffsetDateTime>,
     pub message: Option<String>,
     pub reply_to: Option<TransferId>,
+    pub has_file: bool,
+    pub quarantine: Option<Quarantine>,
+    pub quarantined_at: Option<OffsetDateTime>,
+    pub routing_note: Option<String>,
+    pub batch: Option<BatchId>,
 }
 
 impl TransferRecord {
     pub fn is_sent_by(&self, org: OrgId) -> bool {
         self.sender.id == org
+    }
+
+    /// Held in the sender's quarantine, delivered to nobody yet.
+    pub fn is_quarantined(&self) -> bool {
+        self.quarantine.is_some() && self.state == TransferState::Available
     }
 
     /// Delivered to `org` and not removed from its inbox.
@@ -118,4 +143,37 @@ pub struct StoredKey {
     pub transfer: TransferId,
     pub object_id: Uuid,
     pub wrapped_key: WrappedKey,
+}
+
+/// Public identity of a batch drop: random, like a transfer's.
+pub type BatchId = Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    pub id: BatchId,
+    pub channel: ChannelSlug,
+    pub sender: OrgId,
+    pub sender_key_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    pub id: BatchId,
+    pub channel: String,
+    pub sender: OrgId,
+    pub created_at: OffsetDateTime,
+    /// The per-file report as JSON, once the batch has been read to its end.
+    pub report: Option<String>,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// A quarantined file given a recipient by its sender.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub transfer: TransferId,
+    pub recipient: OrgId,
+    /// The name the recipient sees (a routing prefix may be stripped).
+    pub filename: FileName,
+    pub routing_note: String,
 }

@@ -18,6 +18,7 @@ use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, Sha256Digest, TransferState};
 
+mod batches;
 mod identity;
 mod keys;
 mod register;
@@ -74,7 +75,9 @@ const KEY_SCOPE_COLS: &str = "k.channels, k.can_send, k.can_receive, k.expires_a
 const TRANSFER_COLS: &str = concat!(
     "t.seq AS t_seq, t.id AS t_id, t.object_id, t.channel, t.sender_key_id, t.filename, \
      t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, \
-     t.message, (SELECT r.id FROM transfers r WHERE r.seq = t.reply_to_seq) AS reply_to_id, ",
+     t.message, (SELECT r.id FROM transfers r WHERE r.seq = t.reply_to_seq) AS reply_to_id, \
+     t.has_file, t.quarantine_code, t.quarantine_reason, t.quarantined_at, t.routing_note, \
+     (SELECT b.id FROM batches b WHERE b.seq = t.batch_seq) AS batch_id, ",
     org_cols!()
 );
 
@@ -134,6 +137,19 @@ fn transfer_from_row(row: &SqliteRow) -> anyhow::Result<(i64, TransferRecord)> {
             .try_get::<Option<String>, _>("reply_to_id")?
             .map(|id| Uuid::parse_str(&id).map(TransferId))
             .transpose()?,
+        has_file: row.try_get("has_file")?,
+        quarantine: row
+            .try_get::<Option<String>, _>("quarantine_code")?
+            .map(|code| -> anyhow::Result<Quarantine> {
+                Ok(Quarantine {
+                    code,
+                    reason: row.try_get::<Option<String>, _>("quarantine_reason")?.unwrap_or_default(),
+                })
+            })
+            .transpose()?,
+        quarantined_at: row.try_get::<Option<i64>, _>("quarantined_at")?.map(from_millis),
+        routing_note: row.try_get("routing_note")?,
+        batch: row.try_get::<Option<String>, _>("batch_id")?.map(|id| Uuid::parse_str(&id)).transpose()?,
     };
     Ok((row.try_get("t_seq")?, record))
 }
@@ -308,23 +324,31 @@ impl Repository for SqliteRepository {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
-             size, sha256, kek_id, wrapped_dek, state, created_at, message, reply_to_seq) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?, ?, (SELECT seq FROM transfers WHERE id = ?)) RETURNING seq",
+             size, sha256, kek_id, wrapped_dek, state, created_at, message, reply_to_seq, has_file, \
+             quarantine_code, quarantine_reason, quarantined_at, routing_note, batch_seq) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?, ?, (SELECT seq FROM transfers WHERE id = ?), \
+             ?, ?, ?, ?, ?, (SELECT seq FROM batches WHERE id = ?)) RETURNING seq",
         )
         .bind(t.id.to_string())
         .bind(t.object_id.hyphenated().to_string())
         .bind(t.channel.as_str())
         .bind(t.sender.0)
         .bind(&t.sender_key_id)
-        .bind(t.filename.as_str())
+        .bind(t.filename.as_ref().map_or("", |f| f.as_str()))
         .bind(&t.content_type)
         .bind(i64::try_from(t.size).context("size out of range")?)
         .bind(&t.sha256.0[..])
-        .bind(&t.wrapped_key.kek_id)
-        .bind(&t.wrapped_key.bytes)
+        .bind(t.wrapped_key.as_ref().map(|k| k.kek_id.clone()))
+        .bind(t.wrapped_key.as_ref().map(|k| k.bytes.clone()))
         .bind(to_millis(t.created_at))
         .bind(&t.message)
         .bind(t.reply_to.map(|r| r.to_string()))
+        .bind(t.filename.is_some())
+        .bind(t.quarantine.as_ref().map(|q| q.code.clone()))
+        .bind(t.quarantine.as_ref().map(|q| q.reason.clone()))
+        .bind(t.quarantine.as_ref().map(|_| to_millis(t.created_at)))
+        .bind(&t.routing_note)
+        .bind(t.batch.map(|b| b.hyphenated().to_string()))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -379,7 +403,7 @@ impl Repository for SqliteRepository {
             Mailbox::Sent => (
                 format!(
                     "SELECT t.seq AS cursor, {TRANSFER_COLS} FROM transfers t \
-                     JOIN organisations o ON o.id = t.sender_org_id WHERE t.seq < "
+                     JOIN organisations o ON o.id = t.sender_org_id WHERE t.quarantine_code IS NULL AND t.seq < "
                 ),
                 " AND t.sender_org_id IN (",
                 ") ORDER BY t.seq DESC LIMIT ",
@@ -484,6 +508,39 @@ impl Repository for SqliteRepository {
                 })
             })
             .collect()
+    }
+
+    async fn replies_to(&self, id: TransferId) -> Result<Vec<TransferRecord>, StoreError> {
+        self.replies(id).await
+    }
+
+    async fn create_batch(&self, batch: &NewBatch) -> Result<(), StoreError> {
+        self.insert_batch(batch).await
+    }
+
+    async fn finish_batch(&self, id: BatchId, report: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.store_batch_report(id, report, at).await
+    }
+
+    async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
+        self.load_batch(id).await
+    }
+
+    async fn list_quarantine(
+        &self,
+        orgs: &[OrgId],
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        self.quarantine_page(orgs, before, limit).await
+    }
+
+    async fn release_from_quarantine(&self, release: &Release) -> Result<bool, StoreError> {
+        self.release(release).await
+    }
+
+    async fn successors(&self, org: OrgId) -> Result<Vec<Organisation>, StoreError> {
+        self.successor_orgs(org).await
     }
 
     async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError> {

@@ -1,0 +1,138 @@
+//! `/api/v1/batches`: many files at once, each routed by the school its name starts with; as a
+//! multipart form (one part per file) or as one zip archive.
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::routing::{get, post};
+use axum::Json;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::transfers::{query, required};
+use super::Endpoint;
+use crate::app::AppState;
+use crate::domain::{ChannelSlug, FileName};
+use crate::policy::Principal;
+use crate::service::batch::{self, refused, Batch, BatchReport, FileReport};
+use crate::service::ServiceError;
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::POST, "/api/v1/batches", post(create)),
+        Endpoint::new(Method::GET, "/api/v1/batches/{id}", get(show)),
+    ]
+}
+
+#[derive(Deserialize)]
+struct BatchParams {
+    channel: Option<String>,
+}
+
+const ZIP_TYPES: &[&str] = &["application/zip", "application/x-zip-compressed", "application/octet-stream"];
+
+async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    params: Result<Query<BatchParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<BatchReport>, ApiError> {
+    let params = query(params)?;
+    let raw = required(&params.channel, "channel", "checking-files")?;
+    let slug = ChannelSlug::parse(raw).ok_or_else(|| {
+        ApiError::bad_request("invalid_channel", format!("'{raw}' is not a channel name: use channel=checking-files"))
+    })?;
+    let batch = Batch::begin(&state, &who, slug)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let report = if media_type == "multipart/form-data" {
+        let boundary = multer::parse_boundary(content_type).map_err(|_| {
+            ApiError::bad_request("invalid_multipart", "the multipart/form-data Content-Type carries no boundary")
+        })?;
+        place_parts(&state, batch, body, boundary).await?
+    } else if ZIP_TYPES.contains(&media_type.as_str()) {
+        batch::place_zip(batch, body.into_data_stream()).await?
+    } else {
+        return Err(ServiceError::UnsupportedType(
+            "send the files as multipart/form-data (one part per file), or as one zip archive with \
+             'Content-Type: application/zip'"
+                .to_owned(),
+        )
+        .into());
+    };
+    Ok(Json(report))
+}
+
+/// Places each file part of a multipart form as it streams in: nothing is spooled.
+async fn place_parts(
+    state: &AppState,
+    batch: Batch,
+    body: Body,
+    boundary: String,
+) -> Result<BatchReport, ServiceError> {
+    let limits = &state.settings().batches;
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limits.max_upload_bytes));
+    let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    batch.record().await?;
+    let mut results: Vec<FileReport> = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                results.push(stopped(&e, limits.max_upload_bytes));
+                break;
+            }
+        };
+        // Form fields without a file name (a note, a submit button) are not files.
+        let Some(raw) = field.file_name().map(str::to_owned) else { continue };
+        if results.len() >= limits.max_entries {
+            results.push(refused(
+                raw,
+                "too_many_files",
+                format!("a batch holds at most {} files: send the rest in another batch", limits.max_entries),
+            ));
+            break;
+        }
+        let report = match FileName::parse(&raw) {
+            Ok(name) => batch.place(raw, name, field).await,
+            Err(e) => refused(raw, "invalid_filename", e.to_string()),
+        };
+        results.push(report);
+    }
+    if results.is_empty() {
+        return Err(ServiceError::unprocessable(
+            "empty_batch",
+            "the form holds no files: add one part per file, each with a file name",
+        ));
+    }
+    batch.finish(results).await
+}
+
+/// The last line of a report whose form could not be read to its end.
+fn stopped(e: &multer::Error, limit: u64) -> FileReport {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } => refused(
+            String::new(),
+            "batch_too_large",
+            format!("the batch is larger than the {limit} bytes one batch may be: files after this point were not received; send them in another batch"),
+        ),
+        other => refused(
+            String::new(),
+            "incomplete",
+            format!("the upload stopped part way ({other}): files after this point were not received; send them again"),
+        ),
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::from(ServiceError::NotFound))?;
+    Ok(Json(batch::report(&state, &who, id).await?))
+}

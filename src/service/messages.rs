@@ -1,0 +1,59 @@
+//! Messages sent without a file, on channels that allow them, so a school can start a
+//! conversation with an LA team (or answer one) with nothing to attach.
+
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::addressing::{address, Addressing};
+use super::upload::{check_message, commit_transfer, sending_on};
+use super::ServiceError;
+use crate::app::AppState;
+use crate::domain::{ChannelSlug, Sha256Digest, TransferId};
+use crate::policy::Principal;
+use crate::store::meta::{NewTransfer, TransferRecord};
+
+pub struct MessageRequest {
+    pub channel: ChannelSlug,
+    pub to: Option<String>,
+    pub message: String,
+    pub reply_to: Option<TransferId>,
+}
+
+#[instrument(skip_all, fields(channel = %req.channel))]
+pub async fn send(state: &AppState, who: &Principal, req: MessageRequest) -> Result<TransferRecord, ServiceError> {
+    let catalogue = state.channels();
+    let (channel, route) = sending_on(&catalogue, who, &req.channel)?;
+    if !channel.messages {
+        return Err(ServiceError::unprocessable(
+            "messages_not_allowed",
+            format!("{} carries files only: attach a file, or send the message on general", channel.name),
+        ));
+    }
+    let message = check_message(Some(req.message))?.ok_or_else(|| {
+        ServiceError::bad_request("empty_message", "write the message in 'message'; it cannot be blank")
+    })?;
+    let addressing = Addressing { to: req.to.as_deref(), reply_to: req.reply_to };
+    let addressed = address(state, who, channel, route, None, addressing).await?;
+    let new = NewTransfer {
+        id: TransferId::new_random(),
+        // Never stored: a message has no object, and the id only keeps the row's shape.
+        object_id: Uuid::new_v4(),
+        channel: req.channel,
+        sender: who.org_id(),
+        sender_key_id: who.key_id().map(str::to_owned),
+        recipients: addressed.recipients.iter().map(|r| r.id).collect(),
+        filename: None,
+        content_type: "text/plain".to_owned(),
+        size: 0,
+        sha256: Sha256Digest(Sha256::digest([]).into()),
+        wrapped_key: None,
+        created_at: state.now(),
+        message: Some(message),
+        reply_to: req.reply_to,
+        quarantine: None,
+        routing_note: addressed.note,
+        batch: None,
+    };
+    commit_transfer(state, new).await
+}

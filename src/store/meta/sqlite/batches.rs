@@ -1,0 +1,142 @@
+//! Batch drops, the sender's quarantine, reply threads and successions, on SQLite.
+
+use anyhow::Context;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{db_err, org_from_row, transfer_from_row, SqliteRepository, ORG_COLS, TRANSFER_COLS};
+use crate::domain::clock::{from_millis, to_millis};
+use crate::domain::{OrgId, Organisation, TransferId};
+use crate::store::meta::{BatchId, BatchRecord, MailboxEntry, NewBatch, Release, TransferRecord};
+use crate::store::StoreError;
+
+impl SqliteRepository {
+    pub(super) async fn replies(&self, id: TransferId) -> Result<Vec<TransferRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TRANSFER_COLS} FROM transfers t JOIN organisations o ON o.id = t.sender_org_id \
+             WHERE t.reply_to_seq = (SELECT seq FROM transfers WHERE id = ?) ORDER BY t.seq"
+        ))
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut transfers = rows.iter().map(transfer_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        self.attach_deliveries(&mut transfers).await?;
+        Ok(transfers.into_iter().map(|(_, t)| t).collect())
+    }
+
+    pub(super) async fn insert_batch(&self, b: &NewBatch) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO batches (id, channel, sender_org_id, sender_key_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(b.id.hyphenated().to_string())
+        .bind(b.channel.as_str())
+        .bind(b.sender.0)
+        .bind(&b.sender_key_id)
+        .bind(to_millis(b.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn store_batch_report(
+        &self,
+        id: BatchId,
+        report: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE batches SET report = ?, finished_at = ? WHERE id = ?")
+            .bind(report)
+            .bind(to_millis(at))
+            .bind(id.hyphenated().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn load_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, channel, sender_org_id, created_at, report, finished_at FROM batches WHERE id = ?")
+                .bind(id.hyphenated().to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get("id").map_err(db_err)?;
+        Ok(Some(BatchRecord {
+            id: Uuid::parse_str(&id).context("stored batch id is not a UUID")?,
+            channel: row.try_get("channel").map_err(db_err)?,
+            sender: OrgId(row.try_get("sender_org_id").map_err(db_err)?),
+            created_at: from_millis(row.try_get("created_at").map_err(db_err)?),
+            report: row.try_get("report").map_err(db_err)?,
+            finished_at: row.try_get::<Option<i64>, _>("finished_at").map_err(db_err)?.map(from_millis),
+        }))
+    }
+
+    pub(super) async fn quarantine_page(
+        &self,
+        orgs: &[OrgId],
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT t.seq AS cursor, {TRANSFER_COLS} FROM transfers t JOIN organisations o ON o.id = t.sender_org_id \
+             WHERE t.quarantine_code IS NOT NULL AND t.state = 'available' AND t.seq < "
+        ));
+        q.push_bind(before.unwrap_or(i64::MAX)).push(" AND t.sender_org_id IN (");
+        let mut list = q.separated(", ");
+        for org in orgs {
+            list.push_bind(org.0);
+        }
+        q.push(") ORDER BY t.seq DESC LIMIT ").push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let cursor: i64 = row.try_get("cursor").map_err(db_err)?;
+            let (_, transfer) = transfer_from_row(row)?;
+            // Nothing to attach: a quarantined file is delivered to nobody.
+            entries.push(MailboxEntry { cursor, transfer });
+        }
+        Ok(entries)
+    }
+
+    pub(super) async fn release(&self, r: &Release) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let seq: Option<i64> = sqlx::query_scalar(
+            "UPDATE transfers SET quarantine_code = NULL, quarantine_reason = NULL, filename = ?, routing_note = ? \
+             WHERE id = ? AND quarantine_code IS NOT NULL AND state = 'available' RETURNING seq",
+        )
+        .bind(r.filename.as_str())
+        .bind(&r.routing_note)
+        .bind(r.transfer.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(seq) = seq else { return Ok(false) };
+        sqlx::query("INSERT INTO deliveries (transfer_seq, recipient_org_id) VALUES (?, ?)")
+            .bind(seq)
+            .bind(r.recipient.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    pub(super) async fn successor_orgs(&self, org: OrgId) -> Result<Vec<Organisation>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT {ORG_COLS} FROM organisation_successions s \
+             JOIN organisations o ON o.id = s.successor_org_id \
+             WHERE s.predecessor_org_id = ? AND s.successor_org_id <> ? ORDER BY o.id"
+        ))
+        .bind(org.0)
+        .bind(org.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.iter().map(org_from_row).collect::<anyhow::Result<_>>()?)
+    }
+}
