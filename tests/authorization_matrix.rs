@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use axum::body::Body;
 use axum::http::{header, Method, Request};
 use inproc::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
-use pigeonpost::domain::{FunctionSlug, Role, UserStatus};
+use pigeonpost::domain::{FunctionSlug, OrgKind, Role, UserStatus};
 use serde_json::{json, Value};
 
 /// The callers, in the order of the table's columns.
@@ -114,6 +114,14 @@ enum Target {
     KeyOfA,
     /// An API key of 825/2002.
     KeyOfB,
+    /// A batch of checking files smst sent.
+    BatchOfTeam,
+    /// A file of smst's batch that is held in its quarantine.
+    HeldByTeam,
+    /// A batch of allocation lists the admissions team sent.
+    BatchOfAdmissions,
+    /// A file of the admissions team's batch held in its quarantine.
+    HeldByAdmissions,
 }
 
 use Target::*;
@@ -196,6 +204,20 @@ fn table() -> Vec<Row> {
         row(POST,   "/api/v1/transfers",                  ToTeam,    [U,  OK,  OK,  P,   P,   F,   OK,  F,   F,   F]),
         row(POST,   "/api/v1/transfers",                  ToB,       [U,  P,   P,   OK,  OK,  F,   P,   F,   F,   F]),
         row(GET,    "/api/v1/transfers",                  Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  F]),
+        // A message without a file follows the same rules as a file on the general channel.
+        row(POST,   "/api/v1/messages",                   ToTeam,    [U,  OK,  OK,  P,   P,   F,   OK,  F,   F,   F]),
+        row(POST,   "/api/v1/messages",                   ToB,       [U,  P,   P,   OK,  OK,  F,   P,   F,   F,   F]),
+
+        // Batches of checking files come from smst only; a batch and its quarantine are its sender's.
+        row(POST,   "/api/v1/batches",                    Nothing,   [U,  F,   F,   OK,  OK,  F,   F,   F,   F,   F]),
+        row(GET,    "/api/v1/batches/{id}",               BatchOfTeam, [U, N,  N,   OK,  OK,  N,   N,   N,   N,   F]),
+        row(GET,    "/api/v1/batches/{id}",               BatchOfAdmissions, [U, N, N, N, N,   N,   N,   N,   N,   F]),
+        // Everyone who may send has a quarantine (most have an empty one).
+        row(GET,    "/api/v1/quarantine",                 Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  F,   OK,  F]),
+        row(POST,   "/api/v1/quarantine/{id}/route",      HeldByTeam, [U, N,   N,   OK,  OK,  N,   N,   N,   N,   F]),
+        row(POST,   "/api/v1/quarantine/{id}/route",      HeldByAdmissions, [U, N, N, N,  N,   N,   N,   N,   N,   F]),
+        row(DELETE, "/api/v1/quarantine/{id}",            HeldByTeam, [U, N,   N,   OK,  OK,  N,   N,   N,   N,   F]),
+        row(DELETE, "/api/v1/quarantine/{id}",            HeldByAdmissions, [U, N, N, N,  N,   N,   N,   N,   N,   F]),
 
         // The register.
         row(GET,    "/api/v1/organisations",              Nothing,   [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
@@ -265,7 +287,31 @@ fn consumes_target(row: &Row) -> bool {
     row.method != Method::GET
         && (row.path.starts_with("/api/v1/transfers/")
             || row.path.starts_with("/api/v1/users/")
-            || row.path.starts_with("/api/v1/keys/"))
+            || row.path.starts_with("/api/v1/keys/")
+            || row.path.starts_with("/api/v1/quarantine/"))
+}
+
+const BOUNDARY: &str = "matrix-boundary";
+
+/// A one-file checking-files batch as a multipart form.
+fn batch_form(file_name: &str) -> Vec<u8> {
+    format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\r\n\
+         %PDF-1.4\n%%EOF\n\r\n--{BOUNDARY}--\r\n"
+    )
+    .into_bytes()
+}
+
+const ADMISSIONS: &str = "admissions";
+
+fn batch_request(token: &str, channel: &str, file_name: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/v1/batches?channel={channel}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Body::from(batch_form(file_name)))
+        .expect("request")
 }
 
 /// Everything the table's requests need: the people and keys that make them, a person to log
@@ -293,6 +339,7 @@ impl World {
         })
         .await;
         h.standard_orgs().await;
+        h.org(OrgKind::Team, ADMISSIONS, "Admissions").await;
         let mut people = HashMap::new();
         people.insert(Who::SchoolUser, h.user(SCHOOL_A, "school.user", Role::SchoolUser).await);
         people.insert(Who::SchoolAdmin, h.user(SCHOOL_A, "school.admin", Role::SchoolAdmin).await);
@@ -320,7 +367,7 @@ impl World {
             senders,
             fixtures: HashMap::new(),
         };
-        for target in [SentByA, SentToA, SentByB, UserA, UserB, UserTeam, UserSystem] {
+        for target in [SentByA, SentToA, SentByB, UserA, UserB, UserTeam, UserSystem, BatchOfTeam, BatchOfAdmissions] {
             let id = world.make_target(target, false).await;
             world.fixtures.insert(target, id);
         }
@@ -341,6 +388,20 @@ impl World {
             UserSystem => h.victim(SYSTEM, Role::SystemAdmin, status).await.0.to_string(),
             KeyOfA => h.api_key(SCHOOL_A, None).await.id,
             KeyOfB => h.api_key(SCHOOL_B, None).await.id,
+            BatchOfTeam | HeldByTeam | BatchOfAdmissions | HeldByAdmissions => {
+                let (sender, channel) = match target {
+                    BatchOfTeam | HeldByTeam => (TEAM, "checking-files"),
+                    _ => (ADMISSIONS, "admissions"),
+                };
+                let job = h.api_key(sender, Some(Harness::scope(&["*"], true, true))).await;
+                let name = format!("unrouted-{}.pdf", h.unique());
+                let reply = h.send(batch_request(&job.token, channel, &name)).await;
+                assert_eq!(reply.json["quarantined"], 1, "the batch holds its one file: {}", reply.json);
+                let whole = matches!(target, BatchOfTeam | BatchOfAdmissions);
+                let (field, found) =
+                    if whole { ("batch", &reply.json) } else { ("transfer", &reply.json["results"][0]) };
+                found[field].as_str().expect("id").to_owned()
+            }
             other => panic!("{other:?} is not a thing to make"),
         }
     }
@@ -387,6 +448,7 @@ impl World {
         let mut uri = row.path.replace("{id}", &id).replace("{org}", org_path).replace("{function}", FINANCE);
         let mut body: Option<Value> = None;
         let mut raw: Option<Vec<u8>> = None;
+        let mut raw_type = "text/csv".to_owned();
         match (row.method.as_str(), row.path) {
             ("POST", "/api/v1/session") => {
                 body = Some(json!({ "username": self.login_target.username, "password": PASSWORD }))
@@ -406,6 +468,16 @@ impl World {
                 raw = Some(b"upn,name\n".to_vec());
             }
             ("GET", "/api/v1/reports/turnaround") => uri = format!("{uri}?channel=fsm"),
+            ("POST", "/api/v1/messages") => {
+                let to = if row.target == ToTeam { TEAM } else { SCHOOL_B };
+                body = Some(json!({ "channel": "general", "to": to, "message": format!("matrix message {n}") }));
+            }
+            ("POST", "/api/v1/batches") => {
+                uri = format!("{uri}?channel=checking-files");
+                raw = Some(batch_form("8252001_matrix.pdf"));
+                raw_type = format!("multipart/form-data; boundary={BOUNDARY}");
+            }
+            ("POST", "/api/v1/quarantine/{id}/route") => body = Some(json!({ "to": SCHOOL_A })),
             ("GET", "/api/v1/users") | ("GET", "/api/v1/keys") if !org_ref.is_empty() => {
                 uri = format!("{uri}?org={org_ref}");
             }
@@ -437,7 +509,7 @@ impl World {
                 .body(Body::from(serde_json::to_vec(&json).expect("JSON")))
                 .expect("request"),
             (None, Some(bytes)) => builder
-                .header(header::CONTENT_TYPE, "text/csv")
+                .header(header::CONTENT_TYPE, raw_type)
                 .header(header::CONTENT_LENGTH, bytes.len())
                 .body(Body::from(bytes))
                 .expect("request"),
