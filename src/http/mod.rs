@@ -2,6 +2,7 @@
 //! listener. Handlers are thin: parse, call a use case, map the result.
 
 pub mod auth;
+mod channel_admin;
 mod channels;
 pub mod error;
 mod guard;
@@ -54,6 +55,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     [
         health::endpoints(),
         channels::endpoints(),
+        channel_admin::endpoints(),
         session::endpoints(),
         transfers::endpoints(),
         organisations::endpoints(),

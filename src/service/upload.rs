@@ -68,7 +68,8 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    let Some(channel) = state.channels().get(req.channel.as_str()) else {
+    let catalogue = state.channels();
+    let Some(channel) = catalogue.get(req.channel.as_str()) else {
         return Err(ServiceError::unprocessable(
             "unknown_channel",
             format!("there is no channel '{}': GET /api/v1/channels lists the ones you may use", req.channel),

@@ -18,6 +18,7 @@ use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, Sha256Digest, TransferState};
 
+mod channels;
 mod identity;
 mod keys;
 mod register;
