@@ -153,6 +153,8 @@ pub enum Action<'a> {
     ListChannels,
     /// Change, read in full, or revert a channel's definition.
     ManageChannels,
+    /// See files that recipients have not collected, across every organisation.
+    ViewUnclaimedReport,
     ListKeys(Option<&'a Organisation>),
     ManageKeys(&'a Organisation),
     ConfirmUserList(&'a Organisation),
@@ -229,6 +231,7 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
         | Action::ManageOrganisations
         | Action::DefineFunctions
         | Action::ManageChannels
+        | Action::ViewUnclaimedReport
         | Action::ViewConfirmationReport => allow_if(who.is_la_admin(), Decision::Forbidden),
         Action::ViewOrganisation(org) => allow_if(who.is_la_admin() || org.id == me, Decision::Hidden),
         Action::ListUsers(org) => match org {

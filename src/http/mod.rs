@@ -15,6 +15,7 @@ pub mod server;
 mod session;
 pub mod tls;
 mod transfers;
+mod unclaimed;
 mod users;
 mod views;
 
@@ -56,6 +57,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         health::endpoints(),
         channels::endpoints(),
         channel_admin::endpoints(),
+        unclaimed::endpoints(),
         session::endpoints(),
         transfers::endpoints(),
         organisations::endpoints(),

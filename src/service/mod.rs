@@ -16,6 +16,7 @@ pub mod organisations;
 pub mod register;
 pub mod reports;
 pub mod sessions;
+pub mod unclaimed;
 pub mod upload;
 pub mod users;
 

@@ -22,6 +22,7 @@ mod channels;
 mod identity;
 mod keys;
 mod register;
+mod reports;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
