@@ -1,6 +1,6 @@
 //! Application state: the backends and settings every request and worker shares.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -27,7 +27,11 @@ struct Inner {
     keys: KeyringHandle,
     clock: Arc<dyn Clock>,
     settings: Settings,
-    channels: Arc<Catalogue>,
+    /// The catalogue of `channels.toml`, which the LA's stored overrides change.
+    file_channels: Arc<Catalogue>,
+    /// The catalogue in force, swapped whole when overrides change. Readers clone the `Arc`
+    /// and let go of the lock at once, so it is never held across an await.
+    channels: RwLock<Arc<Catalogue>>,
 }
 
 impl AppState {
@@ -39,8 +43,9 @@ impl AppState {
         clock: Arc<dyn Clock>,
         channels: Catalogue,
     ) -> Self {
-        let channels = Arc::new(channels);
-        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings, channels }) }
+        let file_channels = Arc::new(channels);
+        let channels = RwLock::new(file_channels.clone());
+        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings, file_channels, channels }) }
     }
 
     pub fn repo(&self) -> &dyn Repository {
@@ -59,8 +64,19 @@ impl AppState {
         &self.inner.settings
     }
 
-    pub fn channels(&self) -> &Catalogue {
-        &self.inner.channels
+    /// The channel catalogue in force: the file's, with the LA's changes laid over it.
+    pub fn channels(&self) -> Arc<Catalogue> {
+        self.inner.channels.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The catalogue as `channels.toml` defines it, before any change made through the API.
+    pub fn file_channels(&self) -> &Catalogue {
+        &self.inner.file_channels
+    }
+
+    /// Puts a new effective catalogue in force for every request that starts from now on.
+    pub fn replace_channels(&self, catalogue: Catalogue) {
+        *self.inner.channels.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalogue);
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -81,6 +97,14 @@ pub fn load_channels(settings: &Settings) -> anyhow::Result<Catalogue> {
     };
     let catalogue: Catalogue =
         figment.extract().context("the channel catalogue is not valid (see config/channels.toml)")?;
+    catalogue.validate()?;
+    Ok(catalogue)
+}
+
+/// A catalogue from TOML text, checked as [`load_channels`] checks the file.
+pub fn parse_channels(toml: &str) -> anyhow::Result<Catalogue> {
+    use figment::providers::{Format, Toml};
+    let catalogue: Catalogue = figment::Figment::from(Toml::string(toml)).extract()?;
     catalogue.validate()?;
     Ok(catalogue)
 }
@@ -122,5 +146,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<(AppState, bool)> {
     let source = KeySource::from_env(settings.data_dir.clone());
     let (keyring, created) = source.load()?;
     let keys = KeyringHandle::new(source, keyring);
-    Ok((AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock), channels), created))
+    let state = AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock), channels);
+    crate::service::channel_overrides::refresh(&state)
+        .await
+        .context("could not read the channel changes stored in the database")?;
+    Ok((state, created))
 }

@@ -159,6 +159,10 @@ pub enum Action<'a> {
     DefineFunctions,
     ListFunctions,
     ListChannels,
+    /// Change, read in full, or revert a channel's definition.
+    ManageChannels,
+    /// See files that recipients have not collected, across every organisation.
+    ViewUnclaimedReport,
     ListKeys(Option<&'a Organisation>),
     ManageKeys(&'a Organisation),
     ConfirmUserList(&'a Organisation),
@@ -180,6 +184,8 @@ pub enum Decision {
     StepRequired(PendingStep),
     /// Refused because the request itself breaks a rule (e.g. sending to yourself).
     Invalid(&'static str),
+    /// Refused for now: the channel is switched off, and would otherwise be allowed.
+    ChannelOff,
 }
 
 fn allow_if(ok: bool, otherwise: Decision) -> Decision {
@@ -201,8 +207,11 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
         Action::OwnSession => allow_if(who.user().is_some(), Decision::Forbidden),
         Action::ListFunctions | Action::ListChannels => Decision::Allow,
         Action::SendOn(channel) => {
-            let route = channel.route_for(&who.org).is_some();
-            allow_if(route && who.may_use_channel(&channel.slug) && key_may(who, |s| s.can_send), Decision::Forbidden)
+            let route = channel.route_matching(&who.org).is_some();
+            if !(route && who.may_use_channel(&channel.slug) && key_may(who, |s| s.can_send)) {
+                return Decision::Forbidden;
+            }
+            allow_if(channel.enabled, Decision::ChannelOff)
         }
         Action::ListMailbox => {
             allow_if(key_may(who, |s| s.can_receive) || key_may(who, |s| s.can_send), Decision::Forbidden)
@@ -238,6 +247,8 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
         Action::ListOrganisations
         | Action::ManageOrganisations
         | Action::DefineFunctions
+        | Action::ManageChannels
+        | Action::ViewUnclaimedReport
         | Action::ViewConfirmationReport => allow_if(who.is_la_admin(), Decision::Forbidden),
         Action::ViewOrganisation(org) => allow_if(who.is_la_admin() || org.id == me, Decision::Hidden),
         Action::ListUsers(org) => match org {

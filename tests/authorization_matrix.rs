@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request};
 use inproc::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
 use pigeonpost::domain::{FunctionSlug, OrgKind, Role, UserStatus};
+use pigeonpost::service::channel_overrides;
 use serde_json::{json, Value};
 
 /// The callers, in the order of the table's columns.
@@ -122,6 +123,10 @@ enum Target {
     BatchOfAdmissions,
     /// A file of the admissions team's batch held in its quarantine.
     HeldByAdmissions,
+    /// A channel channels.toml defines (census).
+    FileChannel,
+    /// A channel that exists only through the API.
+    ApiChannel,
 }
 
 use Target::*;
@@ -255,6 +260,15 @@ fn table() -> Vec<Row> {
         // Within its own school a key's existence is no secret (its admin lists it); elsewhere it is.
         row(DELETE, "/api/v1/keys/{id}",                  KeyOfA,    [U,  F,   F,   N,   OK,  OK,  F,   F,   F,   F]),
         row(DELETE, "/api/v1/keys/{id}",                  KeyOfB,    [U,  N,   N,   N,   OK,  OK,  N,   N,   N,   F]),
+
+        // Channel definitions and the unclaimed files report: LA administrators only.
+        row(GET,    "/api/v1/channels/{slug}",            FileChannel, [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(GET,    "/api/v1/channels/{slug}",            ApiChannel,  [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(PUT,    "/api/v1/channels/{slug}",            FileChannel, [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(PUT,    "/api/v1/channels/{slug}",            ApiChannel,  [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(DELETE, "/api/v1/channels/{slug}",            FileChannel, [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(DELETE, "/api/v1/channels/{slug}",            ApiChannel,  [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(GET,    "/api/v1/reports/unclaimed",          Nothing,   [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
     ];
     rows.extend(transfer(GET, "/api/v1/transfers/{id}"));
     rows.extend(transfer(GET, "/api/v1/transfers/{id}/content"));
@@ -288,7 +302,8 @@ fn consumes_target(row: &Row) -> bool {
         && (row.path.starts_with("/api/v1/transfers/")
             || row.path.starts_with("/api/v1/users/")
             || row.path.starts_with("/api/v1/keys/")
-            || row.path.starts_with("/api/v1/quarantine/"))
+            || row.path.starts_with("/api/v1/quarantine/")
+            || row.path.starts_with("/api/v1/channels/"))
 }
 
 const BOUNDARY: &str = "matrix-boundary";
@@ -367,7 +382,19 @@ impl World {
             senders,
             fixtures: HashMap::new(),
         };
-        for target in [SentByA, SentToA, SentByB, UserA, UserB, UserTeam, UserSystem, BatchOfTeam, BatchOfAdmissions] {
+        for target in [
+            SentByA,
+            SentToA,
+            SentByB,
+            UserA,
+            UserB,
+            UserTeam,
+            UserSystem,
+            BatchOfTeam,
+            BatchOfAdmissions,
+            FileChannel,
+            ApiChannel,
+        ] {
             let id = world.make_target(target, false).await;
             world.fixtures.insert(target, id);
         }
@@ -402,8 +429,31 @@ impl World {
                     if whole { ("batch", &reply.json) } else { ("transfer", &reply.json["results"][0]) };
                 found[field].as_str().expect("id").to_owned()
             }
+            // Both kinds of channel carry a stored change, so removing it has something to remove.
+            FileChannel => self.change_channel(CENSUS, self.file_channel_definition()).await,
+            ApiChannel => {
+                let slug = format!("matrix-{}", h.unique());
+                self.change_channel(&slug, api_channel_definition(&slug)).await
+            }
             other => panic!("{other:?} is not a thing to make"),
         }
+    }
+
+    fn file_channel_definition(&self) -> Value {
+        serde_json::to_value(self.h.state.file_channels().get(CENSUS).expect("census in channels.toml"))
+            .expect("channel as JSON")
+    }
+
+    /// Stores `definition` as channel `slug`'s change, as the API would, and answers the slug.
+    async fn change_channel(&self, slug: &str, definition: Value) -> String {
+        let state = &self.h.state;
+        state
+            .repo()
+            .put_channel_override(slug, &definition.to_string(), None, self.h.now())
+            .await
+            .expect("store channel change");
+        channel_overrides::refresh(state).await.expect("refresh channels");
+        slug.to_owned()
     }
 
     /// The caller's Authorization token: a key, or an access token from one login reused.
@@ -445,7 +495,17 @@ impl World {
             OrgB => SCHOOL_B,
             _ => "",
         };
-        let mut uri = row.path.replace("{id}", &id).replace("{org}", org_path).replace("{function}", FINANCE);
+        let slug = match (row.path.contains("{slug}"), consumes_target(row)) {
+            (false, _) => String::new(),
+            (true, true) => self.make_target(row.target, false).await,
+            (true, false) => self.fixtures[&row.target].clone(),
+        };
+        let mut uri = row
+            .path
+            .replace("{id}", &id)
+            .replace("{org}", org_path)
+            .replace("{function}", FINANCE)
+            .replace("{slug}", &slug);
         let mut body: Option<Value> = None;
         let mut raw: Option<Vec<u8>> = None;
         let mut raw_type = "text/csv".to_owned();
@@ -478,6 +538,13 @@ impl World {
                 raw_type = format!("multipart/form-data; boundary={BOUNDARY}");
             }
             ("POST", "/api/v1/quarantine/{id}/route") => body = Some(json!({ "to": SCHOOL_A })),
+            ("GET", "/api/v1/reports/unclaimed") => uri = format!("{uri}?older_than_days=0"),
+            ("PUT", "/api/v1/channels/{slug}") => {
+                body = Some(match row.target {
+                    FileChannel => self.file_channel_definition(),
+                    _ => api_channel_definition(&slug),
+                })
+            }
             ("GET", "/api/v1/users") | ("GET", "/api/v1/keys") if !org_ref.is_empty() => {
                 uri = format!("{uri}?org={org_ref}");
             }
@@ -516,6 +583,13 @@ impl World {
             (None, None) => builder.body(Body::empty()).expect("request"),
         }
     }
+}
+
+const CENSUS: &str = "census";
+
+/// A small channel of teams writing to anyone, for a slug the file does not define.
+fn api_channel_definition(slug: &str) -> Value {
+    json!({ "slug": slug, "name": "Matrix channel", "description": "", "route": [{ "from": "teams", "to": "explicit" }] })
 }
 
 fn describe(reply: &Reply) -> String {

@@ -18,6 +18,10 @@ pub struct Catalogue {
 #[serde(deny_unknown_fields)]
 pub struct Channel {
     pub slug: String,
+    /// Switched off, nobody may send on it (the census outside its window); files already
+    /// delivered stay where they are.
+    #[serde(default = "yes")]
+    pub enabled: bool,
     pub name: String,
     pub description: String,
     /// Who may send and where their files go; the first route whose `from` matches applies.
@@ -44,9 +48,16 @@ pub struct Channel {
     pub messages: bool,
     /// Working days within which a request on this channel should be answered.
     pub turnaround_business_days: Option<u32>,
+    /// Days after which a file nobody in the recipient organisation has downloaded is listed
+    /// as unclaimed; [`DEFAULT_UNCLAIMED_AFTER_DAYS`] when not set.
+    pub unclaimed_after_days: Option<u32>,
     #[serde(default)]
     pub retention: Retention,
 }
+
+/// How long a file may wait for its recipient before the LA hears about it, unless the
+/// channel says otherwise.
+pub const DEFAULT_UNCLAIMED_AFTER_DAYS: u32 = 14;
 
 fn yes() -> bool {
     true
@@ -186,21 +197,24 @@ pub enum CatalogueError {
     BadSlug(String),
     #[error("channel '{0}' has no route: say who may send on it")]
     NoRoute(String),
+    #[error("channel '{0}' has no name: give the name people will see")]
+    NoName(String),
+    #[error("channel '{slug}' lists the extension '{extension}': write extensions in lower case without the dot, e.g. \"csv\"")]
+    BadExtension { slug: String, extension: String },
+    #[error("channel '{slug}' sets {field} to 0: leave it out for the default, or give a positive number")]
+    Zero { slug: String, field: &'static str },
+    #[error("channel '{slug}' names '{team}' as a team: {reason}")]
+    BadTeam { slug: String, team: String, reason: String },
 }
 
 impl Catalogue {
-    /// Checks what serde cannot: unique, well-formed slugs, and at least one route each.
+    /// Checks what serde cannot: unique slugs, and every channel usable on its own.
     pub fn validate(&self) -> Result<(), CatalogueError> {
         let mut seen = std::collections::HashSet::new();
         for c in &self.channels {
-            if ChannelSlug::parse(&c.slug).is_none() {
-                return Err(CatalogueError::BadSlug(c.slug.clone()));
-            }
+            c.validate()?;
             if !seen.insert(c.slug.as_str()) {
                 return Err(CatalogueError::Duplicate(c.slug.clone()));
-            }
-            if c.routes.is_empty() {
-                return Err(CatalogueError::NoRoute(c.slug.clone()));
             }
         }
         Ok(())
@@ -209,12 +223,87 @@ impl Catalogue {
     pub fn get(&self, slug: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.slug == slug)
     }
+
+    /// This catalogue with `overrides` in force: each replaces the channel of the same slug,
+    /// or is added after the others when there is none.
+    pub fn overlaid(&self, overrides: impl IntoIterator<Item = Channel>) -> Catalogue {
+        let mut channels = self.channels.clone();
+        for o in overrides {
+            match channels.iter_mut().find(|c| c.slug == o.slug) {
+                Some(slot) => *slot = o,
+                None => channels.push(o),
+            }
+        }
+        Catalogue { channels }
+    }
 }
 
 impl Channel {
-    /// The route that applies to this sender, if any.
+    /// Checks one definition: a slug that can be named, a name, a route, extensions written as
+    /// they are compared, no zero where zero would make the channel useless, team slugs that
+    /// could ever match.
+    pub fn validate(&self) -> Result<(), CatalogueError> {
+        let slug = || self.slug.clone();
+        if ChannelSlug::parse(&self.slug).is_none() {
+            return Err(CatalogueError::BadSlug(slug()));
+        }
+        if self.name.trim().is_empty() {
+            return Err(CatalogueError::NoName(slug()));
+        }
+        if self.routes.is_empty() {
+            return Err(CatalogueError::NoRoute(slug()));
+        }
+        if let Some(bad) = self
+            .extensions
+            .iter()
+            .find(|e| e.is_empty() || !e.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        {
+            return Err(CatalogueError::BadExtension { slug: slug(), extension: bad.clone() });
+        }
+        for (field, value) in [
+            ("max_size_bytes", self.max_size_bytes.map(|n| n == 0)),
+            ("unclaimed_after_days", self.unclaimed_after_days.map(|n| n == 0)),
+            ("turnaround_business_days", self.turnaround_business_days.map(|n| n == 0)),
+        ] {
+            if value == Some(true) {
+                return Err(CatalogueError::Zero { slug: slug(), field });
+            }
+        }
+        for team in self.teams() {
+            if let Err(e) = team.parse::<super::organisation::TeamSlug>() {
+                return Err(CatalogueError::BadTeam { slug: slug(), team: team.to_owned(), reason: e.to_string() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every team named by a route, as sender or as recipient.
+    pub fn teams(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().flat_map(|r| {
+            let from = match &r.from {
+                Sender::Team(t) => Some(t.as_str()),
+                _ => None,
+            };
+            let to = match &r.to {
+                Recipients::Team(t) => Some(t.as_str()),
+                _ => None,
+            };
+            from.into_iter().chain(to)
+        })
+    }
+
+    /// The route that applies to this sender, if any; none while the channel is switched off.
     pub fn route_for(&self, sender: &Organisation) -> Option<&Route> {
+        self.enabled.then(|| self.route_matching(sender)).flatten()
+    }
+
+    /// The route that would apply to this sender were the channel switched on.
+    pub fn route_matching(&self, sender: &Organisation) -> Option<&Route> {
         self.routes.iter().find(|r| r.from.matches(sender))
+    }
+
+    pub fn unclaimed_threshold_days(&self) -> u32 {
+        self.unclaimed_after_days.unwrap_or(DEFAULT_UNCLAIMED_AFTER_DAYS)
     }
 
     pub fn accepts_extension(&self, name: &FileName) -> bool {
@@ -260,6 +349,73 @@ mod tests {
              [[channel]]\nslug='a'\nname='A'\ndescription=''\n[[channel.route]]\nfrom='any'\nto='explicit'\n",
         );
         assert_eq!(dup.validate(), Err(CatalogueError::Duplicate("a".into())));
+    }
+
+    fn one(extra: &str) -> Channel {
+        let mut c: Catalogue = toml_parse(&format!(
+            "[[channel]]\nslug='a'\nname='A'\ndescription=''\n{extra}\n[[channel.route]]\nfrom='schools'\nto='team:smst'\n"
+        ));
+        c.channels.remove(0)
+    }
+
+    #[test]
+    fn a_switched_off_channel_routes_nobody_but_still_knows_its_route() {
+        let school = Organisation {
+            id: crate::domain::OrgId(1),
+            kind: OrgKind::School,
+            reference: OrgRef::School("825/2001".parse().unwrap()),
+            name: "School".into(),
+            status: crate::domain::organisation::OrgStatus::Open,
+            urn: None,
+            phase: None,
+            establishment_type: None,
+            totp_required: false,
+        };
+        let on = one("");
+        assert!(on.enabled, "channels are on unless switched off");
+        assert!(on.route_for(&school).is_some());
+        let off = one("enabled=false");
+        assert!(off.route_for(&school).is_none());
+        assert!(off.route_matching(&school).is_some());
+    }
+
+    #[test]
+    fn definitions_that_could_not_work_are_refused_with_what_to_fix() {
+        assert_eq!(one("").validate(), Ok(()));
+        assert_eq!(one("unclaimed_after_days=5").unclaimed_threshold_days(), 5);
+        assert_eq!(one("").unclaimed_threshold_days(), DEFAULT_UNCLAIMED_AFTER_DAYS);
+        let upper = one("extensions=['CSV']").validate().unwrap_err();
+        assert!(upper.to_string().contains("lower case"), "{upper}");
+        assert!(matches!(one("extensions=['.csv']").validate(), Err(CatalogueError::BadExtension { .. })));
+        assert!(matches!(
+            one("max_size_bytes=0").validate(),
+            Err(CatalogueError::Zero { field: "max_size_bytes", .. })
+        ));
+        assert!(matches!(one("unclaimed_after_days=0").validate(), Err(CatalogueError::Zero { .. })));
+        let mut nameless = one("");
+        nameless.name = " ".into();
+        assert_eq!(nameless.validate(), Err(CatalogueError::NoName("a".into())));
+        let mut bad_team = one("");
+        bad_team.routes[0].to = Recipients::Team("Finance Team".into());
+        assert!(matches!(bad_team.validate(), Err(CatalogueError::BadTeam { .. })));
+        let mut bad_slug = one("");
+        bad_slug.slug = "Census 2026".into();
+        assert_eq!(bad_slug.validate(), Err(CatalogueError::BadSlug("Census 2026".into())));
+    }
+
+    #[test]
+    fn an_overlay_replaces_by_slug_and_appends_new_channels() {
+        let base: Catalogue = toml_parse(SHIPPED);
+        let mut census = base.get("census").unwrap().clone();
+        census.extensions = vec!["xml".into()];
+        let mut extra = one("");
+        extra.slug = "sen".into();
+        let c = base.overlaid([census, extra]);
+        assert_eq!(c.get("census").unwrap().extensions, ["xml"]);
+        assert_eq!(c.channels.len(), base.channels.len() + 1);
+        assert_eq!(c.channels.last().unwrap().slug, "sen");
+        assert_eq!(c.channels[0].slug, base.channels[0].slug, "the file's order is kept");
+        c.validate().unwrap();
     }
 
     fn toml_parse(s: &str) -> Catalogue {

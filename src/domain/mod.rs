@@ -13,6 +13,7 @@ pub mod organisation;
 pub mod routing;
 pub mod sniff;
 pub mod transfer;
+pub mod unclaimed;
 pub mod user;
 
 pub use dfe::DfeNumber;

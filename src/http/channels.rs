@@ -75,10 +75,14 @@ struct ChannelView {
     slug: String,
     name: String,
     description: String,
+    enabled: bool,
     can_send: bool,
     /// Where the caller's files go on this channel, when they may send on it.
     #[serde(skip_serializing_if = "Option::is_none")]
     sends_to: Option<String>,
+    /// Why the caller may not send on it, when they may not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     extensions: Vec<String>,
     max_size_bytes: u64,
     messages: bool,
@@ -88,23 +92,27 @@ struct ChannelView {
     function: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     turnaround_business_days: Option<u32>,
+    unclaimed_after_days: u32,
 }
 
-impl From<ChannelOffer<'_>> for ChannelView {
-    fn from(o: ChannelOffer<'_>) -> Self {
+impl From<ChannelOffer> for ChannelView {
+    fn from(o: ChannelOffer) -> Self {
         let c = o.channel;
         Self {
-            slug: c.slug.clone(),
-            name: c.name.clone(),
-            description: c.description.clone(),
+            enabled: c.enabled,
             can_send: o.route.is_some(),
-            sends_to: o.route.map(|r| String::from(r.to.clone())),
-            extensions: c.extensions.clone(),
+            sends_to: o.route.map(|r| String::from(r.to)),
+            reason: o.refusal,
             max_size_bytes: o.max_size_bytes,
             messages: c.messages,
             name_rule: (c.name_rule == crate::domain::channel::NameRule::OwnDfeNumber).then_some("own_dfe_number"),
-            function: c.function.clone(),
             turnaround_business_days: c.turnaround_business_days,
+            unclaimed_after_days: c.unclaimed_threshold_days(),
+            slug: c.slug,
+            name: c.name,
+            description: c.description,
+            extensions: c.extensions,
+            function: c.function,
         }
     }
 }

@@ -64,9 +64,10 @@ impl From<ServiceError> for ApiError {
             E::Conflict { code, .. } => Self::new(StatusCode::CONFLICT, code, message),
             E::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
                 .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"pigeonpost\"".into()),
-            E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::NotFound | E::Unknown(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             E::Gone(_) => Self::new(StatusCode::GONE, "gone", message),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::Refused { code, .. } => Self::new(StatusCode::FORBIDDEN, code, message),
             E::UnsupportedType(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "type_not_allowed", message),
             E::StepRequired(step) => Self::new(
                 StatusCode::FORBIDDEN,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod batches;
+mod channel_admin;
 mod channels;
 pub mod error;
 mod guard;
@@ -17,6 +18,7 @@ pub mod server;
 mod session;
 pub mod tls;
 mod transfers;
+mod unclaimed;
 mod users;
 mod views;
 
@@ -57,6 +59,8 @@ pub fn endpoints() -> Vec<Endpoint> {
     [
         health::endpoints(),
         channels::endpoints(),
+        channel_admin::endpoints(),
+        unclaimed::endpoints(),
         session::endpoints(),
         transfers::endpoints(),
         messages::endpoints(),

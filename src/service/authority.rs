@@ -12,5 +12,9 @@ pub fn enforce(decision: Decision) -> Result<(), ServiceError> {
         Decision::Forbidden => Err(ServiceError::Forbidden),
         Decision::StepRequired(step) => Err(ServiceError::StepRequired(step)),
         Decision::Invalid(code) => Err(ServiceError::unprocessable(code, "this request breaks a rule of the exchange")),
+        Decision::ChannelOff => Err(ServiceError::Refused {
+            code: "channel_off",
+            message: "the LA has switched this channel off for now: nothing was kept; GET /api/v1/channels shows which channels are open, or ask the LA when this one opens".into(),
+        }),
     }
 }

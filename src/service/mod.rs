@@ -7,6 +7,8 @@ pub mod addressing;
 pub mod api_keys;
 pub mod authority;
 pub mod batch;
+pub mod channel_admin;
+pub mod channel_overrides;
 pub mod channels;
 pub mod download;
 pub mod keys;
@@ -17,6 +19,7 @@ pub mod quarantine;
 pub mod register;
 pub mod reports;
 pub mod sessions;
+pub mod unclaimed;
 pub mod upload;
 pub mod users;
 
@@ -39,10 +42,16 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("no such transfer, or it is not yours to see")]
     NotFound,
+    /// Something other than a transfer is not there; the text names it.
+    #[error("{0}")]
+    Unknown(String),
     #[error("{0}")]
     Gone(String),
     #[error("this needs a permission you do not have")]
     Forbidden,
+    /// Refused openly for a reason the caller can act on (a channel switched off for now).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// The person must first take a step (accept the terms, enrol a second factor).
     #[error("{}", step_message(*.0))]
     StepRequired(crate::policy::PendingStep),

@@ -38,7 +38,8 @@ pub fn calendar(state: &AppState) -> Result<Calendar, ServiceError> {
 /// Requests on `channel` sent to the caller's organisation that have no answer yet, oldest first.
 pub async fn turnaround(state: &AppState, who: &Principal, channel: &str) -> Result<Turnaround, ServiceError> {
     enforce(policy::decide(who, Action::ListMailbox))?;
-    let Some(spec) = state.channels().get(channel) else {
+    let catalogue = state.channels();
+    let Some(spec) = catalogue.get(channel) else {
         return Err(ServiceError::unprocessable("unknown_channel", format!("there is no channel '{channel}'")));
     };
     let calendar = calendar(state)?;

@@ -1,5 +1,6 @@
 //! Background jobs. Each runs on an interval until shutdown.
 
+pub mod channel_refresh;
 pub mod orphan_sweep;
 
 use std::time::Duration;
@@ -12,7 +13,12 @@ use crate::app::AppState;
 /// Starts every worker; they stop when `stop` turns true.
 pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let every = Duration::from_secs(state.settings().workers.orphan_sweep_interval_secs.max(1));
-    vec![tokio::spawn(run_every(every, stop, move || {
+    let catalogue_state = state.clone();
+    let refresh = tokio::spawn(run_every(channel_refresh::EVERY, stop.clone(), move || {
+        let state = catalogue_state.clone();
+        async move { channel_refresh::refresh_once(&state).await }
+    }));
+    let sweep = tokio::spawn(run_every(every, stop, move || {
         let state = state.clone();
         async move {
             match orphan_sweep::sweep_once(&state).await {
@@ -25,7 +31,8 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
                 }
             }
         }
-    }))]
+    }));
+    vec![sweep, refresh]
 }
 
 async fn run_every<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, mut job: F)

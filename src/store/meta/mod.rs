@@ -1,12 +1,16 @@
 //! Metadata repository: organisations, API keys, transfers, deliveries and downloads.
 //! SQL lives only in the engine modules below.
 
+pub mod channels;
 pub mod identity;
 mod records;
+pub mod reports;
 pub mod sqlite;
 
+pub use channels::*;
 pub use identity::*;
 pub use records::*;
+pub use reports::*;
 
 use std::collections::HashSet;
 
@@ -30,7 +34,7 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Repository: IdentityStore + Send + Sync + 'static {
+pub trait Repository: IdentityStore + ChannelStore + ReportStore + Send + Sync + 'static {
     /// Applies pending migrations; safe to run on every start.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;

@@ -19,9 +19,11 @@ use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, Sha256Digest, TransferState};
 
 mod batches;
+mod channels;
 mod identity;
 mod keys;
 mod register;
+mod reports;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
