@@ -253,3 +253,43 @@ async fn the_turnaround_report_lists_open_fsm_requests_until_they_are_answered()
     // A school's own report shows nothing sent to it, and never another school's requests.
     assert_eq!(report(a).await["open"], 0);
 }
+
+#[tokio::test]
+async fn a_distribution_to_a_phase_reaches_exactly_its_open_schools_each_with_its_own_receipt() {
+    let app = TestApp::spawn();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gias/establishments.csv");
+    app.cli_ok(&["admin", "org", "import-gias", fixture, "--la", "825"]);
+    let register: Value = serde_json::from_str(&app.cli_ok(&["admin", "org", "list", "--json"])).unwrap();
+    let secondary: Vec<String> = register
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "school" && o["status"] == "open")
+        .filter(|o| {
+            let phase = o["phase"].as_str().unwrap_or_default().to_ascii_lowercase();
+            matches!(phase.as_str(), "secondary" | "middle deemed secondary" | "all-through")
+        })
+        .map(|o| o["ref"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(secondary.len() >= 2, "the fixture has several secondary schools: {secondary:?}");
+
+    let team = all_channels_key(&app, TEAM, "dist");
+    let sent =
+        send(&app, &team, &[("channel", "distribution"), ("filename", "ks4.pdf"), ("to", "phase:secondary")], PDF);
+    let sent = expect_json(sent.await, StatusCode::CREATED).await;
+    assert_eq!(sent["recipient_count"], secondary.len());
+
+    let primary = all_channels_key(&app, SCHOOL_A, "primary-all");
+    expect_error(app.download(&primary, id(&sent)).await, StatusCode::NOT_FOUND, None).await;
+    for (n, school) in secondary.iter().enumerate() {
+        let key = all_channels_key(&app, school, &format!("sec-{n}"));
+        let inbox = app.list_ids(&key, "inbox").await;
+        assert_eq!(inbox, [id(&sent).to_owned()], "{school} has the distribution, once");
+        if n == 0 {
+            assert_eq!(app.download_bytes(&key, id(&sent)).await, PDF);
+        }
+    }
+    let meta = expect_json(app.metadata(&team, id(&sent)).await, StatusCode::OK).await;
+    assert_eq!(meta["downloaded_by"], 1, "one school's download does not count for the others");
+    assert_eq!(meta["downloads"][0]["org"], secondary[0]);
+}
