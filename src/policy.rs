@@ -15,6 +15,8 @@ pub struct Principal {
     /// mailbox history belongs to it.
     pub predecessors: Vec<OrgId>,
     pub credential: Credential,
+    /// The address the request came from, for the audit trail.
+    pub client_addr: Option<String>,
 }
 
 #[derive(Debug, Clone)]

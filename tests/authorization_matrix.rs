@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use axum::body::Body;
 use axum::http::{header, Method, Request};
 use inproc::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
+use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::domain::{FunctionSlug, OrgKind, Role, UserStatus};
 use pigeonpost::service::channel_overrides;
 use serde_json::{json, Value};
@@ -372,7 +373,8 @@ impl World {
             senders.insert(org, h.api_key(org, None).await);
         }
         let finance = FunctionSlug::parse(FINANCE).expect("function slug");
-        h.state.repo().create_function(&finance, "Finance", h.now()).await.expect("define function");
+        let audit = AuditEvent::new(h.now(), Actor::operator(), "function.define");
+        h.state.repo().create_function(&finance, "Finance", h.now(), &audit).await.expect("define function");
         let mut world = World {
             h,
             people,
@@ -449,7 +451,13 @@ impl World {
         let state = &self.h.state;
         state
             .repo()
-            .put_channel_override(slug, &definition.to_string(), None, self.h.now())
+            .put_channel_override(
+                slug,
+                &definition.to_string(),
+                None,
+                self.h.now(),
+                &AuditEvent::new(self.h.now(), Actor::operator(), "channel.change"),
+            )
             .await
             .expect("store channel change");
         channel_overrides::refresh(state).await.expect("refresh channels");

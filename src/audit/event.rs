@@ -32,6 +32,16 @@ impl Actor {
         Actor { kind: "system", id: name.to_owned(), org: None, client_addr: None }
     }
 
+    /// The operator, through the command-line tool on a server.
+    pub fn operator() -> Actor {
+        Actor::system("operator")
+    }
+
+    /// `who`, or the operator when the call comes from the command line.
+    pub fn of_opt(who: Option<&Principal>) -> Actor {
+        who.map_or_else(Actor::operator, |w| Actor::of(w, w.client_addr.clone()))
+    }
+
     pub fn anonymous(client_addr: Option<String>) -> Actor {
         Actor { kind: "anonymous", id: String::new(), org: None, client_addr }
     }
@@ -87,6 +97,11 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// An event of `who`'s doing, from the address their request came from.
+    pub fn by(who: &Principal, at: OffsetDateTime, action: &str) -> AuditEvent {
+        AuditEvent::new(at, Actor::of(who, who.client_addr.clone()), action)
+    }
+
     pub fn new(at: OffsetDateTime, actor: Actor, action: &str) -> AuditEvent {
         AuditEvent {
             at,

@@ -2,6 +2,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use secrecy::ExposeSecret;
 
 use super::admin_users::{FunctionCommand, UserCommand};
+use crate::audit::Actor;
 use crate::config::Settings;
 use crate::domain::{DfeNumber, OrgKind, OrgRef};
 use anyhow::Context;
@@ -141,7 +142,7 @@ async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
                 }
                 KindArg::Team => (OrgKind::Team, OrgRef::Team(add.slug.as_deref().unwrap_or_default().parse()?)),
             };
-            let org = organisations::create(repo, now, kind, reference, &add.name).await?;
+            let org = organisations::create(repo, now, Actor::operator(), kind, reference, &add.name).await?;
             println!("added {} {} \"{}\"", org.kind.as_str(), org.reference, org.name);
         }
         OrgCommand::ImportGias { file, la, links, dry_run } => {
@@ -149,7 +150,9 @@ async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
             let links = links
                 .map(|p| std::fs::read(&p).with_context(|| format!("could not read {}", p.display())))
                 .transpose()?;
-            let plan = register::import_gias(repo, now, &establishments, links.as_deref(), la, dry_run).await?;
+            let plan =
+                register::import_gias(repo, now, Actor::operator(), &establishments, links.as_deref(), la, dry_run)
+                    .await?;
             print_plan(&plan, dry_run);
         }
         OrgCommand::Close { org } => {
@@ -219,7 +222,7 @@ async fn run_key(repo: &dyn Repository, cmd: KeyCommand) -> anyhow::Result<()> {
                 can_receive: matches!(direction, Direction::Receive | Direction::Both),
                 expires_at,
             };
-            let (_, token) = api_keys::create(repo, now, &org.parse()?, &name, scope).await?;
+            let (_, token) = api_keys::create(repo, now, Actor::operator(), &org.parse()?, &name, scope).await?;
             println!("{}", token.expose_secret());
         }
         KeyCommand::Revoke { id } => {

@@ -25,11 +25,15 @@ impl FromRequestParts<AppState> for Principal {
             _ => return Err(ServiceError::Unauthenticated.into()),
         };
         // Keys for jobs carry their own prefix; everything else must be a session's access token.
-        let principal = if token.starts_with("pp_") {
+        let mut principal = if token.starts_with("pp_") {
             api_keys::authenticate(state, &SecretString::from(token.to_owned())).await?
         } else {
             sessions::authenticate(state, token).await?
         };
+        principal.client_addr = parts.extensions.get::<ClientAddr>().map(|ClientAddr(a)| a.ip().to_string());
+        if let Some(slot) = parts.extensions.get::<crate::http::refusals::PrincipalSlot>() {
+            slot.fill(&principal);
+        }
         tracing::Span::current().record("principal", principal.describe());
         Ok(principal)
     }

@@ -17,6 +17,10 @@ pub struct ApiError {
     headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
+/// The error code of a refused request, for the audit trail to read without parsing the body.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
@@ -47,6 +51,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(Body { error: self.code, message: &self.message })).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

@@ -14,6 +14,7 @@ mod keys;
 mod messages;
 mod organisations;
 mod quarantine;
+pub mod refusals;
 pub mod server;
 mod session;
 pub mod tls;
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(path, route);
     }
     router
+        .route_layer(middleware::from_fn_with_state(state.clone(), refusals::record_refusals))
         .fallback(not_found)
         .layer(middleware::from_fn(guard::security_headers))
         .layer(middleware::from_fn(guard::refuse_ambiguous_credentials))

@@ -9,6 +9,7 @@ use super::sessions::open_totp_secret;
 use super::users::{check_password, new_totp, TotpEnrolment};
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::identity::password::{hash_password, verify_password};
 use crate::identity::totp::verify_totp;
 use crate::policy::{self, Action, Principal};
@@ -40,7 +41,9 @@ pub async fn accept_terms(state: &AppState, who: &Principal, version: u32) -> Re
             format!("the current terms are version {current}: read them and accept that version"),
         ));
     }
-    state.repo().accept_terms(user.id, version, state.now()).await?;
+    let audit =
+        AuditEvent::by(who, state.now(), "user.accept_terms").target("user", user.id.0).detail("version", version);
+    state.repo().accept_terms(user.id, version, state.now(), &audit).await?;
     info!(user = %user.username, version, "terms of use accepted");
     Ok(())
 }
@@ -56,7 +59,8 @@ pub async fn start_totp(state: &AppState, who: &Principal) -> Result<TotpEnrolme
             message: "a second factor is already set up: ask an administrator to reset it".into(),
         });
     }
-    new_totp(state, &user, false).await
+    let audit = AuditEvent::by(who, state.now(), "user.start_second_factor").target("user", user.id.0);
+    new_totp(state, &user, false, audit).await
 }
 
 pub async fn confirm_totp(state: &AppState, who: &Principal, code: &str) -> Result<(), ServiceError> {
@@ -75,7 +79,8 @@ pub async fn confirm_totp(state: &AppState, who: &Principal, code: &str) -> Resu
         )
     })?;
     state.repo().advance_totp_step(user.id, step).await?;
-    state.repo().confirm_totp(user.id, state.now()).await?;
+    let audit = AuditEvent::by(who, state.now(), "user.enrol_second_factor").target("user", user.id.0);
+    state.repo().confirm_totp(user.id, state.now(), &audit).await?;
     info!(user = %user.username, "second factor enrolled");
     Ok(())
 }
@@ -92,7 +97,8 @@ pub async fn change_password(
         return Err(ServiceError::unprocessable("wrong_password", "the current password is not right"));
     }
     check_password(new, user.username.as_str())?;
-    state.repo().set_password(user.id, &hash_password(new)?, state.now()).await?;
+    let audit = AuditEvent::by(who, state.now(), "user.change_password").target("user", user.id.0);
+    state.repo().set_password(user.id, &hash_password(new)?, state.now(), &audit).await?;
     info!(user = %user.username, "password changed; sessions revoked");
     Ok(())
 }

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use super::authority::enforce;
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent};
 use crate::domain::ChannelSlug;
 use crate::domain::OrgRef;
 use crate::policy::{self, can_login, Action, Credential, LoginSubject, Principal};
@@ -70,6 +71,7 @@ pub async fn authenticate(state: &AppState, token: &SecretString) -> Result<Prin
         org: record.org,
         predecessors,
         credential: Credential::ApiKey { key_id: record.key_id, scope: record.scope },
+        client_addr: None,
     })
 }
 
@@ -82,6 +84,7 @@ pub fn default_scope() -> KeyScope {
 pub async fn create(
     repo: &dyn Repository,
     now: OffsetDateTime,
+    actor: Actor,
     org: &OrgRef,
     name: &str,
     scope: KeyScope,
@@ -113,7 +116,14 @@ pub async fn create(
         secret_hash: issued.secret_hash,
         scope,
     };
-    repo.create_api_key(&row, now).await.map_err(|e| match ServiceError::from(e) {
+    let audit = AuditEvent::new(now, actor, "key.create")
+        .target("key", &issued.key_id)
+        .concerning(&org.reference)
+        .detail("name", name)
+        .detail("channels", &row.scope.channels)
+        .detail("send", row.scope.can_send)
+        .detail("receive", row.scope.can_receive);
+    repo.create_api_key(&row, now, &audit).await.map_err(|e| match ServiceError::from(e) {
         ServiceError::Conflict { .. } => ServiceError::Conflict {
             code: "duplicate_key_name",
             message: format!("{} already has a key named '{name}': choose another name", org.reference),
@@ -149,7 +159,7 @@ pub async fn create_as(
         policy::Decision::Hidden => return Err(ServiceError::Forbidden),
         decision => enforce(decision)?,
     }
-    create(state.repo(), state.now(), org, name, scope).await
+    create(state.repo(), state.now(), Actor::of(who, who.client_addr.clone()), org, name, scope).await
 }
 
 /// Revokes a key at once: the next request made with it is refused.
@@ -163,7 +173,9 @@ pub async fn revoke(
     if let Some(who) = who {
         enforce(policy::decide(who, Action::ManageKeys(&key.org)))?;
     }
-    repo.revoke_api_key(key_id, now).await?;
+    let audit =
+        AuditEvent::new(now, Actor::of_opt(who), "key.revoke").target("key", key_id).concerning(&key.org.reference);
+    repo.revoke_api_key(key_id, now, &audit).await?;
     tracing::info!(key = %key_id, org = %key.org.reference, "API key revoked");
     Ok(())
 }

@@ -21,6 +21,7 @@ use super::addressing::{forwarded, school_by_key};
 use super::upload::{commit_transfer, sending_on, size_limit, store_object, type_refused, Sniffing};
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::domain::channel::{Channel, Recipients};
 use crate::domain::routing::{route_by_name, Unroutable};
 use crate::domain::{sniff, ChannelSlug, FileName, OrgKind, Organisation};
@@ -162,8 +163,10 @@ impl Batch {
                 destination = quarantine("content_mismatch", mismatch.to_string());
             }
         }
+        let mut concerning = None;
         let (mut new, quarantined) = match destination {
             Destination::School { org, filename, note } => {
+                concerning = Some(org.reference.to_string());
                 let mut new = stored.into_transfer(&self.state, &self.who, self.slug.clone(), filename, [org.id]);
                 new.routing_note = note;
                 (new, false)
@@ -175,7 +178,12 @@ impl Batch {
             }
         };
         new.batch = Some(self.id);
-        let record = match commit_transfer(&self.state, new).await {
+        let action = if quarantined { "batch.quarantine_file" } else { "batch.deliver_file" };
+        let mut audit = AuditEvent::by(&self.who, self.state.now(), action);
+        if let Some(org) = concerning {
+            audit = audit.concerning(org);
+        }
+        let record = match commit_transfer(&self.state, new, audit).await {
             Ok(record) => record,
             Err(e) => return self.failed(name, e),
         };
@@ -258,7 +266,14 @@ impl Batch {
             results,
         };
         let json = serde_json::to_string(&report).map_err(|e| ServiceError::Internal(e.into()))?;
-        self.state.repo().finish_batch(self.id, &json, self.state.now()).await?;
+        let audit = AuditEvent::by(&self.who, self.state.now(), "batch.receive")
+            .target("batch", self.id)
+            .detail("channel", self.slug.as_str())
+            .detail("files", report.files)
+            .detail("delivered", report.delivered)
+            .detail("quarantined", report.quarantined)
+            .detail("refused", report.refused);
+        self.state.repo().finish_batch(self.id, &json, self.state.now(), &audit).await?;
         Ok(report)
     }
 }

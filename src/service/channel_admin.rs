@@ -10,6 +10,7 @@ use super::authority::enforce;
 use super::channel_overrides::{self, parse_stored};
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::domain::channel::{Channel, Sender};
 use crate::domain::organisation::TeamSlug;
 use crate::domain::OrgRef;
@@ -79,7 +80,9 @@ pub async fn put(
     before.overlaid([channel.clone()]).validate().map_err(invalid)?;
     let stored = serde_json::to_string(&channel)
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("could not write the channel as JSON: {e}")))?;
-    state.repo().put_channel_override(slug, &stored, who.user_id(), state.now()).await?;
+    let audit =
+        AuditEvent::by(who, state.now(), "channel.change").target("channel", slug).detail("definition", &channel);
+    state.repo().put_channel_override(slug, &stored, who.user_id(), state.now(), &audit).await?;
     info!(channel = slug, by = %who.describe(), enabled = channel.enabled, new = is_new, "channel definition changed");
     channel_overrides::refresh(state).await?;
     Ok((show(state, who, slug).await?, is_new))
@@ -89,7 +92,8 @@ pub async fn put(
 /// when the channel existed only through the API and is now gone.
 pub async fn revert(state: &AppState, who: &Principal, slug: &str) -> Result<Option<ChannelDetail>, ServiceError> {
     enforce(policy::decide(who, Action::ManageChannels))?;
-    if !state.repo().delete_channel_override(slug).await? {
+    let audit = AuditEvent::by(who, state.now(), "channel.revert").target("channel", slug);
+    if !state.repo().delete_channel_override(slug, &audit).await? {
         if state.channels().get(slug).is_none() {
             return Err(no_channel(slug));
         }

@@ -10,6 +10,7 @@ use tracing::error;
 
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::crypto::segment::{sealed_segment_len, segment_count, segment_offset, Opener, HEADER_LEN, SEGMENT_SIZE};
 use crate::domain::byte_range::RangeSpec;
 use crate::domain::TransferId;
@@ -127,17 +128,22 @@ pub async fn open(
     });
     let body = stream::iter(head.map(Ok)).chain(rest);
 
-    state
-        .repo()
-        .record_download(&NewDownload {
-            transfer: id,
-            org: who.org_id(),
-            key_id: who.key_id().map(str::to_owned),
-            client_addr,
-            range,
-            at: state.now(),
-        })
-        .await?;
+    let audit = AuditEvent::by(who, state.now(), "transfer.download")
+        .target("transfer", id)
+        .concerning(&who.org.reference)
+        .detail("channel", &transfer.channel)
+        .detail("sender", transfer.sender.reference.to_string())
+        .detail("bytes", len)
+        .detail("range", range.map(|(a, b)| format!("{a}-{b}")));
+    let download = NewDownload {
+        transfer: id,
+        org: who.org_id(),
+        key_id: who.key_id().map(str::to_owned),
+        client_addr,
+        range,
+        at: state.now(),
+    };
+    state.repo().record_download(&download, &audit).await?;
     Ok(Download { transfer, range, len, body: Box::pin(body) })
 }
 

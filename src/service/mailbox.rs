@@ -6,6 +6,7 @@ use super::authority::enforce;
 use super::download::visible_transfer;
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::domain::{Mailbox, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
 use crate::store::meta::{DownloadRecord, MailboxEntry, TransferRecord};
@@ -101,7 +102,10 @@ pub async fn delete(state: &AppState, who: &Principal, id: TransferId) -> Result
         return Err(ServiceError::StepRequired(step));
     }
     if policy::decide(who, Action::WithdrawTransfer(&transfer)) == Decision::Allow {
-        if !state.repo().withdraw_transfer(id, state.now()).await? {
+        let audit = AuditEvent::by(who, state.now(), "transfer.withdraw")
+            .target("transfer", id)
+            .concerning(&transfer.sender.reference);
+        if !state.repo().withdraw_transfer(id, state.now(), &audit).await? {
             return Err(ServiceError::Gone(format!("this transfer is already {}", transfer.state.as_str())));
         }
         info!(transfer = %id, "transfer withdrawn; data key destroyed");
@@ -117,7 +121,10 @@ pub async fn delete(state: &AppState, who: &Principal, id: TransferId) -> Result
     if policy::decide(who, Action::RemoveFromInbox(&transfer)) == Decision::Allow
         && transfer.state == crate::domain::TransferState::Available
     {
-        state.repo().remove_delivery(id, who.org_id(), state.now()).await?;
+        let audit = AuditEvent::by(who, state.now(), "transfer.remove_from_inbox")
+            .target("transfer", id)
+            .concerning(&who.org.reference);
+        state.repo().remove_delivery(id, who.org_id(), state.now(), &audit).await?;
         return Ok(());
     }
     Err(ServiceError::NotFound)

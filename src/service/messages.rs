@@ -9,6 +9,7 @@ use super::addressing::{address, Addressing};
 use super::upload::{check_message, commit_transfer, sending_on};
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::domain::{ChannelSlug, Sha256Digest, TransferId};
 use crate::policy::Principal;
 use crate::store::meta::{NewTransfer, TransferRecord};
@@ -55,5 +56,5 @@ pub async fn send(state: &AppState, who: &Principal, req: MessageRequest) -> Res
         routing_note: addressed.note,
         batch: None,
     };
-    commit_transfer(state, new).await
+    commit_transfer(state, new, AuditEvent::by(who, state.now(), "message.send")).await
 }

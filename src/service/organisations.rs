@@ -6,6 +6,7 @@ use tracing::info;
 use super::authority::enforce;
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent};
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, OrgRef, Organisation};
 use crate::policy::{self, Action, Principal};
@@ -15,6 +16,7 @@ use crate::store::Repository;
 pub async fn create(
     repo: &dyn Repository,
     now: OffsetDateTime,
+    actor: Actor,
     kind: OrgKind,
     reference: OrgRef,
     name: &str,
@@ -31,7 +33,12 @@ pub async fn create(
         ));
     }
     let new = NewOrganisation { kind, reference: reference.clone(), name: name.to_owned() };
-    repo.create_organisation(&new, now).await.map_err(|e| match ServiceError::from(e) {
+    let audit = AuditEvent::new(now, actor, "organisation.create")
+        .target("organisation", &reference)
+        .concerning(&reference)
+        .detail("kind", kind.as_str())
+        .detail("name", name);
+    repo.create_organisation(&new, now, &audit).await.map_err(|e| match ServiceError::from(e) {
         ServiceError::Conflict { .. } => ServiceError::Conflict {
             code: "duplicate_organisation",
             message: format!("an organisation {reference} already exists"),
@@ -63,7 +70,7 @@ pub async fn create_as(
     name: &str,
 ) -> Result<Organisation, ServiceError> {
     enforce(policy::decide(who, Action::ManageOrganisations))?;
-    create(state.repo(), state.now(), kind, reference, name).await
+    create(state.repo(), state.now(), Actor::of(who, who.client_addr.clone()), kind, reference, name).await
 }
 
 /// Closes an organisation: its history stays, its people and keys can no longer get in, and
@@ -78,7 +85,10 @@ pub async fn close(
         enforce(policy::decide(who, Action::ManageOrganisations))?;
     }
     let org = repo.find_organisation(reference).await?.ok_or(ServiceError::NotFound)?;
-    repo.set_organisation_status(org.id, OrgStatus::Closed, now).await?;
+    let audit = AuditEvent::new(now, Actor::of_opt(who), "organisation.close")
+        .target("organisation", &org.reference)
+        .concerning(&org.reference);
+    repo.set_organisation_status(org.id, OrgStatus::Closed, now, &audit).await?;
     info!(org = %org.reference, "organisation closed");
     repo.get_organisation(org.id).await?.ok_or(ServiceError::NotFound)
 }
@@ -94,6 +104,10 @@ pub async fn require_totp(
     if let Some(who) = who {
         enforce(policy::decide(who, Action::RequireSecondFactor(&org)))?;
     }
-    state.repo().set_totp_required(org.id, required).await?;
+    let audit = AuditEvent::new(state.now(), Actor::of_opt(who), "organisation.require_second_factor")
+        .target("organisation", &org.reference)
+        .concerning(&org.reference)
+        .detail("required", required);
+    state.repo().set_totp_required(org.id, required, &audit).await?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use super::mailbox::{page_limit, Page};
 use super::upload::sending_on;
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::domain::routing::route_by_name;
 use crate::domain::{ChannelSlug, FileName, OrgKind, TransferId};
 use crate::policy::{self, Action, Principal};
@@ -89,7 +90,12 @@ pub async fn route(
         note = format!("{note}; {forward}");
     }
     let release = Release { transfer: id, recipient: school.id, filename, routing_note: note };
-    if !state.repo().release_from_quarantine(&release).await? {
+    let audit = AuditEvent::by(who, state.now(), "quarantine.route")
+        .target("transfer", id)
+        .concerning(&school.reference)
+        .detail("reason_held", transfer.quarantine.as_ref().map(|q| q.code.clone()))
+        .detail("note", &release.routing_note);
+    if !state.repo().release_from_quarantine(&release, &audit).await? {
         return Err(ServiceError::Gone("this file is no longer in the quarantine".to_owned()));
     }
     info!(transfer = %id, to = %school.reference, "quarantined file routed");
@@ -99,7 +105,9 @@ pub async fn route(
 /// Discards a held file: its data key is destroyed at once, then its object deleted.
 pub async fn discard(state: &AppState, who: &Principal, id: TransferId) -> Result<(), ServiceError> {
     let transfer = held(state, who, id).await?;
-    if !state.repo().withdraw_transfer(id, state.now()).await? {
+    let audit =
+        AuditEvent::by(who, state.now(), "quarantine.discard").target("transfer", id).concerning(&who.org.reference);
+    if !state.repo().withdraw_transfer(id, state.now(), &audit).await? {
         return Err(ServiceError::Gone("this file is no longer in the quarantine".to_owned()));
     }
     info!(transfer = %id, "quarantined file discarded; data key destroyed");

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use super::ServiceError;
+use crate::audit::{Actor, AuditEvent};
 use crate::domain::gias::{plan_import_files, ImportPlan, KnownSchool};
 use crate::domain::{OrgKind, OrgRef};
 use crate::store::Repository;
@@ -14,6 +15,7 @@ use crate::store::Repository;
 pub async fn import_gias(
     repo: &dyn Repository,
     now: OffsetDateTime,
+    actor: Actor,
     establishments_csv: &[u8],
     links_csv: Option<&[u8]>,
     la: Option<u16>,
@@ -39,7 +41,8 @@ pub async fn import_gias(
     let plan = plan_import_files(&known, establishments_csv, links_csv, la)
         .map_err(|e| ServiceError::bad_request("invalid_register_file", e.to_string()))?;
     if !dry_run {
-        repo.apply_register_import(&plan, now).await?;
+        let audit = AuditEvent::new(now, actor, "register.import").detail("summary", plan.summary().to_string());
+        repo.apply_register_import(&plan, now, &audit).await?;
         info!(summary = %plan.summary(), "register import applied");
     }
     Ok(plan)

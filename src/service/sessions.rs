@@ -12,6 +12,7 @@ use tracing::info;
 
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::crypto::DataKey;
 use crate::domain::{FunctionSlug, Username};
 use crate::identity::access_token::{issue_access_token, verify_access_token, TokenError};
@@ -59,6 +60,11 @@ pub fn open_totp_secret(state: &AppState, user: &UserRecord) -> Result<Option<To
     Ok(Some(secret))
 }
 
+/// A person as the audit trail names them.
+fn person(user: &UserRecord, client_addr: Option<String>) -> Actor {
+    Actor { kind: "user", id: user.username.to_string(), org: Some(user.org.reference.to_string()), client_addr }
+}
+
 fn account_subject(username: &str) -> String {
     let name: String = username.trim().to_lowercase().chars().take(64).collect();
     format!("account:{name}")
@@ -81,8 +87,15 @@ pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession,
     if let Some(addr) = &req.client_addr {
         subjects.push(format!("addr:{addr}"));
     }
+    let failed = |reason: &str| {
+        AuditEvent::new(state.now(), Actor::anonymous(req.client_addr.clone()), "session.login")
+            .outcome(Outcome::Refused)
+            .target("username", req.username.trim().chars().take(64).collect::<String>())
+            .detail("reason", reason)
+    };
     if let Some(wait) = throttled(state, &subjects).await? {
         info!(subject = %subjects[0], "login refused: locked out after repeated failures");
+        state.repo().append_audit(&failed("locked out after repeated failures")).await?;
         return Err(ServiceError::Throttled(wait));
     }
     match check_credentials(state, &req).await? {
@@ -92,7 +105,7 @@ pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession,
         }
         Err(why) => {
             info!(subject = %subjects[0], reason = why, "login failed");
-            state.repo().record_login_failure(&subjects, state.now()).await?;
+            state.repo().record_login_failure(&subjects, state.now(), &failed(why)).await?;
             Err(refused())
         }
     }
@@ -177,17 +190,18 @@ async fn start_session(
         state.repo().revoke_user_sessions(user.id, "replaced by a new login", now, None).await?;
     }
     let refresh = issue_refresh_token();
-    state
-        .repo()
-        .create_session(&NewSession {
-            id: session_id.clone(),
-            user: user.id,
-            refresh_hash: refresh.hash,
-            created_at: now,
-            expires_at: now + Duration::seconds(settings.session_ttl_secs as i64),
-            client_addr,
-        })
-        .await?;
+    let audit = AuditEvent::new(now, person(&user, client_addr.clone()), "session.login")
+        .target("session", &session_id)
+        .concerning(&user.org.reference);
+    let session = NewSession {
+        id: session_id.clone(),
+        user: user.id,
+        refresh_hash: refresh.hash,
+        created_at: now,
+        expires_at: now + Duration::seconds(settings.session_ttl_secs as i64),
+        client_addr,
+    };
+    state.repo().create_session(&session, &audit).await?;
     state.repo().record_login(user.id, now).await?;
     let pending = pending_steps(state, &user).await?;
     let access_token = access_token(state, &user, &session_id, now)?;
@@ -218,7 +232,10 @@ pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSes
     let Some(hash) = hash_refresh_token(token.expose_secret()) else { return Err(refused()) };
     let Some(session) = state.repo().find_session_by_refresh(&hash).await? else {
         if let Some(stolen) = state.repo().find_session_by_previous_refresh(&hash).await? {
-            state.repo().revoke_session(&stolen.id, "refresh token reused", now).await?;
+            let audit = AuditEvent::new(now, Actor::system("sessions"), "session.revoke")
+                .target("session", &stolen.id)
+                .detail("reason", "a replaced refresh token was presented again");
+            state.repo().revoke_session(&stolen.id, "refresh token reused", now, &audit).await?;
             info!(session = %stolen.id, "a replaced refresh token was presented again: session revoked");
         }
         return Err(refused());
@@ -229,7 +246,11 @@ pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSes
     let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused()) };
     if let Err(refusal) = can_login(login_subject(state, &user), now) {
         info!(user = %user.username, ?refusal, "refresh refused by the access rules");
-        state.repo().revoke_session(&session.id, "user may no longer log in", now).await?;
+        let audit = AuditEvent::new(now, person(&user, None), "session.revoke")
+            .target("session", &session.id)
+            .concerning(&user.org.reference)
+            .detail("reason", "the user may no longer log in");
+        state.repo().revoke_session(&session.id, "user may no longer log in", now, &audit).await?;
         return Err(refused());
     }
     let next = issue_refresh_token();
@@ -250,7 +271,8 @@ pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSes
 
 pub async fn logout(state: &AppState, who: &Principal) -> Result<(), ServiceError> {
     let Some(session) = who.user() else { return Err(ServiceError::Forbidden) };
-    state.repo().revoke_session(&session.session_id, "logged out", state.now()).await?;
+    let audit = AuditEvent::by(who, state.now(), "session.logout").target("session", &session.session_id);
+    state.repo().revoke_session(&session.session_id, "logged out", state.now(), &audit).await?;
     Ok(())
 }
 
@@ -288,5 +310,6 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
             functions,
             pending,
         }),
+        client_addr: None,
     })
 }

@@ -15,6 +15,7 @@ use super::addressing::{address, Addressing};
 use super::authority::enforce;
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::AuditEvent;
 use crate::crypto::segment::{Sealer, SEGMENT_SIZE};
 use crate::crypto::DataKey;
 use crate::crypto::WrappedKey;
@@ -124,7 +125,36 @@ where
     new.reply_to = req.reply_to;
     new.message = message;
     new.routing_note = addressed.note;
-    commit_transfer(state, new).await
+    let mut audit = AuditEvent::by(who, state.now(), "transfer.upload")
+        .detail("to", addressed.recipients.iter().map(|r| r.reference.to_string()).collect::<Vec<_>>());
+    if let [only] = addressed.recipients.as_slice() {
+        audit = audit.concerning(&only.reference);
+    }
+    commit_transfer(state, new, audit).await
+}
+
+/// What the trail keeps of a new transfer: where it went and how it got there, never its content.
+fn transfer_event(audit: AuditEvent, new: &NewTransfer) -> AuditEvent {
+    let mut audit = audit
+        .target("transfer", new.id)
+        .detail("channel", new.channel.as_str())
+        .detail("filename", new.filename.as_ref().map(|f| f.as_str()))
+        .detail("size", new.size)
+        .detail("sha256", new.sha256.to_hex())
+        .detail("recipients", new.recipients.len());
+    if let Some(note) = &new.routing_note {
+        audit = audit.detail("routing", note);
+    }
+    if let Some(q) = &new.quarantine {
+        audit = audit.detail("quarantined", &q.code).detail("reason", &q.reason);
+    }
+    if let Some(r) = new.reply_to {
+        audit = audit.detail("reply_to", r.to_string());
+    }
+    if let Some(b) = new.batch {
+        audit = audit.detail("batch", b.to_string());
+    }
+    audit
 }
 
 /// How an upload's first bytes are checked against its extension.
@@ -233,8 +263,13 @@ where
 
 /// Inserts the row that makes a stored object visible. If that fails the object is deleted
 /// (or, failing that too, left to the orphan sweep), so nothing half-kept remains.
-pub(crate) async fn commit_transfer(state: &AppState, new: NewTransfer) -> Result<TransferRecord, ServiceError> {
-    match state.repo().insert_transfer(&new).await {
+pub(crate) async fn commit_transfer(
+    state: &AppState,
+    new: NewTransfer,
+    audit: AuditEvent,
+) -> Result<TransferRecord, ServiceError> {
+    let audit = transfer_event(audit, &new);
+    match state.repo().insert_transfer(&new, &audit).await {
         Ok(record) => {
             info!(transfer = %record.id, size = record.size, "transfer stored");
             Ok(record)

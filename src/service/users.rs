@@ -13,6 +13,7 @@ use super::authority::enforce;
 use super::sessions::totp_binding;
 use super::ServiceError;
 use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent};
 use crate::crypto::DataKey;
 use crate::domain::{FunctionSlug, OrgKind, OrgRef, Organisation, Role, UserId, UserStatus, Username};
 use crate::identity::password::{generate_password, hash_password};
@@ -102,7 +103,12 @@ pub async fn create(
         password_hash: Some(hash_password(&password)?),
         requested_by: who.and_then(|w| w.user_id()),
     };
-    let user = state.repo().create_user(&new, state.now()).await.map_err(|e| match e {
+    let audit = AuditEvent::new(state.now(), Actor::of_opt(who), "user.create")
+        .concerning(&org.reference)
+        .detail("username", username.as_str())
+        .detail("role", req.role.as_str())
+        .detail("status", status.as_str());
+    let user = state.repo().create_user(&new, state.now(), &audit).await.map_err(|e| match e {
         StoreError::Conflict(_) => ServiceError::Conflict {
             code: "username_taken",
             message: format!("the username {username} is taken: choose another"),
@@ -111,6 +117,14 @@ pub async fn create(
     })?;
     info!(user = %user.username, org = %user.org.reference, role = %user.role, status = user.status.as_str(), "user created");
     Ok(CreatedUser { user, initial_password: generated.then_some(password) })
+}
+
+/// An event about a change to `user`'s account.
+fn user_event(state: &AppState, who: Option<&Principal>, action: &str, user: &UserRecord) -> AuditEvent {
+    AuditEvent::new(state.now(), Actor::of_opt(who), action)
+        .target("user", user.id.0)
+        .concerning(&user.org.reference)
+        .detail("username", user.username.as_str())
 }
 
 fn role_mismatch(role: Role, org: &Organisation) -> ServiceError {
@@ -165,7 +179,11 @@ pub async fn approve(state: &AppState, who: Option<&Principal>, id: UserId) -> R
             message: format!("{} is {}, not waiting for approval", user.username, user.status.as_str()),
         });
     }
-    state.repo().set_user_status(id, UserStatus::Active, None, who.and_then(|w| w.user_id()), state.now()).await?;
+    let audit = user_event(state, who, "user.approve", &user);
+    state
+        .repo()
+        .set_user_status(id, UserStatus::Active, None, who.and_then(|w| w.user_id()), state.now(), &audit)
+        .await?;
     get(state, None, id).await
 }
 
@@ -184,7 +202,9 @@ pub async fn set_active(
             message: "approve the account request instead".into(),
         });
     }
-    state.repo().set_user_status(id, status, Some(reason), who.and_then(|w| w.user_id()), state.now()).await?;
+    let action = if active { "user.enable" } else { "user.disable" };
+    let audit = user_event(state, who, action, &user).detail("reason", reason);
+    state.repo().set_user_status(id, status, Some(reason), who.and_then(|w| w.user_id()), state.now(), &audit).await?;
     info!(user = %user.username, active, reason, "user status changed");
     get(state, None, id).await
 }
@@ -204,7 +224,8 @@ pub async fn reset_password(
         }
         None => (generate_password(), true),
     };
-    state.repo().set_password(id, &hash_password(&password)?, state.now()).await?;
+    let audit = user_event(state, who, "user.reset_password", &user);
+    state.repo().set_password(id, &hash_password(&password)?, state.now(), &audit).await?;
     info!(user = %user.username, "password reset; sessions revoked");
     Ok(generated.then_some(password))
 }
@@ -216,7 +237,12 @@ pub struct TotpEnrolment {
 
 /// Gives the user a fresh TOTP secret and recovery codes. `confirmed`: in force at once (an
 /// administrator enrolling on the user's behalf); otherwise the user confirms it with a code.
-pub async fn new_totp(state: &AppState, user: &UserRecord, confirmed: bool) -> Result<TotpEnrolment, ServiceError> {
+pub async fn new_totp(
+    state: &AppState,
+    user: &UserRecord,
+    confirmed: bool,
+    audit: AuditEvent,
+) -> Result<TotpEnrolment, ServiceError> {
     let key = DataKey::generate();
     let secret = TotpSecret::from_bytes(key.expose_secret().to_vec())
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("TOTP secret: {e}")))?;
@@ -224,14 +250,14 @@ pub async fn new_totp(state: &AppState, user: &UserRecord, confirmed: bool) -> R
     let codes = generate_recovery_codes(10);
     let hashes: Vec<[u8; 32]> =
         codes.iter().map(|c| hash_recovery_code(secrecy::ExposeSecret::expose_secret(c))).collect();
-    state.repo().set_totp(user.id, Some(&wrapped), confirmed, &hashes, state.now()).await?;
+    state.repo().set_totp(user.id, Some(&wrapped), confirmed, &hashes, state.now(), &audit).await?;
     let uri = otpauth_uri(&secret, &state.settings().identity.totp_issuer, user.username.as_str());
     Ok(TotpEnrolment { otpauth_uri: uri, recovery_codes: codes })
 }
 
 pub async fn reset_totp(state: &AppState, who: Option<&Principal>, id: UserId) -> Result<TotpEnrolment, ServiceError> {
     let user = get(state, who, id).await?;
-    let enrolment = new_totp(state, &user, true).await?;
+    let enrolment = new_totp(state, &user, true, user_event(state, who, "user.reset_second_factor", &user)).await?;
     state.repo().revoke_user_sessions(id, "second factor reset", state.now(), None).await?;
     info!(user = %user.username, "second factor reset by an administrator");
     Ok(enrolment)
@@ -244,8 +270,10 @@ pub async fn set_leaver_date(
     id: UserId,
     on: Option<OffsetDateTime>,
 ) -> Result<UserRecord, ServiceError> {
-    get(state, who, id).await?;
-    state.repo().set_disable_on(id, on).await?;
+    let user = get(state, who, id).await?;
+    let audit =
+        user_event(state, who, "user.set_leaver_date", &user).detail("on", on.map(crate::domain::clock::to_millis));
+    state.repo().set_disable_on(id, on, &audit).await?;
     get(state, None, id).await
 }
 
@@ -262,7 +290,10 @@ pub async fn grant_function(
     if until.is_some_and(|u| u <= state.now()) {
         return Err(ServiceError::bad_request("invalid_until", "cover must end in the future"));
     }
-    state.repo().grant_function(id, &slug, until, who.and_then(|w| w.user_id()), state.now()).await?;
+    let audit = user_event(state, who, "user.grant_function", &user)
+        .detail("function", slug.as_str())
+        .detail("until", until.map(crate::domain::clock::to_millis));
+    state.repo().grant_function(id, &slug, until, who.and_then(|w| w.user_id()), state.now(), &audit).await?;
     Ok(())
 }
 
@@ -275,7 +306,8 @@ pub async fn revoke_function(
     let user = state.repo().get_user(id).await?.ok_or(ServiceError::NotFound)?;
     check(who, Action::GrantFunction { user: &user, temporary: false })?;
     let slug = known_function(state, function).await?;
-    state.repo().revoke_function(id, &slug).await?;
+    let audit = user_event(state, who, "user.revoke_function", &user).detail("function", slug.as_str());
+    state.repo().revoke_function(id, &slug, &audit).await?;
     Ok(())
 }
 
@@ -315,7 +347,10 @@ pub async fn define_function(
             "use 2 to 40 lower-case letters, digits or hyphens, such as finance",
         )
     })?;
-    state.repo().create_function(&slug, name.trim(), state.now()).await.map_err(|e| match e {
+    let audit = AuditEvent::new(state.now(), Actor::of_opt(who), "function.define")
+        .target("function", &slug)
+        .detail("name", name.trim());
+    state.repo().create_function(&slug, name.trim(), state.now(), &audit).await.map_err(|e| match e {
         StoreError::Conflict(_) => ServiceError::Conflict {
             code: "duplicate_function",
             message: format!("the function {slug} exists already"),
@@ -327,7 +362,8 @@ pub async fn define_function(
 pub async fn confirm_user_list(state: &AppState, who: &Principal) -> Result<(), ServiceError> {
     enforce(policy::decide(who, Action::ConfirmUserList(&who.org)))?;
     let by = who.user_id().ok_or(ServiceError::Forbidden)?;
-    state.repo().confirm_user_list(who.org_id(), by, state.now()).await?;
+    let audit = AuditEvent::by(who, state.now(), "user_list.confirm").concerning(&who.org.reference);
+    state.repo().confirm_user_list(who.org_id(), by, state.now(), &audit).await?;
     Ok(())
 }
 
@@ -371,7 +407,9 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<(Username, SecretStrin
             reference: system.clone(),
             name: "Pigeonpost administration".into(),
         };
-        state.repo().create_organisation(&new, state.now()).await?;
+        let audit = AuditEvent::new(state.now(), Actor::system("start-up"), "organisation.create")
+            .target("organisation", &system);
+        state.repo().create_organisation(&new, state.now(), &audit).await?;
     }
     let created = create(
         state,

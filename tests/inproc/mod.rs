@@ -25,6 +25,7 @@ use time::{Duration, OffsetDateTime};
 use tower::ServiceExt;
 
 use pigeonpost::app::AppState;
+use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::config::{Overrides, Settings};
 use pigeonpost::crypto::Keyring;
 use pigeonpost::domain::clock::ManualClock;
@@ -171,9 +172,16 @@ impl Harness {
     // ----- organisations -----
 
     pub async fn org(&self, kind: OrgKind, reference: &str, name: &str) -> Organisation {
-        organisations::create(self.state.repo(), self.now(), kind, reference.parse().expect("org ref"), name)
-            .await
-            .expect("create organisation")
+        organisations::create(
+            self.state.repo(),
+            self.now(),
+            Actor::operator(),
+            kind,
+            reference.parse().expect("org ref"),
+            name,
+        )
+        .await
+        .expect("create organisation")
     }
 
     /// Schools 825/2001 and 825/2002, teams smst and finance, and the system organisation.
@@ -249,7 +257,8 @@ impl Harness {
             password_hash: Some(hash.clone()),
             requested_by: None,
         };
-        self.state.repo().create_user(&new, self.now()).await.expect("create victim").id
+        let audit = AuditEvent::new(self.now(), Actor::operator(), "user.create");
+        self.state.repo().create_user(&new, self.now(), &audit).await.expect("create victim").id
     }
 
     /// Enrols (or re-enrols) a confirmed second factor as an administrator would.
@@ -333,6 +342,7 @@ impl Harness {
         let (id, token) = api_keys::create(
             self.state.repo(),
             self.now(),
+            Actor::operator(),
             &org.parse().expect("org ref"),
             &name,
             scope.unwrap_or_else(api_keys::default_scope),

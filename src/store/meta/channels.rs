@@ -1,6 +1,8 @@
 //! Channel definitions changed through the admin API, stored beside the file's catalogue.
 
 use async_trait::async_trait;
+
+use crate::audit::AuditEvent;
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -31,7 +33,8 @@ pub trait ChannelStore: Send + Sync {
         definition: &str,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Removes the override of `slug`. False if there was none.
-    async fn delete_channel_override(&self, slug: &str) -> Result<bool, StoreError>;
+    async fn delete_channel_override(&self, slug: &str, audit: &AuditEvent) -> Result<bool, StoreError>;
 }

@@ -2,6 +2,8 @@
 //! scopes and the register's organisation details.
 
 use async_trait::async_trait;
+
+use crate::audit::AuditEvent;
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -93,19 +95,26 @@ pub trait IdentityStore: Send + Sync {
         id: OrgId,
         status: OrgStatus,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
-    async fn set_totp_required(&self, id: OrgId, required: bool) -> Result<bool, StoreError>;
+    async fn set_totp_required(&self, id: OrgId, required: bool, audit: &AuditEvent) -> Result<bool, StoreError>;
 
     /// Applies a register import in one transaction: adds, updates, closures and successions.
     async fn apply_register_import(
         &self,
         plan: &crate::domain::gias::ImportPlan,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Organisations that a school carries on from (academy conversions, amalgamations).
     async fn predecessors(&self, org: OrgId) -> Result<Vec<OrgId>, StoreError>;
 
-    async fn create_user(&self, user: &NewUser, at: OffsetDateTime) -> Result<UserRecord, StoreError>;
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<UserRecord, StoreError>;
     async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
     async fn find_user(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;
     async fn list_users(&self, org: Option<OrgId>) -> Result<Vec<UserRecord>, StoreError>;
@@ -118,9 +127,16 @@ pub trait IdentityStore: Send + Sync {
         reason: Option<&str>,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
     /// Sets a new password hash and revokes every session in the same transaction.
-    async fn set_password(&self, id: UserId, phc: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn set_password(
+        &self,
+        id: UserId,
+        phc: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Replaces the TOTP secret and recovery codes (None clears them). Unconfirmed until `confirm_totp`.
     async fn set_totp(
         &self,
@@ -129,16 +145,28 @@ pub trait IdentityStore: Send + Sync {
         confirmed: bool,
         recovery_hashes: &[[u8; 32]],
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn confirm_totp(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn confirm_totp(&self, id: UserId, at: OffsetDateTime, audit: &AuditEvent) -> Result<(), StoreError>;
     /// Records the time step of an accepted code, only if it is later than the last one (so a code is used once, across nodes).
     async fn advance_totp_step(&self, id: UserId, step: u64) -> Result<bool, StoreError>;
     /// Marks a recovery code used; false if it was not an unused code of this user.
     async fn use_recovery_code(&self, id: UserId, hash: &[u8; 32], at: OffsetDateTime) -> Result<bool, StoreError>;
-    async fn set_disable_on(&self, id: UserId, on: Option<OffsetDateTime>) -> Result<bool, StoreError>;
+    async fn set_disable_on(
+        &self,
+        id: UserId,
+        on: Option<OffsetDateTime>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     async fn record_login(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError>;
 
-    async fn create_function(&self, slug: &FunctionSlug, name: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn create_function(
+        &self,
+        slug: &FunctionSlug,
+        name: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn list_functions(&self) -> Result<Vec<(FunctionSlug, String)>, StoreError>;
     async fn grant_function(
         &self,
@@ -147,12 +175,18 @@ pub trait IdentityStore: Send + Sync {
         until: Option<OffsetDateTime>,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn revoke_function(&self, user: UserId, function: &FunctionSlug) -> Result<bool, StoreError>;
+    async fn revoke_function(
+        &self,
+        user: UserId,
+        function: &FunctionSlug,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     /// Functions in force at `now` (lapsed cover excluded).
     async fn user_functions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<UserFunction>, StoreError>;
 
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    async fn create_session(&self, session: &NewSession, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     async fn find_session_by_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     async fn find_session_by_previous_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
@@ -165,7 +199,13 @@ pub trait IdentityStore: Send + Sync {
         expires_at: OffsetDateTime,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
-    async fn revoke_session(&self, id: &str, reason: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn revoke_session(
+        &self,
+        id: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     async fn revoke_user_sessions(
         &self,
         user: UserId,
@@ -174,16 +214,33 @@ pub trait IdentityStore: Send + Sync {
         except: Option<&str>,
     ) -> Result<u64, StoreError>;
 
-    async fn record_login_failure(&self, subjects: &[String], at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn record_login_failure(
+        &self,
+        subjects: &[String],
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn count_login_failures(&self, subject: &str, since: OffsetDateTime) -> Result<u64, StoreError>;
     async fn clear_login_failures(&self, subject: &str) -> Result<(), StoreError>;
 
-    async fn accept_terms(&self, user: UserId, version: u32, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn accept_terms(
+        &self,
+        user: UserId,
+        version: u32,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn accepted_terms_version(&self, user: UserId) -> Result<Option<u32>, StoreError>;
-    async fn confirm_user_list(&self, org: OrgId, by: UserId, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn confirm_user_list(
+        &self,
+        org: OrgId,
+        by: UserId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Every open school with the time of its latest user-list confirmation, if any.
     async fn user_list_confirmations(&self) -> Result<Vec<(Organisation, Option<OffsetDateTime>)>, StoreError>;
 
     async fn list_api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKeySummary>, StoreError>;
-    async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime, audit: &AuditEvent) -> Result<bool, StoreError>;
 }

@@ -1,12 +1,14 @@
 //! Metadata repository: organisations, API keys, transfers, deliveries and downloads.
 //! SQL lives only in the engine modules below.
 
+pub mod audit;
 pub mod channels;
 pub mod identity;
 mod records;
 pub mod reports;
 pub mod sqlite;
 
+pub use audit::*;
 pub use channels::*;
 pub use identity::*;
 pub use records::*;
@@ -15,6 +17,8 @@ pub use reports::*;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+
+use crate::audit::AuditEvent;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -34,21 +38,26 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Repository: IdentityStore + ChannelStore + ReportStore + Send + Sync + 'static {
+pub trait Repository: AuditStore + IdentityStore + ChannelStore + ReportStore + Send + Sync + 'static {
     /// Applies pending migrations; safe to run on every start.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn create_organisation(&self, org: &NewOrganisation, at: OffsetDateTime) -> Result<Organisation, StoreError>;
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Organisation, StoreError>;
     async fn find_organisation(&self, reference: &OrgRef) -> Result<Option<Organisation>, StoreError>;
     async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError>;
 
-    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Stores a transfer and its deliveries in one transaction: it becomes visible whole or not at all.
-    async fn insert_transfer(&self, transfer: &NewTransfer) -> Result<TransferRecord, StoreError>;
+    async fn insert_transfer(&self, transfer: &NewTransfer, audit: &AuditEvent) -> Result<TransferRecord, StoreError>;
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
     /// One page of the mailboxes of `orgs` (an organisation and those it carries on from), newest
     /// first, strictly older than `before` (a cursor from a previous page), only on `channels` when given
@@ -65,13 +74,19 @@ pub trait Repository: IdentityStore + ChannelStore + ReportStore + Send + Sync +
     /// Available transfers on `channel` delivered to any of `orgs` that no transfer answers yet, oldest first.
     async fn open_requests(&self, channel: &str, orgs: &[OrgId], limit: u32)
         -> Result<Vec<TransferRecord>, StoreError>;
-    async fn record_download(&self, download: &NewDownload) -> Result<(), StoreError>;
+    async fn record_download(&self, download: &NewDownload, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn list_downloads(&self, id: TransferId) -> Result<Vec<DownloadRecord>, StoreError>;
     /// The transfers that answer `id`, oldest first.
     async fn replies_to(&self, id: TransferId) -> Result<Vec<TransferRecord>, StoreError>;
 
     async fn create_batch(&self, batch: &NewBatch) -> Result<(), StoreError>;
-    async fn finish_batch(&self, id: BatchId, report: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn finish_batch(
+        &self,
+        id: BatchId,
+        report: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError>;
     /// Files held in the quarantine of any of `orgs`, newest first, strictly older than `before`.
     async fn list_quarantine(
@@ -81,14 +96,25 @@ pub trait Repository: IdentityStore + ChannelStore + ReportStore + Send + Sync +
         limit: u32,
     ) -> Result<Vec<MailboxEntry>, StoreError>;
     /// Delivers a quarantined file in one transaction. False if it was no longer in quarantine.
-    async fn release_from_quarantine(&self, release: &Release) -> Result<bool, StoreError>;
+    async fn release_from_quarantine(&self, release: &Release, audit: &AuditEvent) -> Result<bool, StoreError>;
     /// The organisations recorded as carrying `org` on (usually one; two when it was split).
     async fn successors(&self, org: OrgId) -> Result<Vec<Organisation>, StoreError>;
 
     /// Marks the transfer withdrawn and destroys its wrapped data key. False if it was not available.
-    async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn withdraw_transfer(
+        &self,
+        id: TransferId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     /// Hides a delivery from the recipient's inbox. False if it was not there.
-    async fn remove_delivery(&self, id: TransferId, org: OrgId, at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn remove_delivery(
+        &self,
+        id: TransferId,
+        org: OrgId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     /// Of the given object ids, those that a transfer still needs (its data key still exists).
     async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{db_err, org_from_row, transfer_from_row, SqliteRepository, ORG_COLS, TRANSFER_COLS};
+use crate::audit::AuditEvent;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::{OrgId, Organisation, TransferId};
 use crate::store::meta::{BatchId, BatchRecord, MailboxEntry, NewBatch, Release, TransferRecord};
@@ -46,14 +47,18 @@ impl SqliteRepository {
         id: BatchId,
         report: &str,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("UPDATE batches SET report = ?, finished_at = ? WHERE id = ?")
             .bind(report)
             .bind(to_millis(at))
             .bind(id.hyphenated().to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -103,7 +108,7 @@ impl SqliteRepository {
         Ok(entries)
     }
 
-    pub(super) async fn release(&self, r: &Release) -> Result<bool, StoreError> {
+    pub(super) async fn release(&self, r: &Release, audit: &AuditEvent) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let seq: Option<i64> = sqlx::query_scalar(
             "UPDATE transfers SET quarantine_code = NULL, quarantine_reason = NULL, filename = ?, routing_note = ? \
@@ -122,6 +127,7 @@ impl SqliteRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }

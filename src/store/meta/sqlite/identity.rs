@@ -5,6 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{db_err, org_from_row, SqliteRepository, KEY_SCOPE_COLS, ORG_COLS};
+use crate::audit::AuditEvent;
 use crate::crypto::WrappedKey;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::organisation::OrgStatus;
@@ -110,35 +111,50 @@ impl IdentityStore for SqliteRepository {
         id: OrgId,
         status: OrgStatus,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let closed_at = (status == OrgStatus::Closed).then(|| to_millis(at));
         let done = sqlx::query("UPDATE organisations SET status = ?, closed_at = ? WHERE id = ?")
             .bind(status.as_str())
             .bind(closed_at)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
-    async fn set_totp_required(&self, id: OrgId, required: bool) -> Result<bool, StoreError> {
+    async fn set_totp_required(&self, id: OrgId, required: bool, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("UPDATE organisations SET totp_required = ? WHERE id = ?")
             .bind(required)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn apply_register_import(
         &self,
         plan: &crate::domain::gias::ImportPlan,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         super::register::apply(&mut tx, plan, at).await?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -155,8 +171,14 @@ impl IdentityStore for SqliteRepository {
         Ok(ids.into_iter().map(OrgId).collect())
     }
 
-    async fn create_user(&self, user: &NewUser, at: OffsetDateTime) -> Result<UserRecord, StoreError> {
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<UserRecord, StoreError> {
         let at = to_millis(at);
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (org_id, username, display_name, role, status, password_hash, password_changed_at, created_at, requested_by, activated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'active' THEN ? END) RETURNING id",
@@ -172,9 +194,12 @@ impl IdentityStore for SqliteRepository {
         .bind(user.requested_by.map(|u| u.0))
         .bind(user.status.as_str())
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        let audit = audit.clone().target("user", id);
+        super::audit::append(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db_err)?;
         self.get_user(UserId(id)).await?.ok_or_else(|| StoreError::Other(anyhow!("user vanished after insert")))
     }
 
@@ -205,6 +230,7 @@ impl IdentityStore for SqliteRepository {
         reason: Option<&str>,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -232,11 +258,21 @@ impl IdentityStore for SqliteRepository {
                 .await
                 .map_err(db_err)?;
         }
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(true)
     }
 
-    async fn set_password(&self, id: UserId, phc: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn set_password(
+        &self,
+        id: UserId,
+        phc: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?")
@@ -252,6 +288,7 @@ impl IdentityStore for SqliteRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -263,6 +300,7 @@ impl IdentityStore for SqliteRepository {
         confirmed: bool,
         recovery_hashes: &[[u8; 32]],
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -287,17 +325,21 @@ impl IdentityStore for SqliteRepository {
                 .await
                 .map_err(db_err)?;
         }
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn confirm_totp(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn confirm_totp(&self, id: UserId, at: OffsetDateTime, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("UPDATE users SET totp_confirmed_at = ? WHERE id = ? AND totp_wrapped IS NOT NULL")
             .bind(to_millis(at))
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -327,14 +369,25 @@ impl IdentityStore for SqliteRepository {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_disable_on(&self, id: UserId, on: Option<OffsetDateTime>) -> Result<bool, StoreError> {
+    async fn set_disable_on(
+        &self,
+        id: UserId,
+        on: Option<OffsetDateTime>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("UPDATE users SET disable_on = ? WHERE id = ?")
             .bind(on.map(to_millis))
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn record_login(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -347,14 +400,23 @@ impl IdentityStore for SqliteRepository {
         Ok(())
     }
 
-    async fn create_function(&self, slug: &FunctionSlug, name: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn create_function(
+        &self,
+        slug: &FunctionSlug,
+        name: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("INSERT INTO functions (slug, name, created_at) VALUES (?, ?, ?)")
             .bind(slug.as_str())
             .bind(name)
             .bind(to_millis(at))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -379,7 +441,9 @@ impl IdentityStore for SqliteRepository {
         until: Option<OffsetDateTime>,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO user_functions (user_id, function, until, granted_by, granted_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (user_id, function) DO UPDATE SET until = excluded.until, granted_by = excluded.granted_by, granted_at = excluded.granted_at",
@@ -389,20 +453,33 @@ impl IdentityStore for SqliteRepository {
         .bind(until.map(to_millis))
         .bind(by.map(|u| u.0))
         .bind(to_millis(at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn revoke_function(&self, user: UserId, function: &FunctionSlug) -> Result<bool, StoreError> {
+    async fn revoke_function(
+        &self,
+        user: UserId,
+        function: &FunctionSlug,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("DELETE FROM user_functions WHERE user_id = ? AND function = ?")
             .bind(user.0)
             .bind(function.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn user_functions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<UserFunction>, StoreError> {
@@ -423,8 +500,9 @@ impl IdentityStore for SqliteRepository {
             .collect()
     }
 
-    async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
+    async fn create_session(&self, s: &NewSession, audit: &AuditEvent) -> Result<(), StoreError> {
         let created = to_millis(s.created_at);
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("INSERT INTO sessions (id, user_id, refresh_hash, created_at, refreshed_at, expires_at, client_addr) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(&s.id)
             .bind(s.user.0)
@@ -433,9 +511,11 @@ impl IdentityStore for SqliteRepository {
             .bind(created)
             .bind(to_millis(s.expires_at))
             .bind(&s.client_addr)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -479,16 +559,28 @@ impl IdentityStore for SqliteRepository {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn revoke_session(&self, id: &str, reason: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        id: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done =
             sqlx::query("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(to_millis(at))
                 .bind(reason)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn revoke_user_sessions(
@@ -509,7 +601,12 @@ impl IdentityStore for SqliteRepository {
         Ok(done.rows_affected())
     }
 
-    async fn record_login_failure(&self, subjects: &[String], at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_login_failure(
+        &self,
+        subjects: &[String],
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         for subject in subjects {
@@ -526,6 +623,7 @@ impl IdentityStore for SqliteRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -549,16 +647,25 @@ impl IdentityStore for SqliteRepository {
         Ok(())
     }
 
-    async fn accept_terms(&self, user: UserId, version: u32, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn accept_terms(
+        &self,
+        user: UserId,
+        version: u32,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(user.0)
         .bind(version)
         .bind(to_millis(at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -571,14 +678,23 @@ impl IdentityStore for SqliteRepository {
         Ok(v.map(|v| v as u32))
     }
 
-    async fn confirm_user_list(&self, org: OrgId, by: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn confirm_user_list(
+        &self,
+        org: OrgId,
+        by: UserId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("INSERT INTO user_list_confirmations (org_id, confirmed_by, confirmed_at) VALUES (?, ?, ?)")
             .bind(org.0)
             .bind(by.0)
             .bind(to_millis(at))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -624,13 +740,19 @@ impl IdentityStore for SqliteRepository {
             .collect()
     }
 
-    async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL")
             .bind(to_millis(at))
             .bind(key_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 }

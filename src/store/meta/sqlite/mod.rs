@@ -13,11 +13,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::*;
+use crate::audit::AuditEvent;
 use crate::crypto::WrappedKey;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, Sha256Digest, TransferState};
 
+mod audit;
 mod batches;
 mod channels;
 mod identity;
@@ -217,7 +219,13 @@ impl Repository for SqliteRepository {
         Ok(())
     }
 
-    async fn create_organisation(&self, org: &NewOrganisation, at: OffsetDateTime) -> Result<Organisation, StoreError> {
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Organisation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let (dfe, slug) = match &org.reference {
             OrgRef::School(n) => (Some(n.compact()), None),
             OrgRef::Team(s) => (None, Some(s.as_str().to_owned())),
@@ -230,9 +238,11 @@ impl Repository for SqliteRepository {
         .bind(slug)
         .bind(&org.name)
         .bind(to_millis(at))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         self.get_organisation(OrgId(id))
             .await?
             .ok_or_else(|| StoreError::Other(anyhow!("organisation vanished after insert")))
@@ -266,7 +276,8 @@ impl Repository for SqliteRepository {
         Ok(rows.iter().map(org_from_row).collect::<anyhow::Result<_>>()?)
     }
 
-    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO api_keys (key_id, org_id, name, secret_hash, created_at, channels, can_send, can_receive, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -280,9 +291,11 @@ impl Repository for SqliteRepository {
             .bind(key.scope.can_send)
             .bind(key.scope.can_receive)
             .bind(key.scope.expires_at.map(to_millis))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -322,7 +335,7 @@ impl Repository for SqliteRepository {
         Ok(())
     }
 
-    async fn insert_transfer(&self, t: &NewTransfer) -> Result<TransferRecord, StoreError> {
+    async fn insert_transfer(&self, t: &NewTransfer, audit: &AuditEvent) -> Result<TransferRecord, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
@@ -362,6 +375,7 @@ impl Repository for SqliteRepository {
                 .await
                 .map_err(db_err)?;
         }
+        self::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         self.get_transfer(t.id).await?.ok_or_else(|| StoreError::Other(anyhow!("transfer vanished after insert")))
     }
@@ -470,7 +484,8 @@ impl Repository for SqliteRepository {
         Ok(transfers.into_iter().map(|(_, t)| t).collect())
     }
 
-    async fn record_download(&self, d: &NewDownload) -> Result<(), StoreError> {
+    async fn record_download(&self, d: &NewDownload, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO downloads (transfer_seq, org_id, key_id, client_addr, range_start, range_end, at) \
              SELECT seq, ?, ?, ?, ?, ?, ? FROM transfers WHERE id = ?",
@@ -482,9 +497,11 @@ impl Repository for SqliteRepository {
         .bind(d.range.map(|r| r.1 as i64))
         .bind(to_millis(d.at))
         .bind(d.transfer.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -520,8 +537,14 @@ impl Repository for SqliteRepository {
         self.insert_batch(batch).await
     }
 
-    async fn finish_batch(&self, id: BatchId, report: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.store_batch_report(id, report, at).await
+    async fn finish_batch(
+        &self,
+        id: BatchId,
+        report: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.store_batch_report(id, report, at, audit).await
     }
 
     async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
@@ -537,28 +560,46 @@ impl Repository for SqliteRepository {
         self.quarantine_page(orgs, before, limit).await
     }
 
-    async fn release_from_quarantine(&self, release: &Release) -> Result<bool, StoreError> {
-        self.release(release).await
+    async fn release_from_quarantine(&self, release: &Release, audit: &AuditEvent) -> Result<bool, StoreError> {
+        self.release(release, audit).await
     }
 
     async fn successors(&self, org: OrgId) -> Result<Vec<Organisation>, StoreError> {
         self.successor_orgs(org).await
     }
 
-    async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn withdraw_transfer(
+        &self,
+        id: TransferId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
             "UPDATE transfers SET state = 'withdrawn', withdrawn_at = ?, kek_id = NULL, wrapped_dek = NULL \
              WHERE id = ? AND state = 'available'",
         )
         .bind(to_millis(at))
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
-    async fn remove_delivery(&self, id: TransferId, org: OrgId, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn remove_delivery(
+        &self,
+        id: TransferId,
+        org: OrgId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
             "UPDATE deliveries SET removed_at = ? WHERE recipient_org_id = ? AND removed_at IS NULL \
              AND transfer_seq = (SELECT seq FROM transfers WHERE id = ?)",
@@ -566,10 +607,15 @@ impl Repository for SqliteRepository {
         .bind(to_millis(at))
         .bind(org.0)
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {

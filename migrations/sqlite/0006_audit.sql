@@ -1,0 +1,40 @@
+-- The audit trail: one row per event, chained by hash (see docs/audit.md). Sequence numbers
+-- are given out under the lock on audit_head, in the same transaction as the change an event
+-- records, so the chain has no gaps and no forks whatever the concurrency.
+
+CREATE TABLE audit_events (
+    seq         INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    actor_kind  TEXT    NOT NULL,
+    actor_id    TEXT    NOT NULL,
+    actor_org   TEXT,
+    client_addr TEXT,
+    action      TEXT    NOT NULL,
+    target_kind TEXT,
+    target_id   TEXT,
+    org         TEXT,
+    outcome     TEXT    NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),
+    details     TEXT    NOT NULL,
+    prev_hash   BLOB    NOT NULL CHECK (length(prev_hash) = 32),
+    hash        BLOB    NOT NULL CHECK (length(hash) = 32)
+);
+CREATE INDEX audit_events_org ON audit_events (org, seq);
+CREATE INDEX audit_events_actor ON audit_events (actor_id, seq);
+CREATE INDEX audit_events_action ON audit_events (action, seq);
+CREATE INDEX audit_events_target ON audit_events (target_id, seq);
+CREATE INDEX audit_events_at ON audit_events (at);
+
+-- The chain's head: the last sequence number given out and its hash.
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash BLOB    NOT NULL CHECK (length(hash) = 32)
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, zeroblob(32));
+
+-- The application never changes or removes an event; these stop it doing so by mistake. (Someone
+-- with the database can drop them: the hash chain and the checkpoints kept outside are what catch that.)
+CREATE TRIGGER audit_events_append_only_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER audit_events_append_only_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;

@@ -1,0 +1,68 @@
+//! Every refused request is an audit event: a denied download, a 422 upload, a guess at another
+//! school's transfer id. Recorded here, once, for every route, so no handler can forget to.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::warn;
+
+use super::auth::ClientAddr;
+use super::error::ErrorCode;
+use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, Outcome};
+use crate::policy::Principal;
+
+/// Where the authentication extractor leaves the request's principal for this layer to find
+/// once the handler has answered.
+#[derive(Clone, Default)]
+pub struct PrincipalSlot(Arc<Mutex<Option<Principal>>>);
+
+impl PrincipalSlot {
+    pub fn fill(&self, who: &Principal) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(who.clone());
+        }
+    }
+
+    fn take(&self) -> Option<Principal> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Refusals worth a record. Not 401 (a stranger without credentials; failed logins are recorded
+/// by the login itself) and not 5xx (the server's failure, not a refusal; it goes to the log).
+fn recorded(status: StatusCode) -> bool {
+    status.is_client_error() && status != StatusCode::UNAUTHORIZED
+}
+
+pub async fn record_refusals(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let slot = PrincipalSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let client = request.extensions().get::<ClientAddr>().map(|ClientAddr(a)| a.ip().to_string());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !recorded(status) {
+        return response;
+    }
+    let code = response.extensions().get::<ErrorCode>().map(|ErrorCode(c)| *c);
+    let event = match slot.take() {
+        Some(who) => AuditEvent::by(&who, state.now(), "request.refused"),
+        None => AuditEvent::new(state.now(), Actor::anonymous(client), "request.refused"),
+    }
+    .outcome(Outcome::Refused)
+    .detail("method", method)
+    .detail("route", route)
+    .detail("path", path)
+    .detail("status", status.as_u16())
+    .detail("code", code);
+    if let Err(e) = state.repo().append_audit(&event).await {
+        warn!(error = %e, "could not record a refused request in the audit trail");
+    }
+    response
+}
