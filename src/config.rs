@@ -33,6 +33,7 @@ pub struct Settings {
     pub transfers: TransferSettings,
     pub batches: BatchSettings,
     pub workers: WorkerSettings,
+    pub audit: AuditSettings,
     pub identity: IdentitySettings,
 }
 
@@ -126,6 +127,17 @@ impl BatchSettings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    pub checkpoint_path: PathBuf,
+    pub checkpoint_interval_secs: u64,
+    pub download_alert_files: u64,
+    pub download_alert_bytes: u64,
+    pub download_alert_window_secs: u64,
+    pub download_alert_suspend: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
     pub orphan_grace_secs: u64,
     pub orphan_sweep_interval_secs: u64,
@@ -179,6 +191,14 @@ impl Settings {
             format!("sqlite://{}", self.data_dir.join("pigeonpost.db").display())
         } else {
             self.database.url.clone()
+        }
+    }
+
+    pub fn checkpoint_path(&self) -> PathBuf {
+        if self.audit.checkpoint_path.as_os_str().is_empty() {
+            self.data_dir.join("audit-checkpoints.jsonl")
+        } else {
+            self.audit.checkpoint_path.clone()
         }
     }
 

@@ -137,6 +137,10 @@ pub enum Action<'a> {
     ViewBatch {
         sender: OrgId,
     },
+    /// Search the audit trail: all of it (None), or the events about one organisation.
+    ViewAudit {
+        org: Option<&'a Organisation>,
+    },
     /// List one's own quarantine.
     ListQuarantine,
     /// Choose a school for a file held in one's quarantine, or discard it.
@@ -238,6 +242,10 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             Decision::Hidden,
         ),
         Action::ViewBatch { sender } => allow_if(who.owns(sender) && key_may(who, |s| s.can_send), Decision::Hidden),
+        Action::ViewAudit { org } => match org {
+            None => allow_if(who.is_la_admin(), Decision::Forbidden),
+            Some(org) => allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Forbidden),
+        },
         Action::ListQuarantine => allow_if(key_may(who, |s| s.can_send), Decision::Forbidden),
         Action::ManageQuarantine(t) => allow_if(
             t.is_quarantined()
@@ -329,6 +337,7 @@ pub enum LoginRefusal {
     Inactive,
     OrganisationClosed,
     KeyRevoked,
+    KeySuspended,
     KeyExpired,
 }
 
@@ -365,6 +374,9 @@ pub fn can_login(subject: LoginSubject<'_>, now: OffsetDateTime) -> Result<(), L
         LoginSubject::Key(key) => {
             if key.revoked_at.is_some() {
                 return Err(LoginRefusal::KeyRevoked);
+            }
+            if key.suspended_at.is_some() {
+                return Err(LoginRefusal::KeySuspended);
             }
             if key.scope.expires_at.is_some_and(|e| e <= now) {
                 return Err(LoginRefusal::KeyExpired);

@@ -32,6 +32,9 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, zeroblob(32));
 
+-- A key stopped by a download alert until an administrator lets it go on.
+ALTER TABLE api_keys ADD COLUMN suspended_at INTEGER;
+
 -- The application never changes or removes an event; these stop it doing so by mistake. (Someone
 -- with the database can drop them: the hash chain and the checkpoints kept outside are what catch that.)
 CREATE TRIGGER audit_events_append_only_update BEFORE UPDATE ON audit_events

@@ -3,6 +3,7 @@
 //! change it records. See `docs/audit.md`.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod event;
 
 pub use event::{Actor, AuditEvent, Outcome, StoredEvent};

@@ -1,7 +1,8 @@
-//! The command line: `serve`, `migrate`, `admin`, `keys`, `config`.
+//! The command line: `serve`, `migrate`, `admin`, `keys`, `audit`, `config`.
 
 mod admin;
 mod admin_users;
+mod audit;
 mod keys;
 mod serve;
 
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage the master keys that protect stored files.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Verify and checkpoint the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Show settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -52,6 +56,11 @@ pub enum ConfigCommand {
     /// Print the default settings file, with a comment on every setting.
     Default,
 }
+
+/// A check that ran and found what it looks for broken (as opposed to failing to run).
+#[derive(Debug, thiserror::Error)]
+#[error("the check failed")]
+struct Refuted;
 
 pub fn run(cli: Cli) -> ExitCode {
     let listen = match &cli.command {
@@ -88,6 +97,11 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::Admin(cmd) => admin::run(settings, cmd).await,
             Command::Keys(cmd) => keys::run(settings, cmd).await,
+            Command::Audit(cmd) => match audit::run(settings, cmd).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::Error::new(Refuted)),
+                Err(e) => Err(e),
+            },
             Command::Config(ConfigCommand::Default) => {
                 print!("{}", crate::config::DEFAULT_TOML);
                 Ok(())
@@ -96,6 +110,8 @@ pub fn run(cli: Cli) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The command has said why already.
+        Err(e) if e.is::<Refuted>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -24,6 +24,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(Method::GET, "/api/v1/keys", get(list)),
         Endpoint::new(Method::POST, "/api/v1/keys", post(create)),
         Endpoint::new(Method::DELETE, "/api/v1/keys/{id}", delete(revoke)),
+        Endpoint::new(Method::POST, "/api/v1/keys/{id}/resume", post(resume)),
     ]
 }
 
@@ -73,6 +74,12 @@ async fn create(
         .map_err(|_| ApiError::bad_request("invalid_org", "org must be a DfE number or a team slug"))?;
     let (id, token) = api_keys::create_as(&state, &who, &org, &body.name, scope).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { id, key: token.expose_secret().to_owned() })))
+}
+
+/// Lets a key that a download alert suspended go on.
+async fn resume(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    crate::service::audit::resume_key(&state, &who, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn revoke(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

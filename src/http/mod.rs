@@ -1,6 +1,7 @@
 //! The HTTPS front door: routing, authentication extractors, error mapping and the TLS
 //! listener. Handlers are thin: parse, call a use case, map the result.
 
+mod audit;
 pub mod auth;
 mod batches;
 mod channel_admin;
@@ -60,6 +61,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     [
         health::endpoints(),
         channels::endpoints(),
+        audit::endpoints(),
         channel_admin::endpoints(),
         unclaimed::endpoints(),
         session::endpoints(),

@@ -285,6 +285,9 @@ pub struct KeyView {
     pub last_used_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// Set while a download alert holds the key back (`POST /api/v1/keys/{id}/resume` lets it go on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<String>,
 }
 
 impl From<&crate::store::meta::ApiKeySummary> for KeyView {
@@ -297,6 +300,7 @@ impl From<&crate::store::meta::ApiKeySummary> for KeyView {
             created_at: rfc3339(k.created_at),
             last_used_at: k.last_used_at.map(rfc3339),
             revoked_at: k.revoked_at.map(rfc3339),
+            suspended_at: k.suspended_at.map(rfc3339),
         }
     }
 }

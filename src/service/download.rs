@@ -144,6 +144,7 @@ pub async fn open(
         at: state.now(),
     };
     state.repo().record_download(&download, &audit).await?;
+    super::audit::watch_downloads(state, who).await;
     Ok(Download { transfer, range, len, body: Box::pin(body) })
 }
 

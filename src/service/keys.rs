@@ -91,6 +91,11 @@ impl KeyringHandle {
         crate::identity::access_token::TokenKeys::new(&primary, keys.into_iter().map(|(id, k)| (id, *k)).collect())
     }
 
+    /// The keys that seal audit checkpoints, by master key id (primary first).
+    pub fn checkpoint_keys(&self) -> Vec<(String, [u8; 32])> {
+        self.current().derived_keys(crate::audit::checkpoint::KEY_LABEL).into_iter().map(|(id, k)| (id, *k)).collect()
+    }
+
     pub fn wrap(&self, dek: &DataKey, object_id: &ObjectId) -> WrappedKey {
         self.current().wrap(dek, object_id)
     }

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod addressing;
 pub mod api_keys;
+pub mod audit;
 pub mod authority;
 pub mod batch;
 pub mod channel_admin;

@@ -41,6 +41,18 @@ pub trait AuditStore: Send + Sync {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// How many `action` events `actor` (kind and id) caused since `since`, and the sum of their
+    /// `bytes` detail: what the download alert counts.
+    async fn recent_activity(
+        &self,
+        actor_kind: &str,
+        actor_id: &str,
+        action: &str,
+        since: OffsetDateTime,
+    ) -> Result<(u64, u64), StoreError>;
+    /// Appends `event` unless its actor already has an event with its action since `since`,
+    /// deciding under the chain's lock so that concurrent callers raise it once. True if appended.
+    async fn append_once_since(&self, event: &AuditEvent, since: OffsetDateTime) -> Result<bool, StoreError>;
     /// The last sequence number given out, and its hash (0 and zeros for an empty chain).
     async fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
 }

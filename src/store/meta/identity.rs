@@ -84,6 +84,7 @@ pub struct ApiKeySummary {
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
+    pub suspended_at: Option<OffsetDateTime>,
 }
 
 #[async_trait]
@@ -242,5 +243,13 @@ pub trait IdentityStore: Send + Sync {
     async fn user_list_confirmations(&self) -> Result<Vec<(Organisation, Option<OffsetDateTime>)>, StoreError>;
 
     async fn list_api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKeySummary>, StoreError>;
+    /// Suspends a key (or lets it go on). False if it was already so.
+    async fn set_api_key_suspended(
+        &self,
+        key_id: &str,
+        suspended: bool,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime, audit: &AuditEvent) -> Result<bool, StoreError>;
 }

@@ -30,6 +30,8 @@ pub struct ApiKeyRecord {
     pub name: String,
     pub secret_hash: Vec<u8>,
     pub revoked_at: Option<OffsetDateTime>,
+    /// Set while a download alert holds the key back.
+    pub suspended_at: Option<OffsetDateTime>,
     pub scope: KeyScope,
 }
 

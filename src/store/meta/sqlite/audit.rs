@@ -161,6 +161,51 @@ impl AuditStore for SqliteRepository {
         Ok(rows.iter().map(record).collect::<anyhow::Result<_>>()?)
     }
 
+    async fn recent_activity(
+        &self,
+        actor_kind: &str,
+        actor_id: &str,
+        action: &str,
+        since: time::OffsetDateTime,
+    ) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS n, coalesce(sum(json_extract(details, '$.bytes')), 0) AS bytes FROM audit_events \
+             WHERE actor_id = ? AND actor_kind = ? AND action = ? AND at >= ?",
+        )
+        .bind(actor_id)
+        .bind(actor_kind)
+        .bind(action)
+        .bind(to_millis(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let n: i64 = row.try_get("n").map_err(db_err)?;
+        let bytes: i64 = row.try_get("bytes").map_err(db_err)?;
+        Ok((n.max(0) as u64, bytes.max(0) as u64))
+    }
+
+    async fn append_once_since(&self, event: &AuditEvent, since: time::OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Take the chain's lock before looking, so two callers cannot both see none.
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.map_err(db_err)?;
+        let seen: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM audit_events WHERE actor_id = ? AND actor_kind = ? AND action = ? AND at >= ?",
+        )
+        .bind(&event.actor.id)
+        .bind(event.actor.kind)
+        .bind(&event.action)
+        .bind(to_millis(since))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if seen > 0 {
+            return Ok(false);
+        }
+        append(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
     async fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
         let row =
             sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await.map_err(db_err)?;

@@ -713,7 +713,7 @@ impl IdentityStore for SqliteRepository {
 
     async fn list_api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKeySummary>, StoreError> {
         let sql = format!(
-            "SELECT k.key_id, k.name, k.created_at AS k_created_at, k.last_used_at, k.revoked_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
+            "SELECT k.key_id, k.name, k.created_at AS k_created_at, k.last_used_at, k.revoked_at, k.suspended_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
              FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE (? IS NULL OR k.org_id = ?) ORDER BY o.id, k.name"
         );
         let rows = sqlx::query(&sql)
@@ -735,9 +735,32 @@ impl IdentityStore for SqliteRepository {
                     created_at: from_millis(row.try_get("k_created_at").map_err(db_err)?),
                     last_used_at: millis("last_used_at")?,
                     revoked_at: millis("revoked_at")?,
+                    suspended_at: millis("suspended_at")?,
                 })
             })
             .collect()
+    }
+
+    async fn set_api_key_suspended(
+        &self,
+        key_id: &str,
+        suspended: bool,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let sql = if suspended {
+            "UPDATE api_keys SET suspended_at = ? WHERE key_id = ? AND suspended_at IS NULL"
+        } else {
+            "UPDATE api_keys SET suspended_at = NULL WHERE ? IS NOT NULL AND key_id = ? AND suspended_at IS NOT NULL"
+        };
+        let done = sqlx::query(sql).bind(to_millis(at)).bind(key_id).execute(&mut *tx).await.map_err(db_err)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime, audit: &AuditEvent) -> Result<bool, StoreError> {

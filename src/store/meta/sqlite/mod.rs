@@ -301,7 +301,7 @@ impl Repository for SqliteRepository {
 
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
+            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, k.suspended_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
              FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE k.key_id = ?"
         ))
         .bind(key_id)
@@ -314,6 +314,7 @@ impl Repository for SqliteRepository {
             name: row.try_get("name").map_err(db_err)?,
             secret_hash: row.try_get("secret_hash").map_err(db_err)?,
             revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(db_err)?.map(from_millis),
+            suspended_at: row.try_get::<Option<i64>, _>("suspended_at").map_err(db_err)?.map(from_millis),
             scope: keys::scope_from_row(&row)?,
             org: org_from_row(&row)?,
         }))
