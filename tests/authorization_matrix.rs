@@ -261,6 +261,11 @@ fn table() -> Vec<Row> {
         // Within its own school a key's existence is no secret (its admin lists it); elsewhere it is.
         row(DELETE, "/api/v1/keys/{id}",                  KeyOfA,    [U,  F,   F,   N,   OK,  OK,  F,   F,   F,   F]),
         row(DELETE, "/api/v1/keys/{id}",                  KeyOfB,    [U,  N,   N,   N,   OK,  OK,  N,   N,   N,   F]),
+        // Only a key a download alert suspended can be resumed (409 for any other).
+        row(POST,   "/api/v1/keys/{id}/resume",           KeyOfA,    [U,  F,   F,   N,   C,   C,   F,   F,   F,   F]),
+        row(POST,   "/api/v1/keys/{id}/resume",           KeyOfB,    [U,  N,   N,   N,   C,   C,   N,   N,   N,   F]),
+        // The LA searches the whole trail; a school administrator their own school's events.
+        row(GET,    "/api/v1/audit",                      Nothing,   [U,  F,   OK,  F,   OK,  OK,  F,   F,   F,   F]),
 
         // Channel definitions and the unclaimed files report: LA administrators only.
         row(GET,    "/api/v1/channels/{slug}",            FileChannel, [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),

@@ -217,7 +217,7 @@ async fn check_downloads(state: &AppState, who: &Principal) -> Result<(), Servic
 /// Lets a key suspended by a download alert go on.
 pub async fn resume_key(state: &AppState, who: &Principal, key_id: &str) -> Result<(), ServiceError> {
     let key = state.repo().find_api_key(key_id).await?.ok_or(ServiceError::NotFound)?;
-    super::download::hidden_unless_allowed(policy::decide(who, Action::ManageKeys(&key.org)))?;
+    enforce(policy::decide(who, Action::ManageKeys(&key.org)))?;
     let audit = AuditEvent::by(who, state.now(), "key.resume").target("key", key_id).concerning(&key.org.reference);
     if !state.repo().set_api_key_suspended(key_id, false, state.now(), &audit).await? {
         return Err(ServiceError::Conflict { code: "not_suspended", message: "this key is not suspended".into() });
