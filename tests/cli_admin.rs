@@ -177,6 +177,15 @@ async fn keys_rotate_keeps_earlier_files_readable_and_new_uploads_working() {
     assert_eq!(mode, 0o600, "keyring.json mode after rotation is {mode:o}");
     assert_eq!(count_keys(&after), 2, "two master keys after rotation: {after}");
     assert_ne!(before, after);
+    let url = format!("sqlite://{}", app.data_path().join("pigeonpost.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.expect("open the database");
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE action LIKE 'keyring.%' ORDER BY seq")
+            .fetch_all(&db)
+            .await
+            .expect("read the audit trail");
+    assert_eq!(recorded, ["keyring.rotate", "keyring.rewrap"], "the rotation is in the audit trail");
+    db.close().await;
 
     app.restart(&[]);
     for (id, body) in &files {

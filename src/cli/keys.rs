@@ -1,5 +1,6 @@
 use clap::Subcommand;
 
+use crate::audit::{Actor, AuditEvent};
 use crate::config::Settings;
 use crate::service::keys::{rewrap_all, KeySource};
 
@@ -29,11 +30,18 @@ pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate => {
             let new = keyring.rotate()?;
+            let audit = AuditEvent::new(state.now(), Actor::operator(), "keyring.rotate").target("master_key", &new);
+            state.repo().append_audit(&audit).await?;
             println!("new primary master key: {new}");
         }
         KeysCommand::Rewrap => {}
     }
     let report = rewrap_all(&state, &keyring).await?;
+    let audit = AuditEvent::new(state.now(), Actor::operator(), "keyring.rewrap")
+        .target("master_key", keyring.primary_id())
+        .detail("rewrapped", report.rewrapped)
+        .detail("skipped", report.skipped);
+    state.repo().append_audit(&audit).await?;
     println!(
         "re-wrapped {} data keys under {}; {} changed meanwhile and were left as they are",
         report.rewrapped,
