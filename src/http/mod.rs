@@ -9,6 +9,7 @@ pub mod error;
 mod guard;
 mod headers;
 mod health;
+mod holds;
 mod json;
 mod keys;
 mod messages;
@@ -62,6 +63,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         channels::endpoints(),
         channel_admin::endpoints(),
         unclaimed::endpoints(),
+        holds::endpoints(),
         session::endpoints(),
         transfers::endpoints(),
         messages::endpoints(),
