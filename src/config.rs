@@ -33,6 +33,7 @@ pub struct Settings {
     pub transfers: TransferSettings,
     pub batches: BatchSettings,
     pub workers: WorkerSettings,
+    pub retention: RetentionSettings,
     pub identity: IdentitySettings,
 }
 
@@ -129,6 +130,15 @@ impl BatchSettings {
 pub struct WorkerSettings {
     pub orphan_grace_secs: u64,
     pub orphan_sweep_interval_secs: u64,
+    pub lease_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub enabled: bool,
+    pub interval_secs: u64,
+    pub batch_size: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,8 +1,9 @@
-//! The command line: `serve`, `migrate`, `admin`, `keys`, `config`.
+//! The command line: `serve`, `migrate`, `admin`, `keys`, `retention`, `config`.
 
 mod admin;
 mod admin_users;
 mod keys;
+mod retention;
 mod serve;
 
 use std::net::SocketAddr;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage the master keys that protect stored files.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Purge files whose retention period is over (or list them with --dry-run).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// Show settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -88,6 +92,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::Admin(cmd) => admin::run(settings, cmd).await,
             Command::Keys(cmd) => keys::run(settings, cmd).await,
+            Command::Retention(cmd) => retention::run(settings, cmd).await,
             Command::Config(ConfigCommand::Default) => {
                 print!("{}", crate::config::DEFAULT_TOML);
                 Ok(())
