@@ -10,6 +10,7 @@
 //! lease) leaves every transfer either purged or untouched, and the next run carries on.
 
 use anyhow::Context;
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -77,6 +78,82 @@ impl RetentionReport {
     /// Nothing done and nothing due.
     pub fn is_quiet(&self) -> bool {
         self.purged.is_empty() && self.held.is_empty() && self.warned.is_empty() && self.skipped == 0
+    }
+
+    /// The report as lines for a person: what went (or would go) and why, what a hold kept, which
+    /// warnings were recorded.
+    pub fn describe(&self, mode: Mode) -> String {
+        let r = self;
+        let dry = mode == Mode::DryRun;
+        let when = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+        let mut out = String::new();
+        if dry {
+            out.push_str("dry run: nothing was changed\n");
+        }
+        out.push_str(&format!(
+            "{} {} transfer(s) of {} examined\n",
+            if dry { "would purge" } else { "purged" },
+            r.purged.len(),
+            r.examined
+        ));
+        for e in &r.purged {
+            out.push_str(&format!(
+                "  {}  {}  from {}  \"{}\"  expired {} ({})\n",
+                e.transfer,
+                e.channel,
+                e.sender,
+                e.filename,
+                when(e.expired_at),
+                e.reason
+            ));
+        }
+        if !r.held.is_empty() {
+            out.push_str(&format!("kept by a legal hold: {} expired transfer(s)\n", r.held.len()));
+            for (e, holds) in &r.held {
+                let ids: Vec<String> = holds.iter().map(|h| h.to_string()).collect();
+                out.push_str(&format!(
+                    "  {}  {}  expired {} ({}), held by {}\n",
+                    e.transfer,
+                    e.channel,
+                    when(e.expired_at),
+                    e.reason,
+                    ids.join(", ")
+                ));
+            }
+        }
+        if !r.warned.is_empty() {
+            out.push_str(&format!(
+                "{} {} expiry warning(s)\n",
+                if dry { "would record" } else { "recorded" },
+                r.warned.len()
+            ));
+            for w in &r.warned {
+                out.push_str(&format!(
+                    "  {}  {}  expires {}, not yet downloaded by {}\n",
+                    w.transfer,
+                    w.channel,
+                    when(w.expires_at),
+                    w.recipients.join(", ")
+                ));
+            }
+        }
+        if !r.objects_left.is_empty() {
+            out.push_str(&format!(
+                "{} purged file(s) could not be deleted from the object store yet (they are unreadable already); \
+                 the orphan sweep deletes them once the store answers\n",
+                r.objects_left.len()
+            ));
+        }
+        if r.skipped > 0 {
+            out.push_str(&format!(
+                "{} changed meanwhile (withdrawn, purged elsewhere or just held) and were left\n",
+                r.skipped
+            ));
+        }
+        if r.more {
+            out.push_str("stopped at retention.batch_size; more are due and the next run takes them\n");
+        }
+        out
     }
 }
 
@@ -230,5 +307,5 @@ async fn purge(
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&Rfc3339).unwrap_or_default()
 }
