@@ -34,6 +34,7 @@ pub struct Settings {
     pub batches: BatchSettings,
     pub workers: WorkerSettings,
     pub audit: AuditSettings,
+    pub retention: RetentionSettings,
     pub identity: IdentitySettings,
 }
 
@@ -141,6 +142,15 @@ pub struct AuditSettings {
 pub struct WorkerSettings {
     pub orphan_grace_secs: u64,
     pub orphan_sweep_interval_secs: u64,
+    pub lease_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub enabled: bool,
+    pub interval_secs: u64,
+    pub batch_size: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

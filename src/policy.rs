@@ -169,6 +169,8 @@ pub enum Action<'a> {
     ManageChannels,
     /// See files that recipients have not collected, across every organisation.
     ViewUnclaimedReport,
+    /// Place, list and lift legal holds, which stop retention purging what they cover.
+    ManageHolds,
     ListKeys(Option<&'a Organisation>),
     ManageKeys(&'a Organisation),
     ConfirmUserList(&'a Organisation),
@@ -259,6 +261,7 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
         | Action::DefineFunctions
         | Action::ManageChannels
         | Action::ViewUnclaimedReport
+        | Action::ManageHolds
         | Action::ViewConfirmationReport => allow_if(who.is_la_admin(), Decision::Forbidden),
         Action::ViewOrganisation(org) => allow_if(who.is_la_admin() || org.id == me, Decision::Hidden),
         Action::ListUsers(org) => match org {

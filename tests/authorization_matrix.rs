@@ -15,8 +15,10 @@ use axum::body::Body;
 use axum::http::{header, Method, Request};
 use inproc::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
 use pigeonpost::audit::{Actor, AuditEvent};
+use pigeonpost::domain::retention::HoldScope;
 use pigeonpost::domain::{FunctionSlug, OrgKind, Role, UserStatus};
 use pigeonpost::service::channel_overrides;
+use pigeonpost::store::meta::NewHold;
 use serde_json::{json, Value};
 
 /// The callers, in the order of the table's columns.
@@ -128,6 +130,10 @@ enum Target {
     FileChannel,
     /// A channel that exists only through the API.
     ApiChannel,
+    /// A legal hold on 825/2001.
+    HoldOnA,
+    /// A legal hold on 825/2002.
+    HoldOnB,
 }
 
 use Target::*;
@@ -275,6 +281,14 @@ fn table() -> Vec<Row> {
         row(DELETE, "/api/v1/channels/{slug}",            FileChannel, [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
         row(DELETE, "/api/v1/channels/{slug}",            ApiChannel,  [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
         row(GET,    "/api/v1/reports/unclaimed",          Nothing,   [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+
+        // Legal holds: LA administrators only. Whether a hold exists, and on whom, is not
+        // revealed to anyone else, so every other caller is refused before any lookup.
+        row(POST,   "/api/v1/holds",                      OrgA,      [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(POST,   "/api/v1/holds",                      OrgB,      [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(GET,    "/api/v1/holds",                      Nothing,   [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(DELETE, "/api/v1/holds/{id}",                 HoldOnA,   [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+        row(DELETE, "/api/v1/holds/{id}",                 HoldOnB,   [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
     ];
     rows.extend(transfer(GET, "/api/v1/transfers/{id}"));
     rows.extend(transfer(GET, "/api/v1/transfers/{id}/content"));
@@ -309,6 +323,7 @@ fn consumes_target(row: &Row) -> bool {
             || row.path.starts_with("/api/v1/users/")
             || row.path.starts_with("/api/v1/keys/")
             || row.path.starts_with("/api/v1/quarantine/")
+            || row.path.starts_with("/api/v1/holds/")
             || row.path.starts_with("/api/v1/channels/"))
 }
 
@@ -441,6 +456,22 @@ impl World {
             ApiChannel => {
                 let slug = format!("matrix-{}", h.unique());
                 self.change_channel(&slug, api_channel_definition(&slug)).await
+            }
+            HoldOnA | HoldOnB => {
+                let reference = if target == HoldOnA { SCHOOL_A } else { SCHOOL_B };
+                let org = h.find_org(reference).await;
+                let hold = NewHold {
+                    id: uuid::Uuid::new_v4(),
+                    scope: HoldScope::Organisation,
+                    target: reference.to_owned(),
+                    org: Some(org.id),
+                    reason: "matrix hold".into(),
+                    placed_at: h.now(),
+                    placed_by: "operator".into(),
+                };
+                let audit = AuditEvent::new(h.now(), Actor::operator(), "hold.place");
+                h.state.repo().place_hold(&hold, &audit).await.expect("place hold");
+                hold.id.to_string()
             }
             other => panic!("{other:?} is not a thing to make"),
         }
@@ -577,6 +608,9 @@ impl World {
                 body = Some(json!({ "slug": format!("fn-{n}"), "name": "Matrix function" }))
             }
             ("POST", "/api/v1/keys") => body = Some(json!({ "org": org_ref, "name": format!("matrix key {n}") })),
+            ("POST", "/api/v1/holds") => {
+                body = Some(json!({ "scope": "organisation", "target": org_ref, "reason": format!("matrix hold {n}") }))
+            }
             _ => {}
         }
         let mut builder = Request::builder().method(row.method.clone()).uri(uri);

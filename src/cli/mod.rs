@@ -1,9 +1,10 @@
-//! The command line: `serve`, `migrate`, `admin`, `keys`, `audit`, `config`.
+//! The command line: `serve`, `migrate`, `admin`, `keys`, `audit`, `retention`, `config`.
 
 mod admin;
 mod admin_users;
 mod audit;
 mod keys;
+mod retention;
 mod serve;
 
 use std::net::SocketAddr;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Verify and checkpoint the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Purge files whose retention period is over (or list them with --dry-run).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// Show settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -102,6 +106,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(false) => Err(anyhow::Error::new(Refuted)),
                 Err(e) => Err(e),
             },
+            Command::Retention(cmd) => retention::run(settings, cmd).await,
             Command::Config(ConfigCommand::Default) => {
                 print!("{}", crate::config::DEFAULT_TOML);
                 Ok(())

@@ -10,6 +10,7 @@ pub mod dfe;
 pub mod file_name;
 pub mod gias;
 pub mod organisation;
+pub mod retention;
 pub mod routing;
 pub mod sniff;
 pub mod transfer;

@@ -10,6 +10,7 @@ pub mod error;
 mod guard;
 mod headers;
 mod health;
+mod holds;
 mod json;
 mod keys;
 mod messages;
@@ -64,6 +65,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         audit::endpoints(),
         channel_admin::endpoints(),
         unclaimed::endpoints(),
+        holds::endpoints(),
         session::endpoints(),
         transfers::endpoints(),
         messages::endpoints(),

@@ -12,6 +12,7 @@ pub mod channel_admin;
 pub mod channel_overrides;
 pub mod channels;
 pub mod download;
+pub mod holds;
 pub mod keys;
 pub mod mailbox;
 pub mod messages;

@@ -1,7 +1,10 @@
-//! Background jobs. Each runs on an interval until shutdown.
+//! Background jobs. Each runs on an interval until shutdown; those that must not run on two
+//! nodes at once (the orphan sweep, the retention purge) run under a lease (see [`lease`]).
 
 pub mod channel_refresh;
+pub mod lease;
 pub mod orphan_sweep;
+pub mod retention;
 
 use std::time::Duration;
 
@@ -9,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
+use lease::Exclusive;
 
 /// Starts every worker; they stop when `stop` turns true.
 pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
@@ -19,21 +23,50 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
         let state = catalogue_state.clone();
         async move { channel_refresh::refresh_once(&state).await }
     }));
-    let sweep = tokio::spawn(run_every(every, stop, move || {
-        let state = state.clone();
+    let sweep_state = state.clone();
+    let sweep = tokio::spawn(run_every(every, stop.clone(), move || {
+        let state = sweep_state.clone();
         async move {
-            match orphan_sweep::sweep_once(&state).await {
-                Ok(report) if report.is_empty() => {
+            let run =
+                lease::run_exclusive(&state, orphan_sweep::LEASE, lease::node_id(), orphan_sweep::sweep_once(&state));
+            match run.await {
+                Ok(Exclusive::Ran(report)) if report.is_empty() => {
                     tracing::debug!("orphan sweep: nothing to remove")
                 }
-                Ok(report) => tracing::info!(?report, "orphan sweep removed leftovers"),
+                Ok(Exclusive::Ran(report)) => tracing::info!(?report, "orphan sweep removed leftovers"),
+                Ok(Exclusive::Busy { holder, .. }) => tracing::debug!(%holder, "orphan sweep runs on another node"),
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "orphan sweep failed; will retry")
                 }
             }
         }
     }));
-    vec![sweep, refresh, checkpoint]
+    let mut jobs = vec![sweep, refresh, checkpoint];
+    if state.settings().retention.enabled {
+        let every = Duration::from_secs(state.settings().retention.interval_secs.max(1));
+        jobs.push(tokio::spawn(run_every(every, stop, move || {
+            let state = state.clone();
+            async move { retention_once(&state).await }
+        })));
+    }
+    jobs
+}
+
+async fn retention_once(state: &AppState) {
+    match retention::run_once(state, retention::Mode::Purge).await {
+        Ok(Exclusive::Ran(report)) if report.is_quiet() => tracing::debug!("retention: nothing due"),
+        Ok(Exclusive::Ran(report)) => tracing::info!(
+            examined = report.examined,
+            purged = report.purged.len(),
+            held = report.held.len(),
+            warned = report.warned.len(),
+            objects_left = report.objects_left.len(),
+            more = report.more,
+            "retention run done"
+        ),
+        Ok(Exclusive::Busy { holder, .. }) => tracing::debug!(%holder, "retention runs on another node"),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "retention run failed; will retry"),
+    }
 }
 
 /// Seals the audit chain's head into the checkpoint file on an interval (and logs it), so a

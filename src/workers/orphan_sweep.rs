@@ -1,6 +1,7 @@
 //! Removes what a crash can leave in the object store: objects whose transfer row was never
 //! committed, uploads that never finished, and objects of transfers whose data key has been
-//! destroyed (withdrawn) but whose delete failed at the time.
+//! destroyed (withdrawn or purged) but whose delete failed at the time. The worker runs it
+//! under the lease [`LEASE`], so one node sweeps at a time.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,6 +10,9 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::store::ObjectKey;
+
+/// The lease that keeps the sweep to one node at a time.
+pub const LEASE: &str = "orphan-sweep";
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod identity;
 mod records;
 pub mod reports;
+pub mod retention;
 pub mod sqlite;
 
 pub use audit::*;
@@ -13,6 +14,7 @@ pub use channels::*;
 pub use identity::*;
 pub use records::*;
 pub use reports::*;
+pub use retention::*;
 
 use std::collections::HashSet;
 
@@ -38,7 +40,9 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Repository: AuditStore + IdentityStore + ChannelStore + ReportStore + Send + Sync + 'static {
+pub trait Repository:
+    AuditStore + IdentityStore + ChannelStore + ReportStore + RetentionStore + LeaseStore + Send + Sync + 'static
+{
     /// Applies pending migrations; safe to run on every start.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;

@@ -24,8 +24,10 @@ mod batches;
 mod channels;
 mod identity;
 mod keys;
+mod leases;
 mod register;
 mod reports;
+mod retention;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
