@@ -49,6 +49,12 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
+    /// PostgreSQL only: connections kept open even when idle.
+    pub min_connections: u32,
+    /// PostgreSQL only: idle connections above the minimum close after this long (0: never).
+    pub idle_timeout_secs: u64,
+    /// PostgreSQL only: connections are replaced after this long (0: never).
+    pub max_lifetime_secs: u64,
 }
 
 impl fmt::Debug for DatabaseSettings {
@@ -57,6 +63,9 @@ impl fmt::Debug for DatabaseSettings {
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("min_connections", &self.min_connections)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
             .finish()
     }
 }
@@ -241,8 +250,14 @@ mod tests {
     #[test]
     fn database_passwords_are_not_printed() {
         assert_eq!(redact_url("postgres://pp:hunter2@db:5432/pp"), "postgres://pp:***@db:5432/pp");
-        let d =
-            DatabaseSettings { url: "postgres://pp:hunter2@db/pp".into(), max_connections: 1, acquire_timeout_secs: 1 };
+        let d = DatabaseSettings {
+            url: "postgres://pp:hunter2@db/pp".into(),
+            max_connections: 1,
+            acquire_timeout_secs: 1,
+            min_connections: 0,
+            idle_timeout_secs: 0,
+            max_lifetime_secs: 0,
+        };
         assert!(!format!("{d:?}").contains("hunter2"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod channels;
 pub mod identity;
+pub mod postgres;
 mod records;
 pub mod reports;
 pub mod sqlite;
