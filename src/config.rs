@@ -157,6 +157,13 @@ pub struct IdentitySettings {
     pub totp_issuer: String,
 }
 
+/// `PIGEONPOST_TEST_*` belongs to the test harness (`PIGEONPOST_TEST_POSTGRES_URL` and the
+/// like, set by ops/test for a whole run): never a setting, so the server and the CLI that the
+/// tests start must not refuse it as a misspelt one.
+fn is_test_harness_env(key: &str) -> bool {
+    key.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("test_"))
+}
+
 /// Flags that override every other layer.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
@@ -179,7 +186,12 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("PIGEONPOST_").split("__").ignore(SECRET_ENV))
+            .merge(
+                Env::prefixed("PIGEONPOST_")
+                    .filter(|key| !is_test_harness_env(key.as_str()))
+                    .split("__")
+                    .ignore(SECRET_ENV),
+            )
             .merge(Serialized::defaults(overrides))
     }
 
@@ -233,6 +245,18 @@ mod tests {
             let s = Settings::load(Some(Path::new("site.toml")), &flags).unwrap();
             assert_eq!(s.listen.to_string(), "127.0.0.1:0");
             assert_eq!(s.data_dir, PathBuf::from("/srv/pp"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_test_harness_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PIGEONPOST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+            jail.set_env("PIGEONPOST_TEST_REQUIRE_BACKENDS", "1");
+            Settings::load(None, &Overrides::default()).unwrap();
+            jail.set_env("PIGEONPOST_TESTING", "1");
+            assert!(Settings::load(None, &Overrides::default()).is_err(), "only the TEST_ prefix is reserved");
             Ok(())
         });
     }
