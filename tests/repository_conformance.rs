@@ -20,8 +20,8 @@ use uuid::Uuid;
 use pigeonpost::crypto::WrappedKey;
 use pigeonpost::domain::organisation::OrgStatus;
 use pigeonpost::domain::{
-    ChannelSlug, FileName, FunctionSlug, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Role, Sha256Digest,
-    TransferId, TransferState, UserId, UserStatus,
+    ChannelSlug, FileName, FunctionSlug, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Role, Sha256Digest, TransferId,
+    TransferState, UserId, UserStatus,
 };
 use pigeonpost::store::meta::postgres::{PgRepository, PoolSettings};
 use pigeonpost::store::meta::sqlite::SqliteRepository;
@@ -110,7 +110,12 @@ fn wrapped(kek: &str, fill: u8) -> WrappedKey {
     WrappedKey { kek_id: kek.into(), bytes: vec![fill; 72] }
 }
 
-fn new_transfer(sender: &Organisation, recipients: &[&Organisation], name: &str, created: OffsetDateTime) -> NewTransfer {
+fn new_transfer(
+    sender: &Organisation,
+    recipients: &[&Organisation],
+    name: &str,
+    created: OffsetDateTime,
+) -> NewTransfer {
     NewTransfer {
         id: TransferId(Uuid::new_v4()),
         object_id: Uuid::new_v4(),
@@ -161,10 +166,12 @@ async fn organisations_are_created_found_listed_and_a_duplicate_is_a_conflict() 
         assert!(repo.find_organisation(&"825/9999".parse().unwrap()).await.unwrap().is_none());
         assert_eq!(repo.get_organisation(b.id).await.unwrap().unwrap().name, "Other Primary");
 
-        let listed: Vec<String> = repo.list_organisations().await.unwrap().iter().map(|o| o.reference.to_string()).collect();
+        let listed: Vec<String> =
+            repo.list_organisations().await.unwrap().iter().map(|o| o.reference.to_string()).collect();
         assert_eq!(listed, ["825/2001", "825/2002", "smst"], "schools by DfE number, then teams by slug");
 
-        let again = NewOrganisation { kind: OrgKind::School, reference: "825/2001".parse().unwrap(), name: "Copy".into() };
+        let again =
+            NewOrganisation { kind: OrgKind::School, reference: "825/2001".parse().unwrap(), name: "Copy".into() };
         assert!(matches!(repo.create_organisation(&again, t0()).await, Err(StoreError::Conflict(_))));
 
         assert!(repo.set_organisation_status(a.id, OrgStatus::Closed, at(5)).await.unwrap());
@@ -184,10 +191,17 @@ async fn a_register_import_adds_closes_links_successors_and_a_rerun_changes_noth
         let import = |file: &'static str| {
             let (repo, links) = (repo.clone(), links.clone());
             async move {
-                pigeonpost::service::register::import_gias(repo.as_ref(), t0(), &fixture(file), Some(&links), Some(825), false)
-                    .await
-                    .unwrap()
-                    .summary()
+                pigeonpost::service::register::import_gias(
+                    repo.as_ref(),
+                    t0(),
+                    &fixture(file),
+                    Some(&links),
+                    Some(825),
+                    false,
+                )
+                .await
+                .unwrap()
+                .summary()
             }
         };
         let first = import("establishments.csv").await;
@@ -286,10 +300,16 @@ async fn a_refresh_token_rotates_once_and_the_one_it_replaced_is_remembered() {
         let a = school(&repo, "825/2001", "Example Primary").await;
         let alice = person(&repo, &a, "alice").await;
         repo.create_session(&session("s1", alice.id, [1; 32], 0)).await.unwrap();
-        assert!(matches!(repo.create_session(&session("s2", alice.id, [1; 32], 0)).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            repo.create_session(&session("s2", alice.id, [1; 32], 0)).await,
+            Err(StoreError::Conflict(_))
+        ));
 
         assert!(repo.rotate_refresh("s1", &[1; 32], &[2; 32], at(90_000), at(60)).await.unwrap());
-        assert!(!repo.rotate_refresh("s1", &[1; 32], &[3; 32], at(90_000), at(61)).await.unwrap(), "the old token is spent");
+        assert!(
+            !repo.rotate_refresh("s1", &[1; 32], &[3; 32], at(90_000), at(61)).await.unwrap(),
+            "the old token is spent"
+        );
         assert_eq!(repo.find_session_by_refresh(&[2; 32]).await.unwrap().unwrap().id, "s1");
         assert!(repo.find_session_by_refresh(&[1; 32]).await.unwrap().is_none());
         let replaced = repo.find_session_by_previous_refresh(&[1; 32]).await.unwrap().unwrap();
@@ -412,7 +432,8 @@ async fn functions_terms_and_user_list_confirmations_are_kept() {
         repo.create_function(&finance, "Finance", t0()).await.unwrap();
         repo.create_function(&data, "Data", t0()).await.unwrap();
         assert!(matches!(repo.create_function(&data, "Again", t0()).await, Err(StoreError::Conflict(_))));
-        let listed: Vec<String> = repo.list_functions().await.unwrap().iter().map(|(s, _)| s.as_str().to_owned()).collect();
+        let listed: Vec<String> =
+            repo.list_functions().await.unwrap().iter().map(|(s, _)| s.as_str().to_owned()).collect();
         assert_eq!(listed, ["data", "finance"]);
 
         repo.grant_function(alice.id, &finance, Some(at(100)), None, t0()).await.unwrap();
@@ -420,7 +441,12 @@ async fn functions_terms_and_user_list_confirmations_are_kept() {
         let held = |now| {
             let repo = repo.clone();
             async move {
-                repo.user_functions(alice.id, now).await.unwrap().iter().map(|f| f.function.as_str().to_owned()).collect::<Vec<_>>()
+                repo.user_functions(alice.id, now)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.function.as_str().to_owned())
+                    .collect::<Vec<_>>()
             }
         };
         assert_eq!(held(at(50)).await, ["data", "finance"]);
@@ -463,18 +489,31 @@ async fn api_keys_keep_their_scope_are_touched_once_a_minute_and_revoke_once() {
             can_receive: false,
             expires_at: Some(at(86_400)),
         };
-        let key = NewApiKey { key_id: "pp_a".into(), org_id: a.id, name: "census job".into(), secret_hash: [7; 32], scope };
+        let key =
+            NewApiKey { key_id: "pp_a".into(), org_id: a.id, name: "census job".into(), secret_hash: [7; 32], scope };
         repo.create_api_key(&key, t0()).await.unwrap();
         let everything = KeyScope { channels: vec!["*".into()], can_send: true, can_receive: true, expires_at: None };
-        let other = NewApiKey { key_id: "pp_t".into(), org_id: smst.id, name: "returns".into(), secret_hash: [8; 32], scope: everything };
+        let other = NewApiKey {
+            key_id: "pp_t".into(),
+            org_id: smst.id,
+            name: "returns".into(),
+            secret_hash: [8; 32],
+            scope: everything,
+        };
         repo.create_api_key(&other, t0()).await.unwrap();
         let same_name = NewApiKey { key_id: "pp_b".into(), ..key.clone() };
         assert!(matches!(repo.create_api_key(&same_name, t0()).await, Err(StoreError::Conflict(_))));
 
         let found = repo.find_api_key("pp_a").await.unwrap().unwrap();
-        assert_eq!((found.org.id, found.name.as_str(), found.secret_hash.as_slice()), (a.id, "census job", &[7u8; 32][..]));
+        assert_eq!(
+            (found.org.id, found.name.as_str(), found.secret_hash.as_slice()),
+            (a.id, "census job", &[7u8; 32][..])
+        );
         assert_eq!(found.scope.channels, ["census", "ctf"]);
-        assert_eq!((found.scope.can_send, found.scope.can_receive, found.scope.expires_at), (true, false, Some(at(86_400))));
+        assert_eq!(
+            (found.scope.can_send, found.scope.can_receive, found.scope.expires_at),
+            (true, false, Some(at(86_400)))
+        );
         assert!(repo.find_api_key("pp_none").await.unwrap().is_none());
 
         repo.touch_api_key("pp_a", at(10)).await.unwrap();
@@ -511,8 +550,14 @@ async fn a_transfer_is_stored_with_its_deliveries_and_read_back_exactly() {
         let got = repo.get_transfer(new.id).await.unwrap().unwrap();
         for t in [&stored, &got] {
             assert_eq!((t.id, t.object_id, t.channel.as_str()), (new.id, new.object_id, "general"));
-            assert_eq!((t.sender.id, t.filename.as_str(), t.content_type.as_str()), (smst.id, "results.csv", "text/csv"));
-            assert_eq!((t.size, t.sha256, t.state), (5 * 1024 * 1024 * 1024, Sha256Digest([9; 32]), TransferState::Available));
+            assert_eq!(
+                (t.sender.id, t.filename.as_str(), t.content_type.as_str()),
+                (smst.id, "results.csv", "text/csv")
+            );
+            assert_eq!(
+                (t.size, t.sha256, t.state),
+                (5 * 1024 * 1024 * 1024, Sha256Digest([9; 32]), TransferState::Available)
+            );
             assert_eq!(t.wrapped_key, Some(wrapped("k1", 1)));
             assert_eq!((t.created_at, t.withdrawn_at), (at(5), None));
             assert_eq!(t.message.as_deref(), Some("Please check by Friday"));
@@ -697,7 +742,9 @@ async fn keys_are_rewrapped_only_if_unchanged_and_racing_rewraps_let_exactly_one
         // Two nodes rotating at once each wrap the key afresh (different bytes): one wins.
         let racers = (0..4u8).map(|n| {
             let (repo, id) = (repo.clone(), ids[1]);
-            tokio::spawn(async move { repo.replace_wrapped_key(id, &wrapped("k1", 1), &wrapped("k2", 10 + n)).await.unwrap() })
+            tokio::spawn(async move {
+                repo.replace_wrapped_key(id, &wrapped("k1", 1), &wrapped("k2", 10 + n)).await.unwrap()
+            })
         });
         let won = futures_util::future::join_all(racers).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
         assert_eq!(won, 1);
@@ -726,11 +773,15 @@ async fn a_quarantined_batch_file_is_released_once_to_its_recipient() {
         };
         repo.create_batch(&batch).await.unwrap();
         let open = repo.get_batch(batch.id).await.unwrap().unwrap();
-        assert_eq!((open.channel.as_str(), open.sender, open.report, open.finished_at), ("checking-files", smst.id, None, None));
+        assert_eq!(
+            (open.channel.as_str(), open.sender, open.report, open.finished_at),
+            ("checking-files", smst.id, None, None)
+        );
 
         let mut held = new_transfer(&smst, &[], "KS2 unknown.pdf", at(1));
         held.batch = Some(batch.id);
-        held.quarantine = Some(Quarantine { code: "unroutable_name".into(), reason: "No DfE number in the name".into() });
+        held.quarantine =
+            Some(Quarantine { code: "unroutable_name".into(), reason: "No DfE number in the name".into() });
         let held = repo.insert_transfer(&held).await.unwrap();
         assert!(held.is_quarantined());
         assert_eq!((held.batch, held.quarantined_at), (Some(batch.id), Some(at(1))));
@@ -785,7 +836,8 @@ async fn replies_are_linked_to_their_request_which_is_then_no_longer_open() {
         second.channel = fsm.clone();
         let second = repo.insert_transfer(&second).await.unwrap();
 
-        let open: Vec<TransferId> = repo.open_requests("fsm", &[smst.id], 10).await.unwrap().iter().map(|t| t.id).collect();
+        let open: Vec<TransferId> =
+            repo.open_requests("fsm", &[smst.id], 10).await.unwrap().iter().map(|t| t.id).collect();
         assert_eq!(open, [first.id, second.id]);
         assert!(repo.open_requests("general", &[smst.id], 10).await.unwrap().is_empty());
 
@@ -796,7 +848,8 @@ async fn replies_are_linked_to_their_request_which_is_then_no_longer_open() {
         assert_eq!(answer.reply_to, Some(first.id));
         let replies: Vec<TransferId> = repo.replies_to(first.id).await.unwrap().iter().map(|t| t.id).collect();
         assert_eq!(replies, [answer.id]);
-        let open: Vec<TransferId> = repo.open_requests("fsm", &[smst.id], 10).await.unwrap().iter().map(|t| t.id).collect();
+        let open: Vec<TransferId> =
+            repo.open_requests("fsm", &[smst.id], 10).await.unwrap().iter().map(|t| t.id).collect();
         assert_eq!(open, [second.id]);
         assert_eq!(repo.open_requests("fsm", &[smst.id], 1).await.unwrap().len(), 1);
     })
@@ -867,7 +920,8 @@ async fn the_unclaimed_report_lists_old_undownloaded_deliveries_by_channel_cutof
         assert_eq!(report(everything.clone()).await, [pair("both.csv", "825/2001"), pair("pupil.ctf", "825/2001")]);
         let ctf_strict = UnclaimedFilter { cutoffs: vec![("ctf".into(), at(5))], ..everything.clone() };
         assert_eq!(report(ctf_strict).await, [pair("both.csv", "825/2001")]);
-        let only_ctf = UnclaimedFilter { cutoffs: vec![("ctf".into(), at(500))], otherwise: None, ..everything.clone() };
+        let only_ctf =
+            UnclaimedFilter { cutoffs: vec![("ctf".into(), at(500))], otherwise: None, ..everything.clone() };
         assert_eq!(report(only_ctf).await, [pair("pupil.ctf", "825/2001")]);
         let for_b = UnclaimedFilter { otherwise: Some(at(2000)), recipient: Some(b.id), ..everything.clone() };
         assert_eq!(report(for_b).await, [pair("recent.csv", "825/2002")]);
@@ -901,17 +955,15 @@ async fn a_postgres_server_that_is_not_listening_is_unavailable_within_the_acqui
     let database = TestDatabase::create(&server).await;
     let pg = PgRepository::connect(&database.url, &pool(1)).await.unwrap();
     // Cut every connection from the server side, as a restart would, then point at nothing.
-    let mut admin = sqlx::PgConnection::connect_with(
-        &std::str::FromStr::from_str(&server).unwrap(),
+    let mut admin = sqlx::PgConnection::connect_with(&std::str::FromStr::from_str(&server).unwrap()).await.unwrap();
+    use sqlx::Connection as _;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
     )
+    .bind(database.name())
+    .execute(&mut admin)
     .await
     .unwrap();
-    use sqlx::Connection as _;
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(database.name())
-        .execute(&mut admin)
-        .await
-        .unwrap();
     let _ = admin.close().await;
     // The pool notices the dead connection and opens a new one: the next call just works.
     pg.ping().await.expect("the pool replaces a connection the server ended");

@@ -56,12 +56,13 @@ impl PgRepository {
     }
 
     pub(super) async fn load_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, channel, sender_org_id, created_at, report, finished_at FROM batches WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, channel, sender_org_id, created_at, report, finished_at FROM batches WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(BatchRecord {
             id: row.try_get("id").map_err(db_err)?,

@@ -29,9 +29,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.into()),
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
-        sqlx::Error::Database(d) if d.code().as_deref().is_some_and(is_transient) => {
-            StoreError::Unavailable(e.into())
-        }
+        sqlx::Error::Database(d) if d.code().as_deref().is_some_and(is_transient) => StoreError::Unavailable(e.into()),
         _ => StoreError::Other(anyhow::Error::new(e)),
     }
 }

@@ -480,14 +480,15 @@ impl IdentityStore for PgRepository {
     }
 
     async fn revoke_session(&self, id: &str, reason: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
-                .bind(to_millis(at))
-                .bind(reason)
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(to_millis(at))
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -600,11 +601,7 @@ impl IdentityStore for PgRepository {
             "SELECT k.key_id, k.name, k.created_at AS k_created_at, k.last_used_at, k.revoked_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
              FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE ($1::BIGINT IS NULL OR k.org_id = $1) ORDER BY o.id, k.name COLLATE \"C\""
         );
-        let rows = sqlx::query(&sql)
-            .bind(org.map(|o| o.0))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(&sql).bind(org.map(|o| o.0)).fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter()
             .map(|row| {
                 let millis = |name: &str| -> Result<Option<OffsetDateTime>, StoreError> {

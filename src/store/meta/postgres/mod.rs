@@ -62,8 +62,7 @@ impl PgRepository {
         let options = PgConnectOptions::from_str(url)
             .with_context(|| format!("'{shown}' is not a PostgreSQL database URL"))?
             .application_name("pigeonpost");
-        if !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull | PgSslMode::VerifyCa) && !is_loopback(&options)
-        {
+        if !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull | PgSslMode::VerifyCa) && !is_loopback(&options) {
             tracing::warn!(
                 url = %shown,
                 "the database connection does not verify the server's certificate: add \
@@ -227,13 +226,14 @@ impl PgRepository {
         let mut found = HashSet::new();
         // One array parameter per query; chunks keep each statement and its answer small.
         for chunk in candidates.chunks(1000) {
-            let ids: Vec<Uuid> =
-                sqlx::query_scalar("SELECT object_id FROM transfers WHERE (wrapped_dek IS NOT NULL) = $1 AND object_id = ANY($2)")
-                    .bind(live)
-                    .bind(chunk)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT object_id FROM transfers WHERE (wrapped_dek IS NOT NULL) = $1 AND object_id = ANY($2)",
+            )
+            .bind(live)
+            .bind(chunk)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
             found.extend(ids);
         }
         Ok(found)
