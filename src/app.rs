@@ -8,11 +8,12 @@ use std::os::unix::fs::DirBuilderExt;
 use anyhow::Context;
 use time::OffsetDateTime;
 
-use crate::config::{Settings, StorageKind};
+use crate::config::{DatabaseSettings, Settings, StorageKind};
 use crate::domain::channel::Catalogue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::keys::{KeySource, KeyringHandle};
 use crate::store::blob::local::LocalBlobStore;
+use crate::store::meta::postgres::{PgRepository, PoolSettings};
 use crate::store::meta::sqlite::SqliteRepository;
 use crate::store::{BlobStore, Repository};
 
@@ -121,14 +122,27 @@ pub async fn open_repository(settings: &Settings) -> anyhow::Result<Arc<dyn Repo
     let timeout = Duration::from_secs(settings.database.acquire_timeout_secs);
     let repo: Arc<dyn Repository> = if url.starts_with("sqlite:") {
         Arc::new(SqliteRepository::connect(&url, settings.database.max_connections, timeout).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PgRepository::connect(&url, &pool_settings(&settings.database)).await?)
     } else {
         anyhow::bail!(
-            "database.url '{}' is not supported: use an sqlite: URL, or leave it empty for the embedded database",
+            "database.url '{}' is not supported: use a postgres:// or sqlite: URL, or leave it empty for the embedded database",
             crate::config::redact_url(&url)
         );
     };
     repo.migrate().await.context("could not migrate the database")?;
     Ok(repo)
+}
+
+fn pool_settings(db: &DatabaseSettings) -> PoolSettings {
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    PoolSettings {
+        max_connections: db.max_connections,
+        min_connections: db.min_connections,
+        acquire_timeout: Duration::from_secs(db.acquire_timeout_secs),
+        idle_timeout: secs(db.idle_timeout_secs),
+        max_lifetime: secs(db.max_lifetime_secs),
+    }
 }
 
 pub async fn open_blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobStore>> {

@@ -51,6 +51,12 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
+    /// PostgreSQL only: connections kept open even when idle.
+    pub min_connections: u32,
+    /// PostgreSQL only: idle connections above the minimum close after this long (0: never).
+    pub idle_timeout_secs: u64,
+    /// PostgreSQL only: connections are replaced after this long (0: never).
+    pub max_lifetime_secs: u64,
 }
 
 impl fmt::Debug for DatabaseSettings {
@@ -59,6 +65,9 @@ impl fmt::Debug for DatabaseSettings {
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("min_connections", &self.min_connections)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
             .finish()
     }
 }
@@ -170,6 +179,13 @@ pub struct IdentitySettings {
     pub totp_issuer: String,
 }
 
+/// `PIGEONPOST_TEST_*` belongs to the test harness (`PIGEONPOST_TEST_POSTGRES_URL` and the
+/// like, set by ops/test for a whole run): never a setting, so the server and the CLI that the
+/// tests start must not refuse it as a misspelt one.
+fn is_test_harness_env(key: &str) -> bool {
+    key.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("test_"))
+}
+
 /// Flags that override every other layer.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
@@ -192,7 +208,12 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("PIGEONPOST_").split("__").ignore(SECRET_ENV))
+            .merge(
+                Env::prefixed("PIGEONPOST_")
+                    .filter(|key| !is_test_harness_env(key.as_str()))
+                    .split("__")
+                    .ignore(SECRET_ENV),
+            )
             .merge(Serialized::defaults(overrides))
     }
 
@@ -259,6 +280,18 @@ mod tests {
     }
 
     #[test]
+    fn the_test_harness_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PIGEONPOST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+            jail.set_env("PIGEONPOST_TEST_REQUIRE_BACKENDS", "1");
+            Settings::load(None, &Overrides::default()).unwrap();
+            jail.set_env("PIGEONPOST_TESTING", "1");
+            assert!(Settings::load(None, &Overrides::default()).is_err(), "only the TEST_ prefix is reserved");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_misspelt_setting_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("site.toml", "[transfers]\nmax_upload_byte = 10\n")?;
@@ -271,8 +304,14 @@ mod tests {
     #[test]
     fn database_passwords_are_not_printed() {
         assert_eq!(redact_url("postgres://pp:hunter2@db:5432/pp"), "postgres://pp:***@db:5432/pp");
-        let d =
-            DatabaseSettings { url: "postgres://pp:hunter2@db/pp".into(), max_connections: 1, acquire_timeout_secs: 1 };
+        let d = DatabaseSettings {
+            url: "postgres://pp:hunter2@db/pp".into(),
+            max_connections: 1,
+            acquire_timeout_secs: 1,
+            min_connections: 0,
+            idle_timeout_secs: 0,
+            max_lifetime_secs: 0,
+        };
         assert!(!format!("{d:?}").contains("hunter2"));
     }
 }

@@ -1,5 +1,5 @@
-//! The seams to outside systems: [`meta::Repository`] for metadata (SQLite now, a second
-//! engine later, each behind the same trait) and [`blob::BlobStore`] for encrypted objects.
+//! The seams to outside systems: [`meta::Repository`] for metadata (SQLite embedded,
+//! PostgreSQL for production, each behind the same trait) and [`blob::BlobStore`] for encrypted objects.
 //! Use cases see only the traits.
 
 pub mod blob;

@@ -7,6 +7,8 @@
 //! a log file (outside the data dir) that is printed when the server fails to start.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -70,6 +72,10 @@ pub struct TestApp {
     log_dir: TempDir,
     restarts: u32,
     pub data_dir: TempDir,
+    /// `PIGEONPOST_DATABASE__URL` for the CLI and the server when not on the embedded SQLite.
+    database_env: Vec<(String, String)>,
+    /// Dropped after the server is stopped, so nothing is connected to it by then.
+    database: Option<postgres::TestDatabase>,
 }
 
 impl TestApp {
@@ -80,23 +86,34 @@ impl TestApp {
 
     /// Provision orgs and keys, start the server with extra environment variables.
     pub fn spawn_with_env(env: &[(&str, &str)]) -> TestApp {
+        Self::spawn_with_database(env, None)
+    }
+
+    /// Like [`TestApp::spawn_with_env`], on a fresh database of its own on the PostgreSQL named
+    /// by `PIGEONPOST_TEST_POSTGRES_URL`; None (the test is skipped, loudly) when it is not set.
+    pub async fn spawn_on_postgres(env: &[(&str, &str)]) -> Option<TestApp> {
+        let server = postgres::server_url("end-to-end tests")?;
+        let database = postgres::TestDatabase::create(&server).await;
+        Some(Self::spawn_with_database(env, Some(database)))
+    }
+
+    /// Provision and start on `database` (a PostgreSQL test database), or on the embedded
+    /// SQLite in the data directory when None. The CLI and the server both get its URL.
+    pub fn spawn_with_database(env: &[(&str, &str)], database: Option<postgres::TestDatabase>) -> TestApp {
+        let database_env: Vec<(String, String)> =
+            database.iter().map(|db| ("PIGEONPOST_DATABASE__URL".to_owned(), db.url.clone())).collect();
         let data_dir = tempfile::Builder::new().prefix("pigeonpost-data-").tempdir().expect("create temp data dir");
         let log_dir = tempfile::Builder::new().prefix("pigeonpost-log-").tempdir().expect("create temp log dir");
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
 
-        cli_ok(data_dir.path(), &["migrate"]);
-        cli_ok(
-            data_dir.path(),
-            &["admin", "org", "add", "--kind", "school", "--dfe", SCHOOL_A, "--name", SCHOOL_A_NAME],
-        );
-        cli_ok(data_dir.path(), &["admin", "org", "add", "--kind", "team", "--slug", TEAM, "--name", TEAM_NAME]);
-        cli_ok(
-            data_dir.path(),
-            &["admin", "org", "add", "--kind", "school", "--dfe", SCHOOL_B, "--name", SCHOOL_B_NAME],
-        );
-        let key_a = create_key(data_dir.path(), SCHOOL_A, "tests-a");
-        let key_team = create_key(data_dir.path(), TEAM, "tests-team");
-        let key_b = create_key(data_dir.path(), SCHOOL_B, "tests-b");
+        let provision = |args: &[&str]| cli_ok_env(data_dir.path(), &database_env, args);
+        provision(&["migrate"]);
+        provision(&["admin", "org", "add", "--kind", "school", "--dfe", SCHOOL_A, "--name", SCHOOL_A_NAME]);
+        provision(&["admin", "org", "add", "--kind", "team", "--slug", TEAM, "--name", TEAM_NAME]);
+        provision(&["admin", "org", "add", "--kind", "school", "--dfe", SCHOOL_B, "--name", SCHOOL_B_NAME]);
+        let key_a = create_key_env(data_dir.path(), &database_env, SCHOOL_A, "tests-a");
+        let key_team = create_key_env(data_dir.path(), &database_env, TEAM, "tests-team");
+        let key_b = create_key_env(data_dir.path(), &database_env, SCHOOL_B, "tests-b");
 
         let mut app = TestApp {
             server: None,
@@ -109,6 +126,8 @@ impl TestApp {
             log_dir,
             restarts: 0,
             data_dir,
+            database_env,
+            database,
         };
         app.start_server(&[]);
         app
@@ -166,7 +185,7 @@ impl TestApp {
             .env("PIGEONPOST_LOG_LEVEL", if test_log() { "info" } else { "warn" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
-        for (k, v) in &self.env {
+        for (k, v) in self.env.iter().chain(&self.database_env) {
             cmd.env(k, v);
         }
         for (k, v) in extra_env {
@@ -295,11 +314,11 @@ impl TestApp {
 
     /// Run the binary with `--data-dir` appended.
     pub fn cli(&self, args: &[&str]) -> Output {
-        cli(self.data_path(), args)
+        cli_env(self.data_path(), &self.database_env, args)
     }
 
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        cli_ok(self.data_path(), args)
+        cli_ok_env(self.data_path(), &self.database_env, args)
     }
 
     // ----- HTTP helpers ----------------------------------------------------------------
@@ -428,18 +447,28 @@ impl Drop for TestApp {
 // ----- CLI free functions ------------------------------------------------------------------
 
 pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    cli_env(data_dir, &[], args)
+}
+
+/// Runs the binary with `--data-dir` appended and `env` set (e.g. the database URL).
+pub fn cli_env(data_dir: &Path, env: &[(String, String)], args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
         .env("PIGEONPOST_LOG_LEVEL", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .expect("run pigeonpost")
 }
 
 pub fn cli_ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = cli(data_dir, args);
+    cli_ok_env(data_dir, &[], args)
+}
+
+pub fn cli_ok_env(data_dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = cli_env(data_dir, env, args);
     assert!(
         out.status.success(),
         "`pigeonpost {}` failed with {:?}\nstdout: {}\nstderr: {}",
@@ -452,7 +481,11 @@ pub fn cli_ok(data_dir: &Path, args: &[&str]) -> String {
 }
 
 pub fn create_key(data_dir: &Path, org: &str, name: &str) -> String {
-    let out = cli_ok(data_dir, &["admin", "key", "create", "--org", org, "--name", name]);
+    create_key_env(data_dir, &[], org, name)
+}
+
+pub fn create_key_env(data_dir: &Path, env: &[(String, String)], org: &str, name: &str) -> String {
+    let out = cli_ok_env(data_dir, env, &["admin", "key", "create", "--org", org, "--name", name]);
     let key = out.trim().to_string();
     assert!(!key.is_empty() && !key.contains(char::is_whitespace), "key create printed {out:?}");
     key

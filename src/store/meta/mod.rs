@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod channels;
 pub mod identity;
+pub mod postgres;
 mod records;
 pub mod reports;
 pub mod retention;

@@ -1,0 +1,76 @@
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::{db_err, PgRepository};
+use crate::domain::clock::{from_millis, to_millis};
+use crate::domain::UserId;
+use crate::store::meta::{ChannelOverrideRecord, ChannelStore, StoreError};
+
+const OVERRIDE_COLS: &str = "c.slug, c.definition, c.updated_at, c.updated_by, u.username AS updated_by_username";
+
+fn override_from_row(row: &PgRow) -> Result<ChannelOverrideRecord, StoreError> {
+    Ok(ChannelOverrideRecord {
+        slug: row.try_get("slug").map_err(db_err)?,
+        definition: row.try_get("definition").map_err(db_err)?,
+        updated_at: from_millis(row.try_get("updated_at").map_err(db_err)?),
+        updated_by: row.try_get::<Option<i64>, _>("updated_by").map_err(db_err)?.map(UserId),
+        updated_by_username: row.try_get("updated_by_username").map_err(db_err)?,
+    })
+}
+
+#[async_trait]
+impl ChannelStore for PgRepository {
+    async fn channel_overrides(&self) -> Result<Vec<ChannelOverrideRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OVERRIDE_COLS} FROM channel_overrides c LEFT JOIN users u ON u.id = c.updated_by ORDER BY c.slug COLLATE \"C\""
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(override_from_row).collect()
+    }
+
+    async fn channel_override(&self, slug: &str) -> Result<Option<ChannelOverrideRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {OVERRIDE_COLS} FROM channel_overrides c LEFT JOIN users u ON u.id = c.updated_by WHERE c.slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(override_from_row).transpose()
+    }
+
+    async fn put_channel_override(
+        &self,
+        slug: &str,
+        definition: &str,
+        by: Option<UserId>,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO channel_overrides (slug, definition, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (slug) DO UPDATE SET definition = excluded.definition, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(slug)
+        .bind(definition)
+        .bind(to_millis(at))
+        .bind(by.map(|u| u.0))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_channel_override(&self, slug: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM channel_overrides WHERE slug = $1")
+            .bind(slug)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,671 @@
+//! The production metadata store: PostgreSQL, shared by any number of server nodes.
+//!
+//! Same semantics as the SQLite store, statement for statement. Where SQLite is safe because it
+//! has a single writer, this engine is safe because every compare-and-set (TOTP step, refresh
+//! rotation, key rewrap, quarantine release, withdrawal) is one `UPDATE ... WHERE <expected>`:
+//! under READ COMMITTED a second writer waits for the first's row lock and then re-checks the
+//! condition against the committed row, so exactly one of them changes it.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::*;
+use crate::crypto::WrappedKey;
+use crate::domain::clock::{from_millis, to_millis};
+use crate::domain::organisation::OrgStatus;
+use crate::domain::{OrgKind, Sha256Digest, TransferState};
+
+mod batches;
+mod channels;
+mod errors;
+mod identity;
+mod keys;
+mod register;
+mod reports;
+
+pub(crate) use errors::db_err;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How the connection pool behaves; from the `[database]` settings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long a request waits for a connection (including reconnecting) before it gets 503.
+    pub acquire_timeout: Duration,
+    /// Idle connections above `min_connections` are closed after this long.
+    pub idle_timeout: Option<Duration>,
+    /// Connections are replaced after this long, so a failover or a changed DNS name is
+    /// picked up without a restart.
+    pub max_lifetime: Option<Duration>,
+}
+
+pub struct PgRepository {
+    pool: PgPool,
+}
+
+impl PgRepository {
+    /// Connects to the database named by a `postgres://` URL. TLS follows the URL's `sslmode`
+    /// (`disable`, `prefer` (the default), `require`, `verify-ca`, `verify-full`) and
+    /// `sslrootcert`, as with libpq; only `verify-full` checks that the server is the host named.
+    pub async fn connect(url: &str, pool: &PoolSettings) -> anyhow::Result<Self> {
+        let shown = crate::config::redact_url(url);
+        let options = PgConnectOptions::from_str(url)
+            .with_context(|| format!("'{shown}' is not a PostgreSQL database URL"))?
+            .application_name("pigeonpost");
+        if !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull | PgSslMode::VerifyCa) && !is_loopback(&options) {
+            tracing::warn!(
+                url = %shown,
+                "the database connection does not verify the server's certificate: add \
+                 sslmode=verify-full (and sslrootcert=FILE for a private CA) to database.url"
+            );
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(pool.max_connections.max(1))
+            .min_connections(pool.min_connections.min(pool.max_connections.max(1)))
+            .acquire_timeout(pool.acquire_timeout)
+            .idle_timeout(pool.idle_timeout)
+            .max_lifetime(pool.max_lifetime)
+            // A connection that died while idle (the database restarted) is found out here and
+            // replaced, not handed to a request that would then fail.
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .with_context(|| {
+                format!("could not connect to PostgreSQL at {shown}: is it running, and are database.url's host, port, user and password right?")
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection; later calls fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn is_loopback(options: &PgConnectOptions) -> bool {
+    let host = options.get_host();
+    host.starts_with('/') || host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Organisation columns under the `o_` prefix, for any query joining `organisations o`.
+macro_rules! org_cols {
+    () => {
+        "o.id AS o_id, o.kind AS o_kind, o.dfe_number AS o_dfe, o.slug AS o_slug, o.name AS o_name, \
+         o.status AS o_status, o.urn AS o_urn, o.phase AS o_phase, o.establishment_type AS o_type, \
+         o.totp_required AS o_totp"
+    };
+}
+
+const ORG_COLS: &str = org_cols!();
+const KEY_SCOPE_COLS: &str = "k.channels, k.can_send, k.can_receive, k.expires_at";
+
+const TRANSFER_COLS: &str = concat!(
+    "t.seq AS t_seq, t.id AS t_id, t.object_id, t.channel, t.sender_key_id, t.filename, \
+     t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, \
+     t.message, (SELECT r.id FROM transfers r WHERE r.seq = t.reply_to_seq) AS reply_to_id, \
+     t.has_file, t.quarantine_code, t.quarantine_reason, t.quarantined_at, t.routing_note, \
+     (SELECT b.id FROM batches b WHERE b.seq = t.batch_seq) AS batch_id, ",
+    org_cols!()
+);
+
+fn org_from_row(row: &PgRow) -> anyhow::Result<Organisation> {
+    let kind: String = row.try_get("o_kind")?;
+    let kind = OrgKind::parse(&kind).ok_or_else(|| anyhow!("unknown organisation kind {kind:?}"))?;
+    let reference = match kind {
+        OrgKind::School => {
+            let dfe: String = row.try_get("o_dfe")?;
+            OrgRef::School(dfe.parse()?)
+        }
+        OrgKind::Team | OrgKind::System => {
+            let slug: String = row.try_get("o_slug")?;
+            OrgRef::Team(slug.parse()?)
+        }
+    };
+    let status: String = row.try_get("o_status")?;
+    let urn: Option<i64> = row.try_get("o_urn")?;
+    Ok(Organisation {
+        id: OrgId(row.try_get("o_id")?),
+        kind,
+        reference,
+        name: row.try_get("o_name")?,
+        status: OrgStatus::parse_stored(&status).ok_or_else(|| anyhow!("unknown organisation status {status:?}"))?,
+        urn: urn.and_then(|u| u32::try_from(u).ok()),
+        phase: row.try_get("o_phase")?,
+        establishment_type: row.try_get("o_type")?,
+        totp_required: row.try_get("o_totp")?,
+    })
+}
+
+/// A transfer row without its deliveries, and its sequence number for loading them.
+fn transfer_from_row(row: &PgRow) -> anyhow::Result<(i64, TransferRecord)> {
+    let sha: Vec<u8> = row.try_get("sha256")?;
+    let sha: [u8; 32] = sha.try_into().map_err(|_| anyhow!("stored SHA-256 has the wrong length"))?;
+    let kek_id: Option<String> = row.try_get("kek_id")?;
+    let wrapped: Option<Vec<u8>> = row.try_get("wrapped_dek")?;
+    let state: String = row.try_get("state")?;
+    let size: i64 = row.try_get("size")?;
+    let record = TransferRecord {
+        id: TransferId(row.try_get("t_id")?),
+        object_id: row.try_get("object_id")?,
+        channel: row.try_get("channel")?,
+        sender: org_from_row(row)?,
+        sender_key_id: row.try_get("sender_key_id")?,
+        recipients: Vec::new(),
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        size: u64::try_from(size)?,
+        sha256: Sha256Digest(sha),
+        wrapped_key: kek_id.zip(wrapped).map(|(kek_id, bytes)| WrappedKey { kek_id, bytes }),
+        state: TransferState::parse(&state).ok_or_else(|| anyhow!("unknown transfer state {state:?}"))?,
+        created_at: from_millis(row.try_get("created_at")?),
+        withdrawn_at: row.try_get::<Option<i64>, _>("withdrawn_at")?.map(from_millis),
+        message: row.try_get("message")?,
+        reply_to: row.try_get::<Option<Uuid>, _>("reply_to_id")?.map(TransferId),
+        has_file: row.try_get("has_file")?,
+        quarantine: row
+            .try_get::<Option<String>, _>("quarantine_code")?
+            .map(|code| -> anyhow::Result<Quarantine> {
+                Ok(Quarantine {
+                    code,
+                    reason: row.try_get::<Option<String>, _>("quarantine_reason")?.unwrap_or_default(),
+                })
+            })
+            .transpose()?,
+        quarantined_at: row.try_get::<Option<i64>, _>("quarantined_at")?.map(from_millis),
+        routing_note: row.try_get("routing_note")?,
+        batch: row.try_get("batch_id")?,
+    };
+    Ok((row.try_get("t_seq")?, record))
+}
+
+/// Counts and sizes are unsigned in Rust and BIGINT here; none comes near `i64::MAX`.
+fn to_i64(n: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Other(anyhow!("{what} {n} is out of range")))
+}
+
+impl PgRepository {
+    /// Fills in the deliveries of already-loaded transfers with one query.
+    async fn attach_deliveries(&self, transfers: &mut [(i64, TransferRecord)]) -> Result<(), StoreError> {
+        if transfers.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = transfers.iter().map(|(seq, _)| *seq).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT d.transfer_seq, d.removed_at, {ORG_COLS} FROM deliveries d \
+             JOIN organisations o ON o.id = d.recipient_org_id WHERE d.transfer_seq = ANY($1) ORDER BY d.seq"
+        ))
+        .bind(&seqs)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut by_seq: HashMap<i64, Vec<Delivery>> = HashMap::new();
+        for row in rows {
+            let seq: i64 = row.try_get("transfer_seq").map_err(db_err)?;
+            let removed_at = row.try_get::<Option<i64>, _>("removed_at").map_err(db_err)?.map(from_millis);
+            by_seq.entry(seq).or_default().push(Delivery { org: org_from_row(&row)?, removed_at });
+        }
+        for (seq, t) in transfers.iter_mut() {
+            t.recipients = by_seq.remove(seq).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Of `candidates`, the object ids of transfers whose data key is still there (`live`) or
+    /// has been destroyed (not `live`).
+    async fn object_ids_with_key(&self, candidates: &[Uuid], live: bool) -> Result<HashSet<Uuid>, StoreError> {
+        let mut found = HashSet::new();
+        // One array parameter per query; chunks keep each statement and its answer small.
+        for chunk in candidates.chunks(1000) {
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT object_id FROM transfers WHERE (wrapped_dek IS NOT NULL) = $1 AND object_id = ANY($2)",
+            )
+            .bind(live)
+            .bind(chunk)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            found.extend(ids);
+        }
+        Ok(found)
+    }
+
+    /// Appends a `column IN (...)`-like filter as `= ANY($n)` with one array parameter.
+    fn push_any<'a, T>(q: &mut QueryBuilder<'a, Postgres>, column: &str, values: T)
+    where
+        T: 'a + sqlx::Encode<'a, Postgres> + sqlx::Type<Postgres> + Send,
+    {
+        q.push(format!(" AND {column} = ANY(")).push_bind(values).push(")");
+    }
+}
+
+#[async_trait]
+impl Repository for PgRepository {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx takes an advisory lock for the run, so nodes starting together migrate once.
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => db_err(e),
+            other => StoreError::Other(anyhow::Error::new(other).context("database migration failed")),
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn create_organisation(&self, org: &NewOrganisation, at: OffsetDateTime) -> Result<Organisation, StoreError> {
+        let (dfe, slug) = match &org.reference {
+            OrgRef::School(n) => (Some(n.compact()), None),
+            OrgRef::Team(s) => (None, Some(s.as_str().to_owned())),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO organisations (kind, dfe_number, slug, name, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(org.kind.as_str())
+        .bind(dfe)
+        .bind(slug)
+        .bind(&org.name)
+        .bind(to_millis(at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        self.get_organisation(OrgId(id))
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow!("organisation vanished after insert")))
+    }
+
+    async fn find_organisation(&self, reference: &OrgRef) -> Result<Option<Organisation>, StoreError> {
+        let (condition, value) = match reference {
+            OrgRef::School(n) => ("o.dfe_number = $1", n.compact()),
+            OrgRef::Team(s) => ("o.slug = $1", s.as_str().to_owned()),
+        };
+        let row = sqlx::query(&format!("SELECT {ORG_COLS} FROM organisations o WHERE {condition}"))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(row.as_ref().map(org_from_row).transpose()?)
+    }
+
+    async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
+        // NULLS FIRST: SQLite sorts NULL first, and the order must be the same on both engines.
+        let rows = sqlx::query(&format!(
+            "SELECT {ORG_COLS} FROM organisations o ORDER BY o.kind, o.dfe_number NULLS FIRST, o.slug NULLS FIRST"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.iter().map(org_from_row).collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, org_id, name, secret_hash, created_at, channels, can_send, can_receive, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&key.key_id)
+        .bind(key.org_id.0)
+        .bind(&key.name)
+        .bind(&key.secret_hash[..])
+        .bind(to_millis(at))
+        .bind(key.scope.channels.join(","))
+        .bind(key.scope.can_send)
+        .bind(key.scope.can_receive)
+        .bind(key.scope.expires_at.map(to_millis))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
+             FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE k.key_id = $1"
+        ))
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ApiKeyRecord {
+            key_id: row.try_get("key_id").map_err(db_err)?,
+            name: row.try_get("name").map_err(db_err)?,
+            secret_hash: row.try_get("secret_hash").map_err(db_err)?,
+            revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(db_err)?.map(from_millis),
+            scope: keys::scope_from_row(&row)?,
+            org: org_from_row(&row)?,
+        }))
+    }
+
+    async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        // Only write when the recorded time is a minute stale: a busy job should not turn every
+        // request into a database write.
+        let at = to_millis(at);
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(at)
+        .bind(key_id)
+        .bind(at - 60_000)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_transfer(&self, t: &NewTransfer) -> Result<TransferRecord, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
+             size, sha256, kek_id, wrapped_dek, state, created_at, message, reply_to_seq, has_file, \
+             quarantine_code, quarantine_reason, quarantined_at, routing_note, batch_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'available', $12, $13, \
+             (SELECT seq FROM transfers WHERE id = $14), $15, $16, $17, $18, $19, \
+             (SELECT seq FROM batches WHERE id = $20)) RETURNING seq",
+        )
+        .bind(t.id.0)
+        .bind(t.object_id)
+        .bind(t.channel.as_str())
+        .bind(t.sender.0)
+        .bind(&t.sender_key_id)
+        .bind(t.filename.as_ref().map_or("", |f| f.as_str()))
+        .bind(&t.content_type)
+        .bind(to_i64(t.size, "size")?)
+        .bind(&t.sha256.0[..])
+        .bind(t.wrapped_key.as_ref().map(|k| k.kek_id.clone()))
+        .bind(t.wrapped_key.as_ref().map(|k| k.bytes.clone()))
+        .bind(to_millis(t.created_at))
+        .bind(&t.message)
+        .bind(t.reply_to.map(|r| r.0))
+        .bind(t.filename.is_some())
+        .bind(t.quarantine.as_ref().map(|q| q.code.clone()))
+        .bind(t.quarantine.as_ref().map(|q| q.reason.clone()))
+        .bind(t.quarantine.as_ref().map(|_| to_millis(t.created_at)))
+        .bind(&t.routing_note)
+        .bind(t.batch)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if !t.recipients.is_empty() {
+            let recipients: Vec<i64> = t.recipients.iter().map(|r| r.0).collect();
+            // WITH ORDINALITY keeps the recipients' order in the deliveries' seq, as on SQLite.
+            sqlx::query(
+                "INSERT INTO deliveries (transfer_seq, recipient_org_id) \
+                 SELECT $1, r.org FROM unnest($2::BIGINT[]) WITH ORDINALITY AS r (org, n) ORDER BY r.n",
+            )
+            .bind(seq)
+            .bind(&recipients)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.get_transfer(t.id).await?.ok_or_else(|| StoreError::Other(anyhow!("transfer vanished after insert")))
+    }
+
+    async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TRANSFER_COLS} FROM transfers t JOIN organisations o ON o.id = t.sender_org_id WHERE t.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut one = [transfer_from_row(&row)?];
+        self.attach_deliveries(&mut one).await?;
+        let [(_, record)] = one;
+        Ok(Some(record))
+    }
+
+    async fn list_mailbox(
+        &self,
+        orgs: &[OrgId],
+        channels: Option<&[String]>,
+        hidden_channels: &[String],
+        mailbox: Mailbox,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        let orgs: Vec<i64> = orgs.iter().map(|o| o.0).collect();
+        let (head, owner, order) = match mailbox {
+            Mailbox::Inbox => (
+                format!(
+                    "SELECT d.seq AS cursor, {TRANSFER_COLS} FROM deliveries d \
+                     JOIN transfers t ON t.seq = d.transfer_seq \
+                     JOIN organisations o ON o.id = t.sender_org_id \
+                     WHERE d.removed_at IS NULL AND t.state = 'available' AND d.seq < "
+                ),
+                "d.recipient_org_id",
+                " ORDER BY d.seq DESC LIMIT ",
+            ),
+            Mailbox::Sent => (
+                format!(
+                    "SELECT t.seq AS cursor, {TRANSFER_COLS} FROM transfers t \
+                     JOIN organisations o ON o.id = t.sender_org_id WHERE t.quarantine_code IS NULL AND t.seq < "
+                ),
+                "t.sender_org_id",
+                " ORDER BY t.seq DESC LIMIT ",
+            ),
+        };
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(head);
+        q.push_bind(before);
+        Self::push_any(&mut q, owner, orgs);
+        if let Some(channels) = channels {
+            Self::push_any(&mut q, "t.channel", channels.to_vec());
+        }
+        if !hidden_channels.is_empty() {
+            q.push(" AND NOT t.channel = ANY(").push_bind(hidden_channels.to_vec()).push(")");
+        }
+        q.push(order).push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut cursors = Vec::with_capacity(rows.len());
+        let mut transfers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            cursors.push(row.try_get::<i64, _>("cursor").map_err(db_err)?);
+            transfers.push(transfer_from_row(row)?);
+        }
+        self.attach_deliveries(&mut transfers).await?;
+        Ok(cursors
+            .into_iter()
+            .zip(transfers)
+            .map(|(cursor, (_, transfer))| MailboxEntry { cursor, transfer })
+            .collect())
+    }
+
+    async fn open_requests(
+        &self,
+        channel: &str,
+        orgs: &[OrgId],
+        limit: u32,
+    ) -> Result<Vec<TransferRecord>, StoreError> {
+        let orgs: Vec<i64> = orgs.iter().map(|o| o.0).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {TRANSFER_COLS} FROM transfers t JOIN organisations o ON o.id = t.sender_org_id \
+             WHERE t.state = 'available' AND t.reply_to_seq IS NULL AND t.channel = $1 \
+             AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.reply_to_seq = t.seq) \
+             AND EXISTS (SELECT 1 FROM deliveries d WHERE d.transfer_seq = t.seq AND d.recipient_org_id = ANY($2)) \
+             ORDER BY t.seq LIMIT $3"
+        ))
+        .bind(channel)
+        .bind(&orgs)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut transfers = rows.iter().map(transfer_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        self.attach_deliveries(&mut transfers).await?;
+        Ok(transfers.into_iter().map(|(_, t)| t).collect())
+    }
+
+    async fn record_download(&self, d: &NewDownload) -> Result<(), StoreError> {
+        let range = d.range.map(|(s, e)| Ok::<_, StoreError>((to_i64(s, "range start")?, to_i64(e, "range end")?)));
+        let range = range.transpose()?;
+        sqlx::query(
+            "INSERT INTO downloads (transfer_seq, org_id, key_id, client_addr, range_start, range_end, at) \
+             SELECT seq, $1, $2, $3, $4, $5, $6 FROM transfers WHERE id = $7",
+        )
+        .bind(d.org.0)
+        .bind(&d.key_id)
+        .bind(&d.client_addr)
+        .bind(range.map(|r| r.0))
+        .bind(range.map(|r| r.1))
+        .bind(to_millis(d.at))
+        .bind(d.transfer.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_downloads(&self, id: TransferId) -> Result<Vec<DownloadRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT w.key_id, w.range_start, w.range_end, w.at, {ORG_COLS} FROM downloads w \
+             JOIN transfers t ON t.seq = w.transfer_seq JOIN organisations o ON o.id = w.org_id \
+             WHERE t.id = $1 ORDER BY w.seq"
+        ))
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let start: Option<i64> = row.try_get("range_start").map_err(db_err)?;
+                let end: Option<i64> = row.try_get("range_end").map_err(db_err)?;
+                Ok(DownloadRecord {
+                    org: org_from_row(row)?,
+                    key_id: row.try_get("key_id").map_err(db_err)?,
+                    range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                    at: from_millis(row.try_get("at").map_err(db_err)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn replies_to(&self, id: TransferId) -> Result<Vec<TransferRecord>, StoreError> {
+        self.replies(id).await
+    }
+
+    async fn create_batch(&self, batch: &NewBatch) -> Result<(), StoreError> {
+        self.insert_batch(batch).await
+    }
+
+    async fn finish_batch(&self, id: BatchId, report: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.store_batch_report(id, report, at).await
+    }
+
+    async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
+        self.load_batch(id).await
+    }
+
+    async fn list_quarantine(
+        &self,
+        orgs: &[OrgId],
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        self.quarantine_page(orgs, before, limit).await
+    }
+
+    async fn release_from_quarantine(&self, release: &Release) -> Result<bool, StoreError> {
+        self.release(release).await
+    }
+
+    async fn successors(&self, org: OrgId) -> Result<Vec<Organisation>, StoreError> {
+        self.successor_orgs(org).await
+    }
+
+    async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE transfers SET state = 'withdrawn', withdrawn_at = $1, kek_id = NULL, wrapped_dek = NULL \
+             WHERE id = $2 AND state = 'available'",
+        )
+        .bind(to_millis(at))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_delivery(&self, id: TransferId, org: OrgId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET removed_at = $1 WHERE recipient_org_id = $2 AND removed_at IS NULL \
+             AND transfer_seq = (SELECT seq FROM transfers WHERE id = $3)",
+        )
+        .bind(to_millis(at))
+        .bind(org.0)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+        self.object_ids_with_key(candidates, true).await
+    }
+
+    async fn dead_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+        self.object_ids_with_key(candidates, false).await
+    }
+
+    async fn keys_not_under(&self, kek_id: &str, limit: u32) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, object_id, kek_id, wrapped_dek FROM transfers \
+             WHERE kek_id IS NOT NULL AND kek_id <> $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(kek_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredKey {
+                    transfer: TransferId(row.try_get("id").map_err(db_err)?),
+                    object_id: row.try_get("object_id").map_err(db_err)?,
+                    wrapped_key: WrappedKey {
+                        kek_id: row.try_get("kek_id").map_err(db_err)?,
+                        bytes: row.try_get("wrapped_dek").map_err(db_err)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_wrapped_key(
+        &self,
+        id: TransferId,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, StoreError> {
+        // Compare-and-set: a node that re-wrapped the same row first has changed kek_id and
+        // wrapped_dek, so this one matches nothing. The row lock makes the check and the write
+        // one step.
+        let done = sqlx::query(
+            "UPDATE transfers SET kek_id = $1, wrapped_dek = $2 WHERE id = $3 AND kek_id = $4 AND wrapped_dek = $5",
+        )
+        .bind(&new.kek_id)
+        .bind(&new.bytes)
+        .bind(id.0)
+        .bind(&old.kek_id)
+        .bind(&old.bytes)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
