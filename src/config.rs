@@ -80,12 +80,45 @@ pub fn redact_url(url: &str) -> String {
 pub struct StorageSettings {
     pub kind: StorageKind,
     pub path: PathBuf,
+    pub s3: S3Settings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     Local,
+    S3,
+}
+
+/// Where the S3 store is. Credentials are deliberately absent: they come from the environment
+/// or the standard AWS chain, so no settings file, and no debug print of these, can hold them.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub force_path_style: bool,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub max_attempts: u32,
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An endpoint written as https://key:secret@host would otherwise print its secret.
+        f.debug_struct("S3Settings")
+            .field("endpoint", &redact_url(&self.endpoint))
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("force_path_style", &self.force_path_style)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -244,5 +277,33 @@ mod tests {
         let d =
             DatabaseSettings { url: "postgres://pp:hunter2@db/pp".into(), max_connections: 1, acquire_timeout_secs: 1 };
         assert!(!format!("{d:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn s3_settings_come_from_the_environment_and_never_print_a_secret() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PIGEONPOST_STORAGE__KIND", "s3");
+            jail.set_env("PIGEONPOST_STORAGE__S3__BUCKET", "pp-files");
+            jail.set_env("PIGEONPOST_STORAGE__S3__ENDPOINT", "http://user:sekrit-in-url@127.0.0.1:8333");
+            jail.set_env("PIGEONPOST_STORAGE__S3__FORCE_PATH_STYLE", "true");
+            jail.set_env("AWS_SECRET_ACCESS_KEY", "sekrit-from-env");
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.storage.kind, StorageKind::S3);
+            assert_eq!(s.storage.s3.bucket, "pp-files");
+            assert!(s.storage.s3.force_path_style);
+            let printed = format!("{s:?}");
+            assert!(!printed.contains("sekrit"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn credentials_are_not_a_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("site.toml", "[storage.s3]\nsecret_access_key = \"x\"\n")?;
+            let err = Settings::load(Some(Path::new("site.toml")), &Overrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("secret_access_key"), "{err:#}");
+            Ok(())
+        });
     }
 }
