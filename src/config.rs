@@ -203,7 +203,14 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("PIGEONPOST_").split("__").ignore(SECRET_ENV))
+            .merge(
+                Env::prefixed("PIGEONPOST_")
+                    // PIGEONPOST_TEST_* tell the test suites where their backends are; they
+                    // are not settings, and the server must start with them in its environment.
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+                    .split("__")
+                    .ignore(SECRET_ENV),
+            )
             .merge(Serialized::defaults(overrides))
     }
 
@@ -293,6 +300,18 @@ mod tests {
             assert!(s.storage.s3.force_path_style);
             let printed = format!("{s:?}");
             assert!(!printed.contains("sekrit"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_test_suites_backend_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PIGEONPOST_TEST_S3_ENDPOINT", "http://127.0.0.1:1");
+            jail.set_env("PIGEONPOST_TEST_REQUIRE_BACKENDS", "1");
+            jail.set_env("PIGEONPOST_LOG_LEVEL", "debug");
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.log_level, "debug");
             Ok(())
         });
     }

@@ -84,6 +84,7 @@ pp_start_seaweedfs() {
 EOF
     )
 
+    # No bucket is created by an upload (as on AWS): a misconfigured bucket must show as 503.
     "$PP_WEED" server -dir="$PP_SEAWEEDFS_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.port="$master" -master.port.grpc="$master_grpc" -master.telemetry=false \
         -master.volumeSizeLimitMB=256 -volume.max=64 \
@@ -91,6 +92,7 @@ EOF
         -filer.port="$filer" -filer.port.grpc="$filer_grpc" \
         -filer.localSocket="$PP_SEAWEEDFS_DIR/filer.sock" \
         -s3 -s3.port="$s3" -s3.port.grpc="$s3_grpc" -s3.config="$PP_SEAWEEDFS_DIR/s3.json" \
+        -s3.autoCreateBucket=false \
         -s3.localSocket="$PP_SEAWEEDFS_DIR/s3.sock" -s3.port.iceberg=0 -s3.port.lance=0 \
         >"$PP_SEAWEEDFS_DIR/weed.log" 2>&1 &
     PP_SEAWEEDFS_PID=$!

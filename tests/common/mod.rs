@@ -7,6 +7,8 @@
 //! a log file (outside the data dir) that is printed when the server fails to start.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
