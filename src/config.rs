@@ -22,6 +22,8 @@ pub const SECRET_ENV: &[&str] = &["master_key", "retired_master_keys"];
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Where `/metrics` is served, or empty for nowhere.
+    pub metrics_listen: String,
     pub shutdown_grace_secs: u64,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -214,6 +216,17 @@ impl Settings {
             .merge(Serialized::defaults(overrides))
     }
 
+    /// The metrics listener's address, or `None` when metrics are switched off.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let text = self.metrics_listen.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).with_context(|| {
+            format!("metrics_listen '{text}' is not an address such as 127.0.0.1:9464 (or empty to switch metrics off)")
+        })
+    }
+
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
             format!("sqlite://{}", self.data_dir.join("pigeonpost.db").display())
@@ -249,6 +262,17 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.storage.kind, StorageKind::Local);
         assert!(s.tls_files().is_none());
+        assert_eq!(s.metrics_addr().unwrap(), Some("127.0.0.1:9464".parse().unwrap()), "metrics stay on loopback");
+    }
+
+    #[test]
+    fn metrics_are_switched_off_by_an_empty_address_and_a_bad_one_is_refused() {
+        let mut s: Settings = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        s.metrics_listen = String::new();
+        assert_eq!(s.metrics_addr().unwrap(), None);
+        s.metrics_listen = "localhost".into();
+        let err = s.metrics_addr().unwrap_err();
+        assert!(format!("{err:#}").contains("metrics_listen"), "{err:#}");
     }
 
     #[test]

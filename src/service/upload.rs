@@ -237,6 +237,7 @@ pub(crate) async fn commit_transfer(state: &AppState, new: NewTransfer) -> Resul
     match state.repo().insert_transfer(&new).await {
         Ok(record) => {
             info!(transfer = %record.id, size = record.size, "transfer stored");
+            crate::metrics::global().transfer_stored(record.size);
             Ok(record)
         }
         Err(e) => {

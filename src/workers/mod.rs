@@ -16,12 +16,17 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
     let catalogue_state = state.clone();
     let refresh = tokio::spawn(run_every(channel_refresh::EVERY, stop.clone(), move || {
         let state = catalogue_state.clone();
-        async move { channel_refresh::refresh_once(&state).await }
+        async move {
+            channel_refresh::refresh_once(&state).await;
+            crate::metrics::global().worker_ran("channel_refresh", true);
+        }
     }));
     let sweep = tokio::spawn(run_every(every, stop, move || {
         let state = state.clone();
         async move {
-            match orphan_sweep::sweep_once(&state).await {
+            let outcome = orphan_sweep::sweep_once(&state).await;
+            crate::metrics::global().worker_ran("orphan_sweep", outcome.is_ok());
+            match outcome {
                 Ok(report) if report.is_empty() => {
                     tracing::debug!("orphan sweep: nothing to remove")
                 }

@@ -166,6 +166,8 @@ impl TestApp {
             .arg(self.data_path())
             .args(["--listen", "127.0.0.1:0"])
             .env("PIGEONPOST_LOG_LEVEL", if test_log() { "info" } else { "warn" })
+            // Servers run side by side; one that wants metrics names a free port of its own.
+            .env("PIGEONPOST_METRICS_LISTEN", "")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
         for (k, v) in &self.env {

@@ -66,7 +66,8 @@ impl S3BlobStore {
             settings.region.clone()
         };
         // ring, as the rest of the server uses, rather than the SDK's default aws-lc build.
-        let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
             .operation_attempt_timeout(Duration::from_secs(settings.request_timeout_secs.max(1)))
@@ -139,7 +140,9 @@ where
     }
     let hint = match (status, code.as_deref()) {
         (_, Some("NoSuchBucket")) => "; create the bucket, or correct storage.s3.bucket",
-        (Some(401 | 403), _) => "; check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the bucket policy",
+        (Some(401 | 403), _) => {
+            "; check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the bucket policy"
+        }
         (None, _) => "; check that the store is running and storage.s3.endpoint is right",
         _ => "",
     };
@@ -322,7 +325,8 @@ impl S3Writer {
             .send()
             .await
             .map_err(|e| unavailable(e, "UploadPart"))?;
-        self.parts.push(CompletedPart::builder().part_number(number).set_e_tag(sent.e_tag().map(str::to_owned)).build());
+        self.parts
+            .push(CompletedPart::builder().part_number(number).set_e_tag(sent.e_tag().map(str::to_owned)).build());
         Ok(())
     }
 
