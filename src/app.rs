@@ -14,6 +14,7 @@ use crate::domain::clock::{Clock, SystemClock};
 use crate::service::keys::{KeySource, KeyringHandle};
 use crate::store::blob::local::LocalBlobStore;
 use crate::store::meta::postgres::{PgRepository, PoolSettings};
+use crate::store::blob::s3::S3BlobStore;
 use crate::store::meta::sqlite::SqliteRepository;
 use crate::store::{BlobStore, Repository};
 
@@ -148,6 +149,7 @@ fn pool_settings(db: &DatabaseSettings) -> PoolSettings {
 pub async fn open_blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobStore>> {
     match settings.storage.kind {
         StorageKind::Local => Ok(Arc::new(LocalBlobStore::open(&settings.storage_root()).await?)),
+        StorageKind::S3 => Ok(Arc::new(S3BlobStore::connect(&settings.storage.s3).await?)),
     }
 }
 

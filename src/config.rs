@@ -22,6 +22,8 @@ pub const SECRET_ENV: &[&str] = &["master_key", "retired_master_keys"];
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Where `/metrics` is served, or empty for nowhere.
+    pub metrics_listen: String,
     pub shutdown_grace_secs: u64,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -91,12 +93,45 @@ pub fn redact_url(url: &str) -> String {
 pub struct StorageSettings {
     pub kind: StorageKind,
     pub path: PathBuf,
+    pub s3: S3Settings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     Local,
+    S3,
+}
+
+/// Where the S3 store is. Credentials are deliberately absent: they come from the environment
+/// or the standard AWS chain, so no settings file, and no debug print of these, can hold them.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub force_path_style: bool,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub max_attempts: u32,
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An endpoint written as https://key:secret@host would otherwise print its secret.
+        f.debug_struct("S3Settings")
+            .field("endpoint", &redact_url(&self.endpoint))
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("force_path_style", &self.force_path_style)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -217,6 +252,17 @@ impl Settings {
             .merge(Serialized::defaults(overrides))
     }
 
+    /// The metrics listener's address, or `None` when metrics are switched off.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let text = self.metrics_listen.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).with_context(|| {
+            format!("metrics_listen '{text}' is not an address such as 127.0.0.1:9464 (or empty to switch metrics off)")
+        })
+    }
+
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
             format!("sqlite://{}", self.data_dir.join("pigeonpost.db").display())
@@ -260,6 +306,17 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.storage.kind, StorageKind::Local);
         assert!(s.tls_files().is_none());
+        assert_eq!(s.metrics_addr().unwrap(), Some("127.0.0.1:9464".parse().unwrap()), "metrics stay on loopback");
+    }
+
+    #[test]
+    fn metrics_are_switched_off_by_an_empty_address_and_a_bad_one_is_refused() {
+        let mut s: Settings = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        s.metrics_listen = String::new();
+        assert_eq!(s.metrics_addr().unwrap(), None);
+        s.metrics_listen = "localhost".into();
+        let err = s.metrics_addr().unwrap_err();
+        assert!(format!("{err:#}").contains("metrics_listen"), "{err:#}");
     }
 
     #[test]
@@ -313,5 +370,45 @@ mod tests {
             max_lifetime_secs: 0,
         };
         assert!(!format!("{d:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn s3_settings_come_from_the_environment_and_never_print_a_secret() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PIGEONPOST_STORAGE__KIND", "s3");
+            jail.set_env("PIGEONPOST_STORAGE__S3__BUCKET", "pp-files");
+            jail.set_env("PIGEONPOST_STORAGE__S3__ENDPOINT", "http://user:sekrit-in-url@127.0.0.1:8333");
+            jail.set_env("PIGEONPOST_STORAGE__S3__FORCE_PATH_STYLE", "true");
+            jail.set_env("AWS_SECRET_ACCESS_KEY", "sekrit-from-env");
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.storage.kind, StorageKind::S3);
+            assert_eq!(s.storage.s3.bucket, "pp-files");
+            assert!(s.storage.s3.force_path_style);
+            let printed = format!("{s:?}");
+            assert!(!printed.contains("sekrit"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_test_suites_backend_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PIGEONPOST_TEST_S3_ENDPOINT", "http://127.0.0.1:1");
+            jail.set_env("PIGEONPOST_TEST_REQUIRE_BACKENDS", "1");
+            jail.set_env("PIGEONPOST_LOG_LEVEL", "debug");
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.log_level, "debug");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn credentials_are_not_a_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("site.toml", "[storage.s3]\nsecret_access_key = \"x\"\n")?;
+            let err = Settings::load(Some(Path::new("site.toml")), &Overrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("secret_access_key"), "{err:#}");
+            Ok(())
+        });
     }
 }

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod policy;
 pub mod service;
 pub mod store;

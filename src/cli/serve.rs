@@ -33,8 +33,29 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         info!("no organisations yet: add one with `pigeonpost admin org add`, then a key with `pigeonpost admin key create` (see README)");
     }
 
+    // Bound before anything is served, so a taken port stops the start-up with a clear message.
+    let metrics_listener = match settings.metrics_addr()? {
+        Some(at) => Some(TcpListener::bind(at).await.with_context(|| {
+            format!("could not listen for metrics on {at}: set metrics_listen to a free address, or to \"\" to switch metrics off")
+        })?),
+        None => None,
+    };
+
     let (stop, stopped) = watch::channel(false);
-    let jobs = workers::spawn_all(state.clone(), stopped);
+    let mut jobs = Vec::new();
+    if let Some(listener) = metrics_listener {
+        info!(addr = %listener.local_addr()?, "serving /metrics");
+        let mut stopped = stopped.clone();
+        jobs.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = crate::metrics::serve(listener, shutdown).await {
+                warn!(error = %e, "the metrics listener stopped");
+            }
+        }));
+    }
+    jobs.extend(workers::spawn_all(state.clone(), stopped));
     info!(%addr, data_dir = %settings.data_dir.display(), "pigeonpost is listening");
     // Scripts and tests wait for this exact line.
     println!("listening on https://{addr}");

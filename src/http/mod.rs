@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(guard::security_headers))
         .layer(middleware::from_fn(guard::refuse_ambiguous_credentials))
         .layer(middleware::from_fn(guard::refuse_odd_paths))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(guard::trace_layer())
         .with_state(state)
 }

@@ -108,7 +108,10 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(e) => ServiceError::Unavailable(e.context("database")),
+            StoreError::Unavailable(e) => {
+                crate::metrics::global().backend_error("database");
+                ServiceError::Unavailable(e.context("database"))
+            }
             StoreError::Conflict(m) => ServiceError::Conflict { code: "conflict", message: m },
             StoreError::Other(e) => ServiceError::Internal(e),
         }
@@ -121,7 +124,10 @@ impl From<BlobError> for ServiceError {
             BlobError::NotFound(key) => {
                 ServiceError::Internal(anyhow::anyhow!("object {key} is missing from the store"))
             }
-            BlobError::Unavailable(e) => ServiceError::Unavailable(e.context("object store")),
+            BlobError::Unavailable(e) => {
+                crate::metrics::global().backend_error("object_store");
+                ServiceError::Unavailable(e.context("object store"))
+            }
         }
     }
 }

@@ -272,6 +272,7 @@ pub(crate) async fn commit_transfer(
     match state.repo().insert_transfer(&new, &audit).await {
         Ok(record) => {
             info!(transfer = %record.id, size = record.size, "transfer stored");
+            crate::metrics::global().transfer_stored(record.size);
             Ok(record)
         }
         Err(e) => {

@@ -7,7 +7,11 @@
 //! a log file (outside the data dir) that is printed when the server fails to start.
 #![allow(dead_code)]
 
+<<<<<<< HEAD
 pub mod postgres;
+=======
+pub mod s3;
+>>>>>>> s3-ops
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -183,6 +187,8 @@ impl TestApp {
             .arg(self.data_path())
             .args(["--listen", "127.0.0.1:0"])
             .env("PIGEONPOST_LOG_LEVEL", if test_log() { "info" } else { "warn" })
+            // Servers run side by side; one that wants metrics names a free port of its own.
+            .env("PIGEONPOST_METRICS_LISTEN", "")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
         for (k, v) in self.env.iter().chain(&self.database_env) {

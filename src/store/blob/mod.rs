@@ -3,6 +3,7 @@
 //! before that leaves nothing a reader can see.
 
 pub mod local;
+pub mod s3;
 
 use std::fmt;
 use std::ops::Range;
