@@ -310,6 +310,14 @@ mod tests {
     }
 
     #[test]
+    fn the_production_example_is_a_valid_configuration() {
+        let example = include_str!("../ops/config/production.example.toml");
+        let s: Settings = Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(example)).extract().unwrap();
+        assert_eq!(s.storage.kind, StorageKind::S3);
+        assert!(s.metrics_addr().unwrap().is_some_and(|a| a.ip().is_loopback()));
+    }
+
+    #[test]
     fn metrics_are_switched_off_by_an_empty_address_and_a_bad_one_is_refused() {
         let mut s: Settings = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
         s.metrics_listen = String::new();

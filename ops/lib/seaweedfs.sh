@@ -85,7 +85,7 @@ EOF
     )
 
     # No bucket is created by an upload (as on AWS): a misconfigured bucket must show as 503.
-    "$PP_WEED" server -dir="$PP_SEAWEEDFS_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    "$PP_WEED" -logdir="$PP_SEAWEEDFS_DIR" server -dir="$PP_SEAWEEDFS_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.port="$master" -master.port.grpc="$master_grpc" -master.telemetry=false \
         -master.volumeSizeLimitMB=256 -volume.max=64 \
         -volume.port="$volume" -volume.port.grpc="$volume_grpc" \

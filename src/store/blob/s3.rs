@@ -355,14 +355,19 @@ impl BlobWriter for S3Writer {
             let take = chunk.len().min(part - self.buf.len());
             if self.buf.capacity() - self.buf.len() < take {
                 // Grow by doubling, but never past one part, so small objects stay small.
+                // A fresh exact allocation: BytesMut's own growth could overshoot the part.
                 let want = (self.buf.capacity() * 2).max(self.buf.len() + take).min(part);
-                self.buf.reserve(want - self.buf.len());
+                let mut bigger = BytesMut::with_capacity(want);
+                bigger.extend_from_slice(&self.buf);
+                self.buf = bigger;
             }
             self.buf.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
             self.written += take as u64;
             if self.buf.len() == part {
                 self.send_part().await?;
+                // The object is large: take the whole next part at once, not by growing to it.
+                self.buf = BytesMut::with_capacity(part_size(self.parts.len()));
             }
         }
         Ok(())
