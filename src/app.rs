@@ -13,8 +13,8 @@ use crate::domain::channel::Catalogue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::keys::{KeySource, KeyringHandle};
 use crate::store::blob::local::LocalBlobStore;
-use crate::store::meta::postgres::{PgRepository, PoolSettings};
 use crate::store::blob::s3::S3BlobStore;
+use crate::store::meta::postgres::{PgRepository, PoolSettings};
 use crate::store::meta::sqlite::SqliteRepository;
 use crate::store::{BlobStore, Repository};
 

@@ -7,6 +7,7 @@
 
 mod common;
 
+use pigeonpost::audit::{Actor, AuditEvent};
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -85,12 +86,12 @@ fn at(secs: i64) -> OffsetDateTime {
 
 async fn school(repo: &Repo, dfe: &str, name: &str) -> Organisation {
     let org = NewOrganisation { kind: OrgKind::School, reference: dfe.parse().unwrap(), name: name.into() };
-    repo.create_organisation(&org, t0()).await.unwrap()
+    repo.create_organisation(&org, t0(), &ev()).await.unwrap()
 }
 
 async fn team(repo: &Repo, slug: &str) -> Organisation {
     let org = NewOrganisation { kind: OrgKind::Team, reference: slug.parse().unwrap(), name: format!("Team {slug}") };
-    repo.create_organisation(&org, t0()).await.unwrap()
+    repo.create_organisation(&org, t0(), &ev()).await.unwrap()
 }
 
 async fn person(repo: &Repo, org: &Organisation, username: &str) -> UserRecord {
@@ -103,7 +104,7 @@ async fn person(repo: &Repo, org: &Organisation, username: &str) -> UserRecord {
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         requested_by: None,
     };
-    repo.create_user(&user, t0()).await.unwrap()
+    repo.create_user(&user, t0(), &ev()).await.unwrap()
 }
 
 fn wrapped(kek: &str, fill: u8) -> WrappedKey {
@@ -138,7 +139,7 @@ fn new_transfer(
 }
 
 async fn send(repo: &Repo, sender: &Organisation, to: &[&Organisation], name: &str, secs: i64) -> TransferRecord {
-    repo.insert_transfer(&new_transfer(sender, to, name, at(secs))).await.unwrap()
+    repo.insert_transfer(&new_transfer(sender, to, name, at(secs)), &ev()).await.unwrap()
 }
 
 fn names(entries: &[MailboxEntry]) -> Vec<String> {
@@ -172,13 +173,13 @@ async fn organisations_are_created_found_listed_and_a_duplicate_is_a_conflict() 
 
         let again =
             NewOrganisation { kind: OrgKind::School, reference: "825/2001".parse().unwrap(), name: "Copy".into() };
-        assert!(matches!(repo.create_organisation(&again, t0()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(repo.create_organisation(&again, t0(), &ev()).await, Err(StoreError::Conflict(_))));
 
-        assert!(repo.set_organisation_status(a.id, OrgStatus::Closed, at(5)).await.unwrap());
-        assert!(repo.set_totp_required(a.id, true).await.unwrap());
+        assert!(repo.set_organisation_status(a.id, OrgStatus::Closed, at(5), &ev()).await.unwrap());
+        assert!(repo.set_totp_required(a.id, true, &ev()).await.unwrap());
         let a = repo.get_organisation(a.id).await.unwrap().unwrap();
         assert_eq!((a.status, a.totp_required), (OrgStatus::Closed, true));
-        assert!(!repo.set_totp_required(OrgId(999_999), true).await.unwrap());
+        assert!(!repo.set_totp_required(OrgId(999_999), true, &ev()).await.unwrap());
     })
     .await;
 }
@@ -194,6 +195,7 @@ async fn a_register_import_adds_closes_links_successors_and_a_rerun_changes_noth
                 pigeonpost::service::register::import_gias(
                     repo.as_ref(),
                     t0(),
+                    Actor::operator(),
                     &fixture(file),
                     Some(&links),
                     Some(825),
@@ -250,7 +252,7 @@ async fn users_are_found_without_regard_to_case_and_a_second_with_the_same_name_
             password_hash: None,
             requested_by: Some(alice.id),
         };
-        assert!(matches!(repo.create_user(&dup, t0()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(repo.create_user(&dup, t0(), &ev()).await, Err(StoreError::Conflict(_))));
 
         let bob = person(&repo, &a, "bob").await;
         let names: Vec<String> =
@@ -260,22 +262,22 @@ async fn users_are_found_without_regard_to_case_and_a_second_with_the_same_name_
         assert!(repo.get_user(UserId(999_999)).await.unwrap().is_none());
 
         // Disabling revokes every session in the same transaction; re-enabling keeps them revoked.
-        repo.create_session(&session("s-bob", bob.id, [1; 32], 0)).await.unwrap();
-        assert!(repo.set_user_status(bob.id, UserStatus::Disabled, Some("left"), None, at(10)).await.unwrap());
-        assert!(!repo.set_user_status(bob.id, UserStatus::Disabled, Some("again"), None, at(11)).await.unwrap());
+        repo.create_session(&session("s-bob", bob.id, [1; 32], 0), &ev()).await.unwrap();
+        assert!(repo.set_user_status(bob.id, UserStatus::Disabled, Some("left"), None, at(10), &ev()).await.unwrap());
+        assert!(!repo.set_user_status(bob.id, UserStatus::Disabled, Some("again"), None, at(11), &ev()).await.unwrap());
         let disabled = repo.get_user(bob.id).await.unwrap().unwrap();
         assert_eq!((disabled.status, disabled.disabled_reason.as_deref()), (UserStatus::Disabled, Some("left")));
         assert_eq!(repo.get_session("s-bob").await.unwrap().unwrap().revoked_at, Some(at(10)));
-        assert!(repo.set_user_status(bob.id, UserStatus::Active, None, Some(alice.id), at(20)).await.unwrap());
+        assert!(repo.set_user_status(bob.id, UserStatus::Active, None, Some(alice.id), at(20), &ev()).await.unwrap());
         let back = repo.get_user(bob.id).await.unwrap().unwrap();
         assert_eq!((back.status, back.activated_at, back.disabled_reason), (UserStatus::Active, Some(at(20)), None));
 
-        repo.create_session(&session("s-alice", alice.id, [2; 32], 0)).await.unwrap();
-        repo.set_password(alice.id, "$argon2id$new", at(30)).await.unwrap();
+        repo.create_session(&session("s-alice", alice.id, [2; 32], 0), &ev()).await.unwrap();
+        repo.set_password(alice.id, "$argon2id$new", at(30), &ev()).await.unwrap();
         assert_eq!(repo.get_user(alice.id).await.unwrap().unwrap().password_hash.as_deref(), Some("$argon2id$new"));
         assert!(repo.get_session("s-alice").await.unwrap().unwrap().revoked_at.is_some());
 
-        assert!(repo.set_disable_on(alice.id, Some(at(3600))).await.unwrap());
+        assert!(repo.set_disable_on(alice.id, Some(at(3600)), &ev()).await.unwrap());
         repo.record_login(alice.id, at(40)).await.unwrap();
         let alice = repo.get_user(alice.id).await.unwrap().unwrap();
         assert_eq!((alice.disable_on, alice.last_login_at), (Some(at(3600)), Some(at(40))));
@@ -299,9 +301,9 @@ async fn a_refresh_token_rotates_once_and_the_one_it_replaced_is_remembered() {
     on_every_engine(|repo| async move {
         let a = school(&repo, "825/2001", "Example Primary").await;
         let alice = person(&repo, &a, "alice").await;
-        repo.create_session(&session("s1", alice.id, [1; 32], 0)).await.unwrap();
+        repo.create_session(&session("s1", alice.id, [1; 32], 0), &ev()).await.unwrap();
         assert!(matches!(
-            repo.create_session(&session("s2", alice.id, [1; 32], 0)).await,
+            repo.create_session(&session("s2", alice.id, [1; 32], 0), &ev()).await,
             Err(StoreError::Conflict(_))
         ));
 
@@ -315,10 +317,10 @@ async fn a_refresh_token_rotates_once_and_the_one_it_replaced_is_remembered() {
         let replaced = repo.find_session_by_previous_refresh(&[1; 32]).await.unwrap().unwrap();
         assert_eq!((replaced.id.as_str(), replaced.expires_at), ("s1", at(90_000)));
 
-        repo.create_session(&session("s3", alice.id, [4; 32], 0)).await.unwrap();
-        repo.create_session(&session("s4", alice.id, [5; 32], 0)).await.unwrap();
-        assert!(repo.revoke_session("s3", "logout", at(70)).await.unwrap());
-        assert!(!repo.revoke_session("s3", "logout", at(71)).await.unwrap());
+        repo.create_session(&session("s3", alice.id, [4; 32], 0), &ev()).await.unwrap();
+        repo.create_session(&session("s4", alice.id, [5; 32], 0), &ev()).await.unwrap();
+        assert!(repo.revoke_session("s3", "logout", at(70), &ev()).await.unwrap());
+        assert!(!repo.revoke_session("s3", "logout", at(71), &ev()).await.unwrap());
         assert!(!repo.rotate_refresh("s3", &[4; 32], &[6; 32], at(90_000), at(72)).await.unwrap(), "revoked");
         assert_eq!(repo.revoke_user_sessions(alice.id, "everywhere", at(80), Some("s4")).await.unwrap(), 1);
         assert!(repo.get_session("s4").await.unwrap().unwrap().revoked_at.is_none());
@@ -334,7 +336,7 @@ async fn two_refreshes_racing_with_the_same_token_let_exactly_one_through() {
         let alice = person(&repo, &a, "alice").await;
         for round in 0..10u8 {
             let id = format!("race-{round}");
-            repo.create_session(&session(&id, alice.id, [round; 32], 0)).await.unwrap();
+            repo.create_session(&session(&id, alice.id, [round; 32], 0), &ev()).await.unwrap();
             let tries = (0..4u8).map(|n| {
                 let (repo, id) = (repo.clone(), id.clone());
                 tokio::spawn(async move {
@@ -352,22 +354,24 @@ async fn two_refreshes_racing_with_the_same_token_let_exactly_one_through() {
 async fn login_failures_count_per_subject_within_the_window_and_clear() {
     on_every_engine(|repo| async move {
         let subjects = ["user:alice".to_owned(), "addr:127.0.0.1".to_owned()];
-        repo.record_login_failure(&subjects, at(0)).await.unwrap();
-        repo.record_login_failure(&subjects[..1], at(100)).await.unwrap();
+        repo.record_login_failure(&subjects, at(0), &ev()).await.unwrap();
+        repo.record_login_failure(&subjects[..1], at(100), &ev()).await.unwrap();
         assert_eq!(repo.count_login_failures("user:alice", at(0)).await.unwrap(), 2);
         assert_eq!(repo.count_login_failures("user:alice", at(50)).await.unwrap(), 1);
         assert_eq!(repo.count_login_failures("addr:127.0.0.1", at(0)).await.unwrap(), 1);
         // Several nodes recording at once: every failure counts.
         let many = (0..20).map(|n| {
             let repo = repo.clone();
-            tokio::spawn(async move { repo.record_login_failure(&["user:bob".to_owned()], at(200 + n)).await.unwrap() })
+            tokio::spawn(async move {
+                repo.record_login_failure(&["user:bob".to_owned()], at(200 + n), &ev()).await.unwrap()
+            })
         });
         futures_util::future::join_all(many).await.into_iter().for_each(|r| r.unwrap());
         assert_eq!(repo.count_login_failures("user:bob", at(0)).await.unwrap(), 20);
         repo.clear_login_failures("user:alice").await.unwrap();
         assert_eq!(repo.count_login_failures("user:alice", at(0)).await.unwrap(), 0);
         // A day later the old rows are pruned as new ones arrive.
-        repo.record_login_failure(&["user:carol".to_owned()], at(200_000)).await.unwrap();
+        repo.record_login_failure(&["user:carol".to_owned()], at(200_000), &ev()).await.unwrap();
         assert_eq!(repo.count_login_failures("user:bob", at(0)).await.unwrap(), 0);
     })
     .await;
@@ -379,10 +383,10 @@ async fn a_totp_step_is_accepted_only_after_the_last_and_recovery_codes_work_onc
         let a = team(&repo, "smst").await;
         let user = person(&repo, &a, "lauser").await;
         let secret = wrapped("k1", 5);
-        repo.set_totp(user.id, Some(&secret), false, &[[1; 32], [2; 32]], at(1)).await.unwrap();
+        repo.set_totp(user.id, Some(&secret), false, &[[1; 32], [2; 32]], at(1), &ev()).await.unwrap();
         let u = repo.get_user(user.id).await.unwrap().unwrap();
         assert_eq!((u.totp.as_ref().map(|t| t.bytes.clone()), u.totp_confirmed), (Some(secret.bytes.clone()), false));
-        repo.confirm_totp(user.id, at(2)).await.unwrap();
+        repo.confirm_totp(user.id, at(2), &ev()).await.unwrap();
         assert!(repo.get_user(user.id).await.unwrap().unwrap().totp_confirmed);
 
         assert!(repo.advance_totp_step(user.id, 1000).await.unwrap());
@@ -396,7 +400,7 @@ async fn a_totp_step_is_accepted_only_after_the_last_and_recovery_codes_work_onc
         assert!(!repo.use_recovery_code(user.id, &[9; 32], at(4)).await.unwrap());
 
         // Replacing the secret forgets the old codes and the last step.
-        repo.set_totp(user.id, None, false, &[], at(5)).await.unwrap();
+        repo.set_totp(user.id, None, false, &[], at(5), &ev()).await.unwrap();
         let u = repo.get_user(user.id).await.unwrap().unwrap();
         assert!(u.totp.is_none() && !u.totp_confirmed && u.totp_last_step.is_none());
         assert!(!repo.use_recovery_code(user.id, &[2; 32], at(6)).await.unwrap());
@@ -429,15 +433,15 @@ async fn functions_terms_and_user_list_confirmations_are_kept() {
         let alice = person(&repo, &a, "alice").await;
         let finance = FunctionSlug::parse("finance").unwrap();
         let data = FunctionSlug::parse("data").unwrap();
-        repo.create_function(&finance, "Finance", t0()).await.unwrap();
-        repo.create_function(&data, "Data", t0()).await.unwrap();
-        assert!(matches!(repo.create_function(&data, "Again", t0()).await, Err(StoreError::Conflict(_))));
+        repo.create_function(&finance, "Finance", t0(), &ev()).await.unwrap();
+        repo.create_function(&data, "Data", t0(), &ev()).await.unwrap();
+        assert!(matches!(repo.create_function(&data, "Again", t0(), &ev()).await, Err(StoreError::Conflict(_))));
         let listed: Vec<String> =
             repo.list_functions().await.unwrap().iter().map(|(s, _)| s.as_str().to_owned()).collect();
         assert_eq!(listed, ["data", "finance"]);
 
-        repo.grant_function(alice.id, &finance, Some(at(100)), None, t0()).await.unwrap();
-        repo.grant_function(alice.id, &data, None, None, t0()).await.unwrap();
+        repo.grant_function(alice.id, &finance, Some(at(100)), None, t0(), &ev()).await.unwrap();
+        repo.grant_function(alice.id, &data, None, None, t0(), &ev()).await.unwrap();
         let held = |now| {
             let repo = repo.clone();
             async move {
@@ -451,19 +455,19 @@ async fn functions_terms_and_user_list_confirmations_are_kept() {
         };
         assert_eq!(held(at(50)).await, ["data", "finance"]);
         assert_eq!(held(at(100)).await, ["data"], "temporary cover lapses by itself");
-        repo.grant_function(alice.id, &finance, None, None, at(1)).await.unwrap();
+        repo.grant_function(alice.id, &finance, None, None, at(1), &ev()).await.unwrap();
         assert_eq!(held(at(200)).await, ["data", "finance"], "granting again replaces the cover's end");
-        assert!(repo.revoke_function(alice.id, &finance).await.unwrap());
-        assert!(!repo.revoke_function(alice.id, &finance).await.unwrap());
+        assert!(repo.revoke_function(alice.id, &finance, &ev()).await.unwrap());
+        assert!(!repo.revoke_function(alice.id, &finance, &ev()).await.unwrap());
 
         assert_eq!(repo.accepted_terms_version(alice.id).await.unwrap(), None);
-        repo.accept_terms(alice.id, 2, t0()).await.unwrap();
-        repo.accept_terms(alice.id, 2, at(1)).await.unwrap();
-        repo.accept_terms(alice.id, 1, at(2)).await.unwrap();
+        repo.accept_terms(alice.id, 2, t0(), &ev()).await.unwrap();
+        repo.accept_terms(alice.id, 2, at(1), &ev()).await.unwrap();
+        repo.accept_terms(alice.id, 1, at(2), &ev()).await.unwrap();
         assert_eq!(repo.accepted_terms_version(alice.id).await.unwrap(), Some(2));
 
-        repo.confirm_user_list(a.id, alice.id, at(10)).await.unwrap();
-        repo.confirm_user_list(a.id, alice.id, at(20)).await.unwrap();
+        repo.confirm_user_list(a.id, alice.id, at(10), &ev()).await.unwrap();
+        repo.confirm_user_list(a.id, alice.id, at(20), &ev()).await.unwrap();
         let confirmations: Vec<(String, Option<OffsetDateTime>)> = repo
             .user_list_confirmations()
             .await
@@ -491,7 +495,7 @@ async fn api_keys_keep_their_scope_are_touched_once_a_minute_and_revoke_once() {
         };
         let key =
             NewApiKey { key_id: "pp_a".into(), org_id: a.id, name: "census job".into(), secret_hash: [7; 32], scope };
-        repo.create_api_key(&key, t0()).await.unwrap();
+        repo.create_api_key(&key, t0(), &ev()).await.unwrap();
         let everything = KeyScope { channels: vec!["*".into()], can_send: true, can_receive: true, expires_at: None };
         let other = NewApiKey {
             key_id: "pp_t".into(),
@@ -500,9 +504,9 @@ async fn api_keys_keep_their_scope_are_touched_once_a_minute_and_revoke_once() {
             secret_hash: [8; 32],
             scope: everything,
         };
-        repo.create_api_key(&other, t0()).await.unwrap();
+        repo.create_api_key(&other, t0(), &ev()).await.unwrap();
         let same_name = NewApiKey { key_id: "pp_b".into(), ..key.clone() };
-        assert!(matches!(repo.create_api_key(&same_name, t0()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(repo.create_api_key(&same_name, t0(), &ev()).await, Err(StoreError::Conflict(_))));
 
         let found = repo.find_api_key("pp_a").await.unwrap().unwrap();
         assert_eq!(
@@ -527,8 +531,8 @@ async fn api_keys_keep_their_scope_are_touched_once_a_minute_and_revoke_once() {
 
         let all: Vec<String> = repo.list_api_keys(None).await.unwrap().into_iter().map(|k| k.key_id).collect();
         assert_eq!(all, ["pp_a", "pp_t"]);
-        assert!(repo.revoke_api_key("pp_a", at(100)).await.unwrap());
-        assert!(!repo.revoke_api_key("pp_a", at(101)).await.unwrap());
+        assert!(repo.revoke_api_key("pp_a", at(100), &ev()).await.unwrap());
+        assert!(!repo.revoke_api_key("pp_a", at(101), &ev()).await.unwrap());
         assert_eq!(repo.find_api_key("pp_a").await.unwrap().unwrap().revoked_at, Some(at(100)));
     })
     .await;
@@ -546,7 +550,7 @@ async fn a_transfer_is_stored_with_its_deliveries_and_read_back_exactly() {
         new.size = 5 * 1024 * 1024 * 1024;
         new.message = Some("Please check by Friday".into());
         new.routing_note = Some("named for 825/2002".into());
-        let stored = repo.insert_transfer(&new).await.unwrap();
+        let stored = repo.insert_transfer(&new, &ev()).await.unwrap();
         let got = repo.get_transfer(new.id).await.unwrap().unwrap();
         for t in [&stored, &got] {
             assert_eq!((t.id, t.object_id, t.channel.as_str()), (new.id, new.object_id, "general"));
@@ -574,18 +578,18 @@ async fn a_transfer_is_stored_with_its_deliveries_and_read_back_exactly() {
         note.filename = None;
         note.wrapped_key = None;
         note.size = 0;
-        let note = repo.insert_transfer(&note).await.unwrap();
+        let note = repo.insert_transfer(&note, &ev()).await.unwrap();
         assert!(!note.has_file && note.filename.is_empty() && note.wrapped_key.is_none());
 
         // The same object twice is refused whole: no transfer, no delivery.
         let mut twin = new_transfer(&a, &[&smst], "twin.csv", at(7));
         twin.object_id = new.object_id;
-        assert!(matches!(repo.insert_transfer(&twin).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(repo.insert_transfer(&twin, &ev()).await, Err(StoreError::Conflict(_))));
         assert!(repo.get_transfer(twin.id).await.unwrap().is_none());
         // A recipient that does not exist rolls the transfer back too.
         let mut lost = new_transfer(&a, &[&smst], "lost.csv", at(8));
         lost.recipients.push(OrgId(999_999));
-        assert!(repo.insert_transfer(&lost).await.is_err());
+        assert!(repo.insert_transfer(&lost, &ev()).await.is_err());
         assert!(repo.get_transfer(lost.id).await.unwrap().is_none());
     })
     .await;
@@ -603,7 +607,7 @@ async fn mailbox_pages_run_newest_first_without_gaps_or_repeats_and_filter_by_ch
         send(&repo, &smst, &[&old], "to-old.csv", 20).await;
         let mut census = new_transfer(&a, &[&smst], "census.xml", at(30));
         census.channel = ChannelSlug::parse("census").unwrap();
-        repo.insert_transfer(&census).await.unwrap();
+        repo.insert_transfer(&census, &ev()).await.unwrap();
         send(&repo, &a, &[&smst], "general.csv", 31).await;
 
         let mut seen = Vec::new();
@@ -653,8 +657,8 @@ async fn downloads_are_recorded_in_order_with_their_ranges() {
             range,
             at: at(secs),
         };
-        repo.record_download(&download(None, 10)).await.unwrap();
-        repo.record_download(&download(Some((100, 199)), 20)).await.unwrap();
+        repo.record_download(&download(None, 10), &ev()).await.unwrap();
+        repo.record_download(&download(Some((100, 199)), 20), &ev()).await.unwrap();
         let got = repo.list_downloads(t.id).await.unwrap();
         let got: Vec<_> = got.iter().map(|d| (d.org.id, d.range, d.at)).collect();
         assert_eq!(got, [(a.id, None, at(10)), (a.id, Some((100, 199)), at(20))]);
@@ -669,8 +673,8 @@ async fn a_withdrawn_transfer_loses_its_key_and_its_inbox_place_and_cannot_be_wi
         let a = school(&repo, "825/2001", "Example Primary").await;
         let smst = team(&repo, "smst").await;
         let t = send(&repo, &smst, &[&a], "mistake.csv", 0).await;
-        assert!(repo.withdraw_transfer(t.id, at(60)).await.unwrap());
-        assert!(!repo.withdraw_transfer(t.id, at(61)).await.unwrap());
+        assert!(repo.withdraw_transfer(t.id, at(60), &ev()).await.unwrap());
+        assert!(!repo.withdraw_transfer(t.id, at(61), &ev()).await.unwrap());
         let t = repo.get_transfer(t.id).await.unwrap().unwrap();
         assert_eq!((t.state, t.withdrawn_at, t.wrapped_key), (TransferState::Withdrawn, Some(at(60)), None));
         assert!(repo.list_mailbox(&[a.id], None, &[], Mailbox::Inbox, None, 10).await.unwrap().is_empty());
@@ -686,9 +690,9 @@ async fn removing_a_delivery_hides_it_from_that_recipient_only() {
         let b = school(&repo, "825/2002", "Other Primary").await;
         let smst = team(&repo, "smst").await;
         let t = send(&repo, &smst, &[&a, &b], "letter.pdf", 0).await;
-        assert!(repo.remove_delivery(t.id, a.id, at(5)).await.unwrap());
-        assert!(!repo.remove_delivery(t.id, a.id, at(6)).await.unwrap());
-        assert!(!repo.remove_delivery(t.id, smst.id, at(6)).await.unwrap(), "not delivered there");
+        assert!(repo.remove_delivery(t.id, a.id, at(5), &ev()).await.unwrap());
+        assert!(!repo.remove_delivery(t.id, a.id, at(6), &ev()).await.unwrap());
+        assert!(!repo.remove_delivery(t.id, smst.id, at(6), &ev()).await.unwrap(), "not delivered there");
         assert!(repo.list_mailbox(&[a.id], None, &[], Mailbox::Inbox, None, 10).await.unwrap().is_empty());
         assert_eq!(repo.list_mailbox(&[b.id], None, &[], Mailbox::Inbox, None, 10).await.unwrap().len(), 1);
         let t = repo.get_transfer(t.id).await.unwrap().unwrap();
@@ -705,7 +709,7 @@ async fn objects_are_live_while_their_key_exists_and_dead_once_it_is_destroyed()
         let smst = team(&repo, "smst").await;
         let kept = send(&repo, &smst, &[&a], "kept.csv", 0).await;
         let gone = send(&repo, &smst, &[&a], "gone.csv", 1).await;
-        repo.withdraw_transfer(gone.id, at(2)).await.unwrap();
+        repo.withdraw_transfer(gone.id, at(2), &ev()).await.unwrap();
         let stranger = Uuid::new_v4();
         let candidates = [kept.object_id, gone.object_id, stranger];
         assert_eq!(repo.live_objects(&candidates).await.unwrap(), HashSet::from([kept.object_id]));
@@ -729,7 +733,7 @@ async fn keys_are_rewrapped_only_if_unchanged_and_racing_rewraps_let_exactly_one
         }
         let mut newer = new_transfer(&smst, &[&a], "new.csv", at(9));
         newer.wrapped_key = Some(wrapped("k2", 2));
-        repo.insert_transfer(&newer).await.unwrap();
+        repo.insert_transfer(&newer, &ev()).await.unwrap();
 
         let old: Vec<TransferId> = repo.keys_not_under("k2", 10).await.unwrap().iter().map(|k| k.transfer).collect();
         assert_eq!(old, ids, "oldest first, none already under k2");
@@ -750,7 +754,7 @@ async fn keys_are_rewrapped_only_if_unchanged_and_racing_rewraps_let_exactly_one
         assert_eq!(won, 1);
         assert_eq!(repo.keys_not_under("k2", 10).await.unwrap().len(), 1);
         // A withdrawn transfer has no key left to rewrap.
-        repo.withdraw_transfer(ids[2], at(20)).await.unwrap();
+        repo.withdraw_transfer(ids[2], at(20), &ev()).await.unwrap();
         assert!(repo.keys_not_under("k2", 10).await.unwrap().is_empty());
         assert!(!repo.replace_wrapped_key(ids[2], &wrapped("k1", 1), &wrapped("k2", 5)).await.unwrap());
     })
@@ -782,13 +786,13 @@ async fn a_quarantined_batch_file_is_released_once_to_its_recipient() {
         held.batch = Some(batch.id);
         held.quarantine =
             Some(Quarantine { code: "unroutable_name".into(), reason: "No DfE number in the name".into() });
-        let held = repo.insert_transfer(&held).await.unwrap();
+        let held = repo.insert_transfer(&held, &ev()).await.unwrap();
         assert!(held.is_quarantined());
         assert_eq!((held.batch, held.quarantined_at), (Some(batch.id), Some(at(1))));
         let mut routed = new_transfer(&smst, &[&a], "8252001 KS2.pdf", at(2));
         routed.batch = Some(batch.id);
-        repo.insert_transfer(&routed).await.unwrap();
-        repo.finish_batch(batch.id, r#"{"files":2}"#, at(3)).await.unwrap();
+        repo.insert_transfer(&routed, &ev()).await.unwrap();
+        repo.finish_batch(batch.id, r#"{"files":2}"#, at(3), &ev()).await.unwrap();
         let done = repo.get_batch(batch.id).await.unwrap().unwrap();
         assert_eq!((done.report.as_deref(), done.finished_at), (Some(r#"{"files":2}"#), Some(at(3))));
         assert!(repo.get_batch(Uuid::new_v4()).await.unwrap().is_none());
@@ -808,7 +812,7 @@ async fn a_quarantined_batch_file_is_released_once_to_its_recipient() {
         // The sender clicks twice, on two nodes: it is delivered once.
         let clicks = (0..3).map(|_| {
             let (repo, release) = (repo.clone(), release.clone());
-            tokio::spawn(async move { repo.release_from_quarantine(&release).await.unwrap() })
+            tokio::spawn(async move { repo.release_from_quarantine(&release, &ev()).await.unwrap() })
         });
         let won = futures_util::future::join_all(clicks).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
         assert_eq!(won, 1);
@@ -831,10 +835,10 @@ async fn replies_are_linked_to_their_request_which_is_then_no_longer_open() {
         let fsm = ChannelSlug::parse("fsm").unwrap();
         let mut first = new_transfer(&a, &[&smst], "fsm-1.csv", at(0));
         first.channel = fsm.clone();
-        let first = repo.insert_transfer(&first).await.unwrap();
+        let first = repo.insert_transfer(&first, &ev()).await.unwrap();
         let mut second = new_transfer(&b, &[&smst], "fsm-2.csv", at(1));
         second.channel = fsm.clone();
-        let second = repo.insert_transfer(&second).await.unwrap();
+        let second = repo.insert_transfer(&second, &ev()).await.unwrap();
 
         let open: Vec<TransferId> =
             repo.open_requests("fsm", &[smst.id], 10).await.unwrap().iter().map(|t| t.id).collect();
@@ -844,7 +848,7 @@ async fn replies_are_linked_to_their_request_which_is_then_no_longer_open() {
         let mut answer = new_transfer(&smst, &[&a], "fsm-1-result.csv", at(2));
         answer.channel = fsm;
         answer.reply_to = Some(first.id);
-        let answer = repo.insert_transfer(&answer).await.unwrap();
+        let answer = repo.insert_transfer(&answer, &ev()).await.unwrap();
         assert_eq!(answer.reply_to, Some(first.id));
         let replies: Vec<TransferId> = repo.replies_to(first.id).await.unwrap().iter().map(|t| t.id).collect();
         assert_eq!(replies, [answer.id]);
@@ -863,9 +867,9 @@ async fn channel_overrides_are_created_replaced_listed_and_removed() {
     on_every_engine(|repo| async move {
         let smst = team(&repo, "smst").await;
         let admin = person(&repo, &smst, "la.admin").await;
-        repo.put_channel_override("fsm", r#"{"v":1}"#, Some(admin.id), at(1)).await.unwrap();
-        repo.put_channel_override("census", r#"{"v":1}"#, None, at(2)).await.unwrap();
-        repo.put_channel_override("fsm", r#"{"v":2}"#, Some(admin.id), at(3)).await.unwrap();
+        repo.put_channel_override("fsm", r#"{"v":1}"#, Some(admin.id), at(1), &ev()).await.unwrap();
+        repo.put_channel_override("census", r#"{"v":1}"#, None, at(2), &ev()).await.unwrap();
+        repo.put_channel_override("fsm", r#"{"v":2}"#, Some(admin.id), at(3), &ev()).await.unwrap();
         let all = repo.channel_overrides().await.unwrap();
         let slugs: Vec<&str> = all.iter().map(|c| c.slug.as_str()).collect();
         assert_eq!(slugs, ["census", "fsm"]);
@@ -873,8 +877,8 @@ async fn channel_overrides_are_created_replaced_listed_and_removed() {
         assert_eq!((fsm.definition.as_str(), fsm.updated_at, fsm.updated_by), (r#"{"v":2}"#, at(3), Some(admin.id)));
         assert_eq!(fsm.updated_by_username.as_deref(), Some("la.admin"));
         assert_eq!(all[0].updated_by_username, None);
-        assert!(repo.delete_channel_override("fsm").await.unwrap());
-        assert!(!repo.delete_channel_override("fsm").await.unwrap());
+        assert!(repo.delete_channel_override("fsm", &ev()).await.unwrap());
+        assert!(!repo.delete_channel_override("fsm", &ev()).await.unwrap());
         assert!(repo.channel_override("fsm").await.unwrap().is_none());
     })
     .await;
@@ -889,18 +893,21 @@ async fn the_unclaimed_report_lists_old_undownloaded_deliveries_by_channel_cutof
         let both = send(&repo, &smst, &[&a, &b], "both.csv", 0).await;
         let mut ctf = new_transfer(&smst, &[&a], "pupil.ctf", at(10));
         ctf.channel = ChannelSlug::parse("ctf").unwrap();
-        repo.insert_transfer(&ctf).await.unwrap();
+        repo.insert_transfer(&ctf, &ev()).await.unwrap();
         send(&repo, &smst, &[&b], "recent.csv", 1000).await;
         let withdrawn = send(&repo, &smst, &[&a], "withdrawn.csv", 5).await;
-        repo.withdraw_transfer(withdrawn.id, at(6)).await.unwrap();
-        repo.record_download(&NewDownload {
-            transfer: both.id,
-            org: b.id,
-            key_id: None,
-            client_addr: None,
-            range: Some((0, 9)),
-            at: at(20),
-        })
+        repo.withdraw_transfer(withdrawn.id, at(6), &ev()).await.unwrap();
+        repo.record_download(
+            &NewDownload {
+                transfer: both.id,
+                org: b.id,
+                key_id: None,
+                client_addr: None,
+                range: Some((0, 9)),
+                at: at(20),
+            },
+            &ev(),
+        )
         .await
         .unwrap();
 
@@ -978,4 +985,9 @@ async fn a_postgres_server_that_is_not_listening_is_unavailable_within_the_acqui
         .expect("nothing listens on port 9");
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     assert!(format!("{err:#}").contains("is it running"), "{err:#}");
+}
+
+/// The event a test change is recorded with.
+fn ev() -> AuditEvent {
+    AuditEvent::new(t0(), Actor::operator(), "test.change")
 }

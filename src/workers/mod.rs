@@ -30,17 +30,12 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
     let sweep = tokio::spawn(run_every(every, stop.clone(), move || {
         let state = sweep_state.clone();
         async move {
-<<<<<<< HEAD
-            let run =
-                lease::run_exclusive(&state, orphan_sweep::LEASE, lease::node_id(), orphan_sweep::sweep_once(&state));
-            match run.await {
-                Ok(Exclusive::Ran(report)) if report.is_empty() => {
-=======
-            let outcome = orphan_sweep::sweep_once(&state).await;
+            let outcome =
+                lease::run_exclusive(&state, orphan_sweep::LEASE, lease::node_id(), orphan_sweep::sweep_once(&state))
+                    .await;
             crate::metrics::global().worker_ran("orphan_sweep", outcome.is_ok());
             match outcome {
-                Ok(report) if report.is_empty() => {
->>>>>>> s3-ops
+                Ok(Exclusive::Ran(report)) if report.is_empty() => {
                     tracing::debug!("orphan sweep: nothing to remove")
                 }
                 Ok(Exclusive::Ran(report)) => tracing::info!(?report, "orphan sweep removed leftovers"),

@@ -7,11 +7,8 @@
 //! a log file (outside the data dir) that is printed when the server fails to start.
 #![allow(dead_code)]
 
-<<<<<<< HEAD
 pub mod postgres;
-=======
 pub mod s3;
->>>>>>> s3-ops
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};

@@ -4,6 +4,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{db_err, org_from_row, transfer_from_row, PgRepository, ORG_COLS, TRANSFER_COLS};
+use crate::audit::AuditEvent;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::{OrgId, Organisation, TransferId};
 use crate::store::meta::{BatchId, BatchRecord, MailboxEntry, NewBatch, Release, TransferRecord};
@@ -44,14 +45,18 @@ impl PgRepository {
         id: BatchId,
         report: &str,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("UPDATE batches SET report = $1, finished_at = $2 WHERE id = $3")
             .bind(report)
             .bind(to_millis(at))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -102,7 +107,7 @@ impl PgRepository {
         Ok(entries)
     }
 
-    pub(super) async fn release(&self, r: &Release) -> Result<bool, StoreError> {
+    pub(super) async fn release(&self, r: &Release, audit: &AuditEvent) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // The UPDATE both checks and takes the file out of quarantine: a sender releasing it
         // twice at once (two nodes, two tabs) delivers it once, as the second matches nothing.
@@ -123,6 +128,7 @@ impl PgRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }

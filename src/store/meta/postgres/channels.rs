@@ -4,6 +4,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{db_err, PgRepository};
+use crate::audit::AuditEvent;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::UserId;
 use crate::store::meta::{ChannelOverrideRecord, ChannelStore, StoreError};
@@ -49,7 +50,9 @@ impl ChannelStore for PgRepository {
         definition: &str,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO channel_overrides (slug, definition, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (slug) DO UPDATE SET definition = excluded.definition, \
@@ -59,18 +62,26 @@ impl ChannelStore for PgRepository {
         .bind(definition)
         .bind(to_millis(at))
         .bind(by.map(|u| u.0))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn delete_channel_override(&self, slug: &str) -> Result<bool, StoreError> {
+    async fn delete_channel_override(&self, slug: &str, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("DELETE FROM channel_overrides WHERE slug = $1")
             .bind(slug)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 }

@@ -5,6 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{db_err, org_from_row, PgRepository, KEY_SCOPE_COLS, ORG_COLS};
+use crate::audit::AuditEvent;
 use crate::crypto::WrappedKey;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::organisation::OrgStatus;
@@ -110,35 +111,50 @@ impl IdentityStore for PgRepository {
         id: OrgId,
         status: OrgStatus,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let closed_at = (status == OrgStatus::Closed).then(|| to_millis(at));
         let done = sqlx::query("UPDATE organisations SET status = $1, closed_at = $2 WHERE id = $3")
             .bind(status.as_str())
             .bind(closed_at)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
-    async fn set_totp_required(&self, id: OrgId, required: bool) -> Result<bool, StoreError> {
+    async fn set_totp_required(&self, id: OrgId, required: bool, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("UPDATE organisations SET totp_required = $1 WHERE id = $2")
             .bind(required)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn apply_register_import(
         &self,
         plan: &crate::domain::gias::ImportPlan,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         super::register::apply(&mut tx, plan, at).await?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -155,8 +171,14 @@ impl IdentityStore for PgRepository {
         Ok(ids.into_iter().map(OrgId).collect())
     }
 
-    async fn create_user(&self, user: &NewUser, at: OffsetDateTime) -> Result<UserRecord, StoreError> {
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<UserRecord, StoreError> {
         let at = to_millis(at);
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (org_id, username, display_name, role, status, password_hash, password_changed_at, created_at, requested_by, activated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5 = 'active' THEN $8 END) RETURNING id",
@@ -170,9 +192,12 @@ impl IdentityStore for PgRepository {
         .bind(user.password_hash.as_ref().map(|_| at))
         .bind(at)
         .bind(user.requested_by.map(|u| u.0))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        let audit = audit.clone().target("user", id);
+        super::audit::append(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db_err)?;
         self.get_user(UserId(id)).await?.ok_or_else(|| StoreError::Other(anyhow!("user vanished after insert")))
     }
 
@@ -203,6 +228,7 @@ impl IdentityStore for PgRepository {
         reason: Option<&str>,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -230,11 +256,21 @@ impl IdentityStore for PgRepository {
                 .await
                 .map_err(db_err)?;
         }
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(true)
     }
 
-    async fn set_password(&self, id: UserId, phc: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn set_password(
+        &self,
+        id: UserId,
+        phc: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
@@ -250,6 +286,7 @@ impl IdentityStore for PgRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -261,6 +298,7 @@ impl IdentityStore for PgRepository {
         confirmed: bool,
         recovery_hashes: &[[u8; 32]],
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -285,17 +323,21 @@ impl IdentityStore for PgRepository {
                 .await
                 .map_err(db_err)?;
         }
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn confirm_totp(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn confirm_totp(&self, id: UserId, at: OffsetDateTime, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("UPDATE users SET totp_confirmed_at = $1 WHERE id = $2 AND totp_wrapped IS NOT NULL")
             .bind(to_millis(at))
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -327,14 +369,25 @@ impl IdentityStore for PgRepository {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_disable_on(&self, id: UserId, on: Option<OffsetDateTime>) -> Result<bool, StoreError> {
+    async fn set_disable_on(
+        &self,
+        id: UserId,
+        on: Option<OffsetDateTime>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("UPDATE users SET disable_on = $1 WHERE id = $2")
             .bind(on.map(to_millis))
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn record_login(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -347,14 +400,23 @@ impl IdentityStore for PgRepository {
         Ok(())
     }
 
-    async fn create_function(&self, slug: &FunctionSlug, name: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn create_function(
+        &self,
+        slug: &FunctionSlug,
+        name: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("INSERT INTO functions (slug, name, created_at) VALUES ($1, $2, $3)")
             .bind(slug.as_str())
             .bind(name)
             .bind(to_millis(at))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -379,7 +441,9 @@ impl IdentityStore for PgRepository {
         until: Option<OffsetDateTime>,
         by: Option<UserId>,
         at: OffsetDateTime,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO user_functions (user_id, function, until, granted_by, granted_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id, function) DO UPDATE SET until = excluded.until, granted_by = excluded.granted_by, granted_at = excluded.granted_at",
@@ -389,20 +453,33 @@ impl IdentityStore for PgRepository {
         .bind(until.map(to_millis))
         .bind(by.map(|u| u.0))
         .bind(to_millis(at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn revoke_function(&self, user: UserId, function: &FunctionSlug) -> Result<bool, StoreError> {
+    async fn revoke_function(
+        &self,
+        user: UserId,
+        function: &FunctionSlug,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("DELETE FROM user_functions WHERE user_id = $1 AND function = $2")
             .bind(user.0)
             .bind(function.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn user_functions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<UserFunction>, StoreError> {
@@ -423,8 +500,9 @@ impl IdentityStore for PgRepository {
             .collect()
     }
 
-    async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
+    async fn create_session(&self, s: &NewSession, audit: &AuditEvent) -> Result<(), StoreError> {
         let created = to_millis(s.created_at);
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("INSERT INTO sessions (id, user_id, refresh_hash, created_at, refreshed_at, expires_at, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&s.id)
             .bind(s.user.0)
@@ -433,9 +511,11 @@ impl IdentityStore for PgRepository {
             .bind(created)
             .bind(to_millis(s.expires_at))
             .bind(&s.client_addr)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -479,17 +559,29 @@ impl IdentityStore for PgRepository {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn revoke_session(&self, id: &str, reason: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        id: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
         )
         .bind(to_millis(at))
         .bind(reason)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn revoke_user_sessions(
@@ -510,7 +602,12 @@ impl IdentityStore for PgRepository {
         Ok(done.rows_affected())
     }
 
-    async fn record_login_failure(&self, subjects: &[String], at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_login_failure(
+        &self,
+        subjects: &[String],
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         for subject in subjects {
@@ -527,6 +624,7 @@ impl IdentityStore for PgRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -550,16 +648,25 @@ impl IdentityStore for PgRepository {
         Ok(())
     }
 
-    async fn accept_terms(&self, user: UserId, version: u32, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn accept_terms(
+        &self,
+        user: UserId,
+        version: u32,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(user.0)
         .bind(i64::from(version))
         .bind(to_millis(at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -572,14 +679,23 @@ impl IdentityStore for PgRepository {
         Ok(v.map(|v| v as u32))
     }
 
-    async fn confirm_user_list(&self, org: OrgId, by: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn confirm_user_list(
+        &self,
+        org: OrgId,
+        by: UserId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("INSERT INTO user_list_confirmations (org_id, confirmed_by, confirmed_at) VALUES ($1, $2, $3)")
             .bind(org.0)
             .bind(by.0)
             .bind(to_millis(at))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -598,7 +714,7 @@ impl IdentityStore for PgRepository {
 
     async fn list_api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKeySummary>, StoreError> {
         let sql = format!(
-            "SELECT k.key_id, k.name, k.created_at AS k_created_at, k.last_used_at, k.revoked_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
+            "SELECT k.key_id, k.name, k.created_at AS k_created_at, k.last_used_at, k.revoked_at, k.suspended_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
              FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE ($1::BIGINT IS NULL OR k.org_id = $1) ORDER BY o.id, k.name COLLATE \"C\""
         );
         let rows = sqlx::query(&sql).bind(org.map(|o| o.0)).fetch_all(&self.pool).await.map_err(db_err)?;
@@ -615,18 +731,47 @@ impl IdentityStore for PgRepository {
                     created_at: from_millis(row.try_get("k_created_at").map_err(db_err)?),
                     last_used_at: millis("last_used_at")?,
                     revoked_at: millis("revoked_at")?,
+                    suspended_at: millis("suspended_at")?,
                 })
             })
             .collect()
     }
 
-    async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn set_api_key_suspended(
+        &self,
+        key_id: &str,
+        suspended: bool,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let sql = if suspended {
+            "UPDATE api_keys SET suspended_at = $1 WHERE key_id = $2 AND suspended_at IS NULL"
+        } else {
+            "UPDATE api_keys SET suspended_at = NULL WHERE $1::BIGINT IS NOT NULL AND key_id = $2 AND suspended_at IS NOT NULL"
+        };
+        let done = sqlx::query(sql).bind(to_millis(at)).bind(key_id).execute(&mut *tx).await.map_err(db_err)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_api_key(&self, key_id: &str, at: OffsetDateTime, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL")
             .bind(to_millis(at))
             .bind(key_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 }

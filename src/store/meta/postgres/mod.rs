@@ -18,18 +18,22 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::*;
+use crate::audit::AuditEvent;
 use crate::crypto::WrappedKey;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, Sha256Digest, TransferState};
 
+mod audit;
 mod batches;
 mod channels;
 mod errors;
 mod identity;
 mod keys;
+mod leases;
 mod register;
 mod reports;
+mod retention;
 
 pub(crate) use errors::db_err;
 
@@ -263,7 +267,13 @@ impl Repository for PgRepository {
         Ok(())
     }
 
-    async fn create_organisation(&self, org: &NewOrganisation, at: OffsetDateTime) -> Result<Organisation, StoreError> {
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Organisation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let (dfe, slug) = match &org.reference {
             OrgRef::School(n) => (Some(n.compact()), None),
             OrgRef::Team(s) => (None, Some(s.as_str().to_owned())),
@@ -276,9 +286,11 @@ impl Repository for PgRepository {
         .bind(slug)
         .bind(&org.name)
         .bind(to_millis(at))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         self.get_organisation(OrgId(id))
             .await?
             .ok_or_else(|| StoreError::Other(anyhow!("organisation vanished after insert")))
@@ -308,7 +320,8 @@ impl Repository for PgRepository {
         Ok(rows.iter().map(org_from_row).collect::<anyhow::Result<_>>()?)
     }
 
-    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn create_api_key(&self, key: &NewApiKey, at: OffsetDateTime, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO api_keys (key_id, org_id, name, secret_hash, created_at, channels, can_send, can_receive, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -322,15 +335,17 @@ impl Repository for PgRepository {
         .bind(key.scope.can_send)
         .bind(key.scope.can_receive)
         .bind(key.scope.expires_at.map(to_millis))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
+            "SELECT k.key_id, k.name, k.secret_hash, k.revoked_at, k.suspended_at, {KEY_SCOPE_COLS}, {ORG_COLS} \
              FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE k.key_id = $1"
         ))
         .bind(key_id)
@@ -343,6 +358,7 @@ impl Repository for PgRepository {
             name: row.try_get("name").map_err(db_err)?,
             secret_hash: row.try_get("secret_hash").map_err(db_err)?,
             revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(db_err)?.map(from_millis),
+            suspended_at: row.try_get::<Option<i64>, _>("suspended_at").map_err(db_err)?.map(from_millis),
             scope: keys::scope_from_row(&row)?,
             org: org_from_row(&row)?,
         }))
@@ -364,7 +380,7 @@ impl Repository for PgRepository {
         Ok(())
     }
 
-    async fn insert_transfer(&self, t: &NewTransfer) -> Result<TransferRecord, StoreError> {
+    async fn insert_transfer(&self, t: &NewTransfer, audit: &AuditEvent) -> Result<TransferRecord, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
@@ -410,6 +426,7 @@ impl Repository for PgRepository {
             .await
             .map_err(db_err)?;
         }
+        self::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         self.get_transfer(t.id).await?.ok_or_else(|| StoreError::Other(anyhow!("transfer vanished after insert")))
     }
@@ -510,7 +527,8 @@ impl Repository for PgRepository {
         Ok(transfers.into_iter().map(|(_, t)| t).collect())
     }
 
-    async fn record_download(&self, d: &NewDownload) -> Result<(), StoreError> {
+    async fn record_download(&self, d: &NewDownload, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let range = d.range.map(|(s, e)| Ok::<_, StoreError>((to_i64(s, "range start")?, to_i64(e, "range end")?)));
         let range = range.transpose()?;
         sqlx::query(
@@ -524,9 +542,11 @@ impl Repository for PgRepository {
         .bind(range.map(|r| r.1))
         .bind(to_millis(d.at))
         .bind(d.transfer.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -562,8 +582,14 @@ impl Repository for PgRepository {
         self.insert_batch(batch).await
     }
 
-    async fn finish_batch(&self, id: BatchId, report: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.store_batch_report(id, report, at).await
+    async fn finish_batch(
+        &self,
+        id: BatchId,
+        report: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.store_batch_report(id, report, at, audit).await
     }
 
     async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
@@ -579,28 +605,46 @@ impl Repository for PgRepository {
         self.quarantine_page(orgs, before, limit).await
     }
 
-    async fn release_from_quarantine(&self, release: &Release) -> Result<bool, StoreError> {
-        self.release(release).await
+    async fn release_from_quarantine(&self, release: &Release, audit: &AuditEvent) -> Result<bool, StoreError> {
+        self.release(release, audit).await
     }
 
     async fn successors(&self, org: OrgId) -> Result<Vec<Organisation>, StoreError> {
         self.successor_orgs(org).await
     }
 
-    async fn withdraw_transfer(&self, id: TransferId, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn withdraw_transfer(
+        &self,
+        id: TransferId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
             "UPDATE transfers SET state = 'withdrawn', withdrawn_at = $1, kek_id = NULL, wrapped_dek = NULL \
              WHERE id = $2 AND state = 'available'",
         )
         .bind(to_millis(at))
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
-    async fn remove_delivery(&self, id: TransferId, org: OrgId, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn remove_delivery(
+        &self,
+        id: TransferId,
+        org: OrgId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
             "UPDATE deliveries SET removed_at = $1 WHERE recipient_org_id = $2 AND removed_at IS NULL \
              AND transfer_seq = (SELECT seq FROM transfers WHERE id = $3)",
@@ -608,10 +652,15 @@ impl Repository for PgRepository {
         .bind(to_millis(at))
         .bind(org.0)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self::audit::append(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn live_objects(&self, candidates: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
