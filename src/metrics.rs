@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http_body::Frame;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use tokio::net::TcpListener;
 
 pub struct Metrics {
@@ -34,6 +36,7 @@ pub struct Metrics {
     worker_runs: IntCounterVec,
     worker_failures: IntCounterVec,
     backend_errors: IntCounterVec,
+    leases_held: IntGaugeVec,
 }
 
 /// The process's metrics.
@@ -101,6 +104,15 @@ impl Metrics {
                 "Requests to the database or the object store that failed because it was unavailable.",
                 &["backend"],
             ),
+            leases_held: {
+                let opts = Opts::new(
+                    "pigeonpost_lease_held",
+                    "1 while this node holds the lease of a background job (and so runs it), else 0.",
+                );
+                let metric = IntGaugeVec::new(opts, &["lease"]).unwrap_or_else(|e| panic!("metric lease_held: {e}"));
+                let _ = registry.register(Box::new(metric.clone()));
+                metric
+            },
             registry,
         }
     }
@@ -115,6 +127,10 @@ impl Metrics {
         if !ok {
             self.worker_failures.with_label_values(&[worker]).inc();
         }
+    }
+
+    pub fn lease_held(&self, lease: &str, held: bool) {
+        self.leases_held.with_label_values(&[lease]).set(i64::from(held));
     }
 
     /// `backend` is "database" or "object_store".

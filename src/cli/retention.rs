@@ -29,8 +29,9 @@ pub async fn run(settings: Settings, cmd: RetentionCommand) -> anyhow::Result<()
             Ok(())
         }
         Exclusive::Busy { holder, until } => anyhow::bail!(
-            "another node ({holder}) is running the retention purge; its lease lasts until {} unless renewed. \
-             Try again later, or use --dry-run to see what is due",
+            "the node {holder} holds the retention lease and purges by itself every retention.interval_secs; \
+             its lease lasts until {} unless renewed (a server keeps renewing it while it runs). \
+             Use --dry-run to see what is due, or run this when no server is running",
             until.format(&Rfc3339).unwrap_or_default()
         ),
     }

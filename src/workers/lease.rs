@@ -1,16 +1,23 @@
 //! Leases: so that of several nodes sharing a database exactly one runs a background job at a
-//! time. A node takes the job's row in `leases` with a compare-and-set statement, renews it
-//! while the job runs, and gives it up at the end. A node that dies stops renewing; once the
-//! lease has expired the next node to try takes the job over. Jobs run under a lease must be
-//! safe to stop at any await (each step its own transaction), because a node that finds it
-//! has lost its lease stops at once rather than race the new holder.
+//! time. A node takes the job's row in `leases` with a compare-and-set statement and renews it
+//! every third of its lifetime. A node that dies stops renewing; once the lease has expired the
+//! next node to try takes the job over. Jobs run under a lease must be safe to stop at any
+//! await (each step its own transaction), because a node that finds it has lost its lease
+//! stops at once rather than race the new holder.
+//!
+//! A serving node keeps each job's lease for as long as it lives ([`keep`]), between runs as
+//! well as during them, so one node is known to run each job and the others only stand by. A
+//! one-off run (`pigeonpost retention run`) takes the lease for that run alone
+//! ([`run_exclusive`]) and so is refused while a serving node holds it.
 
 use std::future::Future;
 use std::sync::OnceLock;
 
 use anyhow::anyhow;
 use time::{Duration, OffsetDateTime};
-use tracing::{debug, warn};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
 
 use crate::app::AppState;
 use crate::store::meta::LeaseClaim;
@@ -75,4 +82,87 @@ pub async fn run_exclusive<T>(
         warn!(lease = name, error = %e, "could not release the lease; it will expire by itself");
     }
     result
+}
+
+/// Whether this node holds a job's lease, as [`keep`] sees it.
+#[derive(Clone)]
+pub struct Tenure {
+    held: watch::Receiver<bool>,
+}
+
+impl Tenure {
+    pub fn held(&self) -> bool {
+        *self.held.borrow()
+    }
+
+    /// Resolves once this node holds the lease (at once if it does); never if the keeper stops.
+    pub async fn acquired(&mut self) {
+        if self.held.wait_for(|held| *held).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Resolves once this node no longer holds the lease.
+    pub async fn lost(&mut self) {
+        let _ = self.held.wait_for(|held| !*held).await;
+    }
+}
+
+fn lease_ttl(state: &AppState) -> (Duration, std::time::Duration) {
+    let secs = state.settings().workers.lease_secs.max(3);
+    (Duration::seconds(secs as i64), std::time::Duration::from_secs(secs / 3))
+}
+
+/// Keeps the lease `name` for this node until `stop` turns: takes it whenever it is free or
+/// has expired, and renews it every third of its lifetime. On a clean stop the lease is given
+/// up so another node can take over at once; a node that dies leaves it to expire.
+pub fn keep(state: AppState, name: &'static str, mut stop: watch::Receiver<bool>) -> (Tenure, JoinHandle<()>) {
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let (ttl, period) = lease_ttl(&state);
+        let holder = node_id();
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut held_until: Option<OffsetDateTime> = None;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let now = state.now();
+            match state.repo().acquire_lease(name, holder, now, now + ttl).await {
+                Ok(LeaseClaim::Acquired) => {
+                    if held_until.is_none() {
+                        info!(lease = name, holder, "this node now holds the lease and runs the job");
+                    }
+                    held_until = Some(now + ttl);
+                }
+                Ok(LeaseClaim::HeldBy { holder: other, until }) => {
+                    if held_until.take().is_some() {
+                        warn!(lease = name, holder = %other, "another node has taken the lease over");
+                    }
+                    debug!(lease = name, holder = %other, until = %until, "another node holds the lease");
+                }
+                Err(e) => {
+                    // Unknown whether the renewal landed: count the lease as ours only while the
+                    // last renewal that did is sure to outlast the next attempt.
+                    warn!(lease = name, error = %e, "could not renew the lease");
+                    if held_until.is_some_and(|until| now + Duration::try_from(period).unwrap_or(ttl) >= until) {
+                        held_until = None;
+                        warn!(lease = name, "the lease may have expired; this node stops the job");
+                    }
+                }
+            }
+            tx.send_replace(held_until.is_some());
+            crate::metrics::global().lease_held(name, held_until.is_some());
+        }
+        if held_until.is_some() {
+            tx.send_replace(false);
+            crate::metrics::global().lease_held(name, false);
+            if let Err(e) = state.repo().release_lease(name, holder).await {
+                warn!(lease = name, error = %e, "could not release the lease; it will expire by itself");
+            }
+        }
+    });
+    (Tenure { held: rx }, task)
 }

@@ -12,7 +12,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
-use lease::Exclusive;
 
 /// Starts every worker; they stop when `stop` turns true.
 pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
@@ -26,30 +25,26 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
             crate::metrics::global().worker_ran("channel_refresh", true);
         }
     }));
+    let (sweep_tenure, sweep_lease) = lease::keep(state.clone(), orphan_sweep::LEASE, stop.clone());
     let sweep_state = state.clone();
-    let sweep = tokio::spawn(run_every(every, stop.clone(), move || {
+    let sweep = tokio::spawn(run_while_held(every, stop.clone(), sweep_tenure, "orphan sweep", move || {
         let state = sweep_state.clone();
         async move {
-            let outcome =
-                lease::run_exclusive(&state, orphan_sweep::LEASE, lease::node_id(), orphan_sweep::sweep_once(&state))
-                    .await;
+            let outcome = orphan_sweep::sweep_once(&state).await;
             crate::metrics::global().worker_ran("orphan_sweep", outcome.is_ok());
             match outcome {
-                Ok(Exclusive::Ran(report)) if report.is_empty() => {
-                    tracing::debug!("orphan sweep: nothing to remove")
-                }
-                Ok(Exclusive::Ran(report)) => tracing::info!(?report, "orphan sweep removed leftovers"),
-                Ok(Exclusive::Busy { holder, .. }) => tracing::debug!(%holder, "orphan sweep runs on another node"),
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "orphan sweep failed; will retry")
-                }
+                Ok(report) if report.is_empty() => tracing::debug!("orphan sweep: nothing to remove"),
+                Ok(report) => tracing::info!(?report, "orphan sweep removed leftovers"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "orphan sweep failed; will retry"),
             }
         }
     }));
-    let mut jobs = vec![sweep, refresh, checkpoint];
+    let mut jobs = vec![sweep_lease, sweep, refresh, checkpoint];
     if state.settings().retention.enabled {
         let every = Duration::from_secs(state.settings().retention.interval_secs.max(1));
-        jobs.push(tokio::spawn(run_every(every, stop, move || {
+        let (tenure, retention_lease) = lease::keep(state.clone(), retention::LEASE, stop.clone());
+        jobs.push(retention_lease);
+        jobs.push(tokio::spawn(run_while_held(every, stop, tenure, "retention purge", move || {
             let state = state.clone();
             async move { retention_once(&state).await }
         })));
@@ -58,9 +53,11 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
 }
 
 async fn retention_once(state: &AppState) {
-    match retention::run_once(state, retention::Mode::Purge).await {
-        Ok(Exclusive::Ran(report)) if report.is_quiet() => tracing::debug!("retention: nothing due"),
-        Ok(Exclusive::Ran(report)) => tracing::info!(
+    let outcome = retention::run_held(state).await;
+    crate::metrics::global().worker_ran("retention", outcome.is_ok());
+    match outcome {
+        Ok(report) if report.is_quiet() => tracing::debug!("retention: nothing due"),
+        Ok(report) => tracing::info!(
             examined = report.examined,
             purged = report.purged.len(),
             held = report.held.len(),
@@ -69,8 +66,38 @@ async fn retention_once(state: &AppState) {
             more = report.more,
             "retention run done"
         ),
-        Ok(Exclusive::Busy { holder, .. }) => tracing::debug!(%holder, "retention runs on another node"),
         Err(e) => tracing::warn!(error = format!("{e:#}"), "retention run failed; will retry"),
+    }
+}
+
+/// Runs `job` every `every` for as long as this node holds the job's lease: the first run as
+/// soon as the lease is taken (at start-up, or when this node takes over from one that died),
+/// and none while another node holds it. A run is stopped where it is if the lease is lost.
+async fn run_while_held<F, Fut>(
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut tenure: lease::Tenure,
+    what: &'static str,
+    mut job: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = tenure.acquired() => {}
+            _ = stop.changed() => return,
+        }
+        let mut watch = tenure.clone();
+        tokio::select! {
+            _ = job() => {}
+            _ = watch.lost() => tracing::warn!(job = what, "lease lost during a run; the run stopped where it was"),
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

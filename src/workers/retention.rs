@@ -163,6 +163,11 @@ pub async fn run_once(state: &AppState, mode: Mode) -> anyhow::Result<Exclusive<
     run_once_as(state, lease::node_id(), mode).await
 }
 
+/// One purge run for a caller that holds the lease already (the worker of a serving node).
+pub async fn run_held(state: &AppState) -> anyhow::Result<RetentionReport> {
+    pass(state, Mode::Purge).await
+}
+
 /// [`run_once`] as the node `holder` (tests stand in for several nodes this way).
 pub async fn run_once_as(state: &AppState, holder: &str, mode: Mode) -> anyhow::Result<Exclusive<RetentionReport>> {
     match mode {
