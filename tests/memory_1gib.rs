@@ -1,4 +1,6 @@
-//! Upload and download 1 GiB and check the server's peak resident memory stays small.
+//! Upload and download 1 GiB and check the server's peak resident memory stays small, on the
+//! local directory store and on S3 (SeaweedFS from ops/test, as multipart uploads and ranged
+//! reads).
 
 mod common;
 
@@ -18,7 +20,21 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_1_gib_round_trip_keeps_server_peak_memory_under_100_mib() {
-    let app = TestApp::spawn();
+    round_trip(&TestApp::spawn(), "local directory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_gib_round_trip_through_s3_keeps_server_peak_memory_under_100_mib() {
+    let test = "a_1_gib_round_trip_through_s3_keeps_server_peak_memory_under_100_mib";
+    let Some(s3) = s3::settings(test) else { return };
+    let env = s3::server_env(&s3, None);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = TestApp::spawn_with_env(&env);
+    round_trip(&app, "S3").await;
+    assert!(files_under(&app.objects_dir()).is_empty(), "the S3 store wrote objects to local disk");
+}
+
+async fn round_trip(app: &TestApp, store: &str) {
     let size = 1024 * MIB;
     let pat = Pattern::new(2024, size);
     let hasher = Arc::new(Mutex::new(Sha256::new()));
@@ -47,7 +63,7 @@ async fn a_1_gib_round_trip_keeps_server_peak_memory_under_100_mib() {
     let hwm = vm_hwm_kib(app.pid());
     let mib = hwm as f64 / 1024.0;
     println!(
-        "1 GiB: upload {:.1} MB/s ({up:.1} s), download {:.1} MB/s ({down:.1} s); \
+        "1 GiB on the {store} store: upload {:.1} MB/s ({up:.1} s), download {:.1} MB/s ({down:.1} s); \
          server VmHWM {mib:.1} MiB (after upload {:.1} MiB)",
         size as f64 / 1e6 / up,
         size as f64 / 1e6 / down,
