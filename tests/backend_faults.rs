@@ -165,6 +165,17 @@ async fn wait_until_ready(app: &TestApp, after: &str) {
     }
 }
 
+/// Waits for the running uploads to succeed again. A restarted SeaweedFS answers (and so
+/// /readyz is green) a few seconds before its volume servers take writes again.
+async fn uploads_resume(ledger: &Ledger, after: &str) {
+    let before = ledger.count("upload", &Outcome::Done);
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while ledger.count("upload", &Outcome::Done) < before + 3 {
+        assert!(Instant::now() < deadline, "uploads did not resume within 45 s of {after}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn readiness(app: &TestApp) -> serde_json::Value {
     let resp = app.client.get(app.url("/readyz")).timeout(Duration::from_secs(30)).send().await.unwrap();
     expect_json(resp, StatusCode::SERVICE_UNAVAILABLE).await
@@ -210,9 +221,7 @@ async fn uploads_and_downloads_ride_out_the_object_store_and_the_database_going_
 
     store.start_again();
     wait_until_ready(&app, "SeaweedFS coming back").await;
-    let before = ledger.count("upload", &Outcome::Done);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(ledger.count("upload", &Outcome::Done) > before, "uploads resume once the store is back");
+    uploads_resume(&ledger, "the store is back").await;
 
     // Then the database goes: everything that needs it gets 503, listing included.
     cluster.stop();
@@ -224,9 +233,7 @@ async fn uploads_and_downloads_ride_out_the_object_store_and_the_database_going_
 
     cluster.start_again();
     wait_until_ready(&app, "PostgreSQL coming back").await;
-    let before = ledger.count("upload", &Outcome::Done);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(ledger.count("upload", &Outcome::Done) > before, "uploads resume once the database is back");
+    uploads_resume(&ledger, "the database is back").await;
 
     stop.store(true, Ordering::SeqCst);
     for task in traffic {

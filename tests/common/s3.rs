@@ -4,6 +4,7 @@
 //! Without it a plain `cargo test` skips the S3 tests loudly; under `ops/test`
 //! (PIGEONPOST_TEST_REQUIRE_BACKENDS=1) a missing store is a failure, so CI cannot pass by
 //! skipping them.
+#![allow(dead_code)]
 
 use std::io::Write;
 
