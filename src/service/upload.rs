@@ -23,7 +23,7 @@ use crate::domain::channel::{Catalogue, Channel, Route};
 use crate::domain::sniff::{self, HEAD_LEN};
 use crate::domain::{ChannelSlug, FileName, OrgId, Sha256Digest, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
-use crate::store::meta::{NewTransfer, TransferRecord};
+use crate::store::meta::{NewTransfer, StoreError, TransferRecord};
 use crate::store::{BlobWriter, ObjectKey};
 
 pub struct UploadRequest {
@@ -263,6 +263,11 @@ where
 
 /// Inserts the row that makes a stored object visible. If that fails the object is deleted
 /// (or, failing that too, left to the orphan sweep), so nothing half-kept remains.
+///
+/// When the database went away mid-commit the outcome is unknown: the commit may have landed
+/// with only its reply lost. Then the object stays, and the orphan sweep, which deletes only
+/// objects that no row names once their grace has passed, settles it either way; deleting it
+/// here could leave a committed transfer without its file.
 pub(crate) async fn commit_transfer(
     state: &AppState,
     new: NewTransfer,
@@ -276,7 +281,9 @@ pub(crate) async fn commit_transfer(
             Ok(record)
         }
         Err(e) => {
-            if new.filename.is_some() {
+            if matches!(e, StoreError::Unavailable(_)) {
+                warn!(object = %new.object_id, "the database failed during the commit; the orphan sweep settles the object");
+            } else if new.filename.is_some() {
                 if let Err(del) = state.blobs().delete(ObjectKey(new.object_id)).await {
                     warn!(object = %new.object_id, error = %del, "could not delete the object of a failed upload; the orphan sweep will");
                 }
