@@ -80,10 +80,12 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::copy(app.objects_dir().join(source), &orphan).unwrap();
 
-    // 4. Restart with an aggressive sweep.
+    // 4. Restart with an aggressive sweep. The killed server still holds the sweep's lease in
+    // the database; the new process takes it over once it expires (3 s here).
     app.restart(&[
         ("PIGEONPOST_WORKERS__ORPHAN_GRACE_SECS", "0"),
         ("PIGEONPOST_WORKERS__ORPHAN_SWEEP_INTERVAL_SECS", "1"),
+        ("PIGEONPOST_WORKERS__LEASE_SECS", "3"),
     ]);
     assert_eq!(app.dev_cert_pem(), cert_before, "the dev certificate changed on restart");
 
