@@ -14,7 +14,8 @@ use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_leftovers() {
-    let mut app = TestApp::spawn();
+    // Short leases: the killed server's hold on the sweep must run out within the test.
+    let mut app = TestApp::spawn_with_env(&[("PIGEONPOST_WORKERS__LEASE_SECS", "3")]);
 
     // 1. A few acknowledged uploads.
     let mut acknowledged = Vec::new();
@@ -85,7 +86,6 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
     app.restart(&[
         ("PIGEONPOST_WORKERS__ORPHAN_GRACE_SECS", "0"),
         ("PIGEONPOST_WORKERS__ORPHAN_SWEEP_INTERVAL_SECS", "1"),
-        ("PIGEONPOST_WORKERS__LEASE_SECS", "3"),
     ]);
     assert_eq!(app.dev_cert_pem(), cert_before, "the dev certificate changed on restart");
 
@@ -139,7 +139,10 @@ async fn the_default_grace_period_protects_young_orphans() {
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::copy(app.objects_dir().join(source), &orphan).unwrap();
     // Restart so the sweep surely runs (at start or after 1 s) with the default 3600 s grace.
-    app.restart(&[]);
+    // A clean stop gives the sweep's lease up, so the new process takes it at once.
+    app.sigterm();
+    assert!(app.wait_for_exit(Duration::from_secs(30)).await.is_some(), "the server did not stop on SIGTERM");
+    app.start_server(&[]);
     let gone = poll_until(Duration::from_secs(4), || !orphan.exists()).await;
     assert!(!gone, "an orphan younger than the grace period was deleted");
     assert!(files_under(&app.objects_dir()).is_superset(&objects));
