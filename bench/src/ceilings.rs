@@ -77,6 +77,27 @@ pub fn open_mb_s() -> anyhow::Result<f64> {
     Ok(mb_per_s(bytes, start.elapsed()))
 }
 
+/// Durable writes in a row on the disk under `dir`: 4 KiB appended, then fdatasync, as one
+/// writer committing one small transaction after another would. The limit of any store that
+/// makes each acknowledged upload durable before answering and commits them one at a time.
+pub fn fsync_per_s(dir: &std::path::Path) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let path = dir.join("fsync-ceiling");
+    let mut f = std::fs::File::create(&path).context("creating the fsync ceiling's file")?;
+    let block = [0x5au8; 4096];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < MIN_TIME {
+        f.write_all(&block)?;
+        f.sync_data()?;
+        n += 1;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
 /// One TLS stream over loopback into a rustls server in this process that discards what it
 /// reads: the transport's limit with no HTTP, crypto pipeline or storage. MB/s.
 pub async fn tls_sink_mb_s(total: u64) -> anyhow::Result<f64> {

@@ -189,9 +189,11 @@ async fn run(
     let seal = tokio::task::spawn_blocking(ceilings::seal_mb_s).await?;
     let open = tokio::task::spawn_blocking(ceilings::open_mb_s).await??;
     let tls = ceilings::tls_sink_mb_s(GIB).await?;
+    let fsyncs = ceilings::fsync_per_s(work)?;
     report.add("ceiling", "seal (SHA-256 + ChaCha20-Poly1305, 1 core)", seal, "MB/s");
     report.add("ceiling", "open (ChaCha20-Poly1305, 1 core)", open, "MB/s");
     report.add("ceiling", "TLS loopback sink, 1 stream", tls, "MB/s");
+    report.add("ceiling", "durable writes in a row (4 KiB + fdatasync)", fsyncs, "per s");
 
     step("provisioning the server's data directory");
     let data = work.join("data");
@@ -291,7 +293,8 @@ async fn run(
     report
         .add(&w, &format!("{purged} transfers purged"), secs, "s")
         .target(Target::Below(60.0 * rows as f64 / 100_000.0));
-    report.add(&w, "purge rate", purged / secs.max(1e-9), "transfers/s");
+    let fsync = report.value_of("ceiling", "durable writes in a row (4 KiB + fdatasync)");
+    report.add(&w, "purge rate", purged / secs.max(1e-9), "transfers/s").vs("fsync", fsync);
     report.note(format!(
         "purge: retention run_once repeated {} times (batch_size {}) until nothing was due",
         p["runs"], p["batch_size"]

@@ -10,6 +10,8 @@ pub enum Target {
     AtLeast(f64),
     /// The value must be below this.
     Below(f64),
+    /// The value must be at least this fraction of its ceiling.
+    RatioAtLeast(f64),
 }
 
 impl Target {
@@ -17,6 +19,8 @@ impl Target {
         match self {
             Target::AtLeast(t) => value >= t,
             Target::Below(t) => value < t,
+            // Judged on the ratio by `Row::ratio_target`, never on the value.
+            Target::RatioAtLeast(_) => false,
         }
     }
 
@@ -24,6 +28,7 @@ impl Target {
         match self {
             Target::AtLeast(t) => format!(">= {}", short(t)),
             Target::Below(t) => format!("< {}", short(t)),
+            Target::RatioAtLeast(r) => format!(">= {:.0}% of ceiling", r * 100.0),
         }
     }
 }
@@ -139,7 +144,7 @@ impl Row {
 
     /// A target on the ratio to the ceiling rather than on the value itself.
     pub fn ratio_target(&mut self, at_least: f64) -> &mut Self {
-        self.target = Some(Target::AtLeast(at_least));
+        self.target = Some(Target::RatioAtLeast(at_least));
         self.met = self.ratio.map(|r| r >= at_least);
         self
     }

@@ -143,7 +143,7 @@ impl Server {
         Ok((field("VmHWM:")?, field("VmRSS:")?))
     }
 
-    /// SIGTERM-free stop: the benchmark's data is thrown away, so a kill is enough.
+    /// A kill, not a graceful stop: nothing is in flight and the data is thrown away.
     pub fn stop(mut self) {
         self.kill();
     }
