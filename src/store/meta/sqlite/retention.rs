@@ -132,6 +132,34 @@ impl RetentionStore for SqliteRepository {
         Ok(true)
     }
 
+    async fn purge_transfers(
+        &self,
+        items: &[(TransferId, AuditEvent)],
+        at: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut done = Vec::with_capacity(items.len());
+        for (id, audit) in items {
+            let purged = sqlx::query(&format!(
+                "UPDATE transfers SET state = 'purged', purged_at = ?, kek_id = NULL, wrapped_dek = NULL \
+                 WHERE id = ? AND state = 'available' AND NOT {HELD}"
+            ))
+            .bind(to_millis(at))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+                == 1;
+            if purged {
+                super::audit::append(&mut tx, audit).await?;
+            }
+            done.push(purged);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
+    }
+
     async fn record_expiry_warning(
         &self,
         id: TransferId,
