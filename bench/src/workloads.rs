@@ -26,7 +26,7 @@ pub struct Keys {
 
 const TO_TEAM: [(&str, &str); 2] = [("channel", "general"), ("to", "smst")];
 
-fn query<'a>(filename: &'a str) -> Vec<(&'a str, &'a str)> {
+fn query(filename: &str) -> Vec<(&str, &str)> {
     let mut q = TO_TEAM.to_vec();
     q.push(("filename", filename));
     q
