@@ -224,8 +224,13 @@ mod tests {
     fn a_damaged_spool_fails_to_read_rather_than_returning_wrong_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = spooled(&pattern(2 * SEGMENT_SIZE), dir.path());
-        r.file.seek(SeekFrom::Start(HEADER_LEN as u64 + 5)).unwrap();
-        r.file.write_all(&[0xFF]).unwrap();
+        // Flip one bit of the first segment's ciphertext, so the byte always changes.
+        let at = SeekFrom::Start(HEADER_LEN as u64 + 5);
+        let mut byte = [0u8; 1];
+        r.file.seek(at).unwrap();
+        r.file.read_exact(&mut byte).unwrap();
+        r.file.seek(at).unwrap();
+        r.file.write_all(&[byte[0] ^ 0x01]).unwrap();
         let mut out = Vec::new();
         let e = r.read_to_end(&mut out).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);

@@ -64,8 +64,8 @@ fn hash32(row: &SqliteRow, col: &str) -> anyhow::Result<[u8; 32]> {
     v.try_into().map_err(|_| anyhow!("stored {col} is not 32 bytes"))
 }
 
-/// Reads a row as stored. The actor kind is kept as its known spelling; an unknown one is kept
-/// verbatim-free as "unknown" and will fail verification, as any edit should.
+/// Reads a row as stored. An actor kind the code does not know becomes "unknown", which no longer
+/// gives the stored hash, so verification reports the row as changed, as it should.
 fn record(row: &SqliteRow) -> anyhow::Result<AuditRecord> {
     let kind: String = row.try_get("actor_kind")?;
     let kind = match kind.as_str() {
