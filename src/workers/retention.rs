@@ -11,6 +11,7 @@
 //! carries on.
 
 use anyhow::Context;
+use futures_util::StreamExt;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tracing::{info, warn};
@@ -33,6 +34,10 @@ pub const ACTOR: &str = "retention";
 /// on a disk whose fsync costs ~2 ms; a hundred per commit keeps each write transaction short
 /// (the database is not held from uploads for long) while paying for one fsync per hundred.
 const PURGE_CHUNK: usize = 100;
+
+/// Object deletes in flight at once after a chunk's commit: a local directory unlinks on the
+/// blocking pool, an object store answers over the network, and neither needs them in order.
+const CONCURRENT_DELETES: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -302,6 +307,7 @@ async fn purge(
         .purge_transfers(&items, now)
         .await
         .with_context(|| format!("purging {} transfers", items.len()))?;
+    let mut deletes = Vec::new();
     for ((c, item), purged) in due.into_iter().zip(done) {
         if !purged {
             report.skipped += 1;
@@ -309,13 +315,21 @@ async fn purge(
         }
         info!(transfer = %c.id, channel = %c.channel, reason = %item.reason, "transfer purged; data key destroyed");
         if c.has_file {
-            if let Err(e) = state.blobs().delete(ObjectKey(c.object_id)).await {
-                // The key is gone, so the object is unreadable already; the orphan sweep deletes it.
-                warn!(transfer = %c.id, error = %e, "could not delete a purged transfer's object yet; the orphan sweep will");
-                report.objects_left.push(c.id);
-            }
+            deletes.push((c.id, c.object_id));
         }
         report.purged.push(item);
+    }
+    // The keys are gone and committed; the objects can go in any order, several at a time.
+    let blobs = state.blobs();
+    let mut left = futures_util::stream::iter(deletes)
+        .map(|(id, object)| async move { (id, blobs.delete(ObjectKey(object)).await) })
+        .buffer_unordered(CONCURRENT_DELETES);
+    while let Some((id, outcome)) = left.next().await {
+        if let Err(e) = outcome {
+            // The key is gone, so the object is unreadable already; the orphan sweep deletes it.
+            warn!(transfer = %id, error = %e, "could not delete a purged transfer's object yet; the orphan sweep will");
+            report.objects_left.push(id);
+        }
     }
     Ok(())
 }
