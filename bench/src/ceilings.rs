@@ -98,6 +98,54 @@ pub fn fsync_per_s(dir: &std::path::Path) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
+/// Durable new files, `writers` at once, on the disk under `dir`: what the local object store
+/// does for each upload (64 KiB written to a new file, fsync, rename into one of 256 shard
+/// directories, fsync of that directory), with no HTTP, crypto or database. The limit of the
+/// object half of concurrent small uploads, whatever the metadata store does. The files are
+/// left for ops/bench to remove with the work directory: deleting thousands of files here
+/// would make every file created in the next half minute slower (ext4 without a journal
+/// steps over recently deleted inodes).
+pub fn object_writes_per_s(dir: &std::path::Path, writers: usize) -> anyhow::Result<f64> {
+    let root = dir.join("object-ceiling");
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    for shard in 0..256 {
+        std::fs::create_dir_all(root.join(format!("{shard:02x}")))?;
+    }
+    let mut body = vec![0u8; 64 * 1024 + 40];
+    rand::thread_rng().fill_bytes(&mut body);
+    let start = Instant::now();
+    let counts = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..writers)
+            .map(|_| {
+                let (root, tmp, body) = (&root, &tmp, &body);
+                scope.spawn(move || -> anyhow::Result<u64> {
+                    use std::io::Write;
+                    let mut n = 0u64;
+                    while start.elapsed() < MIN_TIME {
+                        let name = uuid::Uuid::new_v4().simple().to_string();
+                        let partial = tmp.join(format!("{name}.partial"));
+                        let mut f = std::fs::File::create_new(&partial)?;
+                        f.write_all(body)?;
+                        f.sync_all()?;
+                        drop(f);
+                        let shard = root.join(&name[..2]);
+                        std::fs::rename(&partial, shard.join(&name))?;
+                        std::fs::File::open(&shard)?.sync_all()?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().map_err(|_| anyhow::anyhow!("a writer panicked"))?)
+            .sum::<anyhow::Result<u64>>()
+    })?;
+    Ok(counts as f64 / start.elapsed().as_secs_f64())
+}
+
 /// One TLS stream over loopback into a rustls server in this process that discards what it
 /// reads: the transport's limit with no HTTP, crypto pipeline or storage. MB/s.
 pub async fn tls_sink_mb_s(total: u64) -> anyhow::Result<f64> {

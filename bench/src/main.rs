@@ -40,6 +40,16 @@ enum Backend {
     PostgresS3,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    Large,
+    Small,
+    Memory,
+    Batch,
+    Listing,
+    Purge,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Every workload, in order; the table on stdout, the JSON in --out.
@@ -61,6 +71,10 @@ enum Cmd {
         /// backend only): a RAM disk makes seeding fast without changing what is measured.
         #[arg(long, default_value = "/dev/shm")]
         seed_root: PathBuf,
+        /// Only these workloads (the ceilings always run), to iterate on one figure:
+        /// large, small, memory, batch, listing, purge. Every workload when not given.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<Workload>,
     },
     /// Seed transfers into a data directory whose server is stopped.
     Seed {
@@ -80,6 +94,9 @@ enum Cmd {
     },
 }
 
+/// The ceiling row that small uploads are compared with.
+pub const OBJECT_CEILING: &str = "durable 64 KiB files, 16 writers (fsync, rename, dir fsync)";
+
 const SCHOOL: &str = "825/2001";
 const OTHER_SCHOOL: &str = "825/2002";
 const TEAM: &str = "smst";
@@ -98,8 +115,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Cmd::Run { bin, work, out, backend, quick, seed_root } => {
-                run(&bin, &work, &out, backend, quick, &seed_root).await
+            Cmd::Run { bin, work, out, backend, quick, seed_root, only } => {
+                run(&bin, &work, &out, backend, quick, &seed_root, &only).await
             }
             Cmd::Seed { data_dir, count, days_old } => {
                 let s = seed::seed(data_dir, count, days_old, OTHER_SCHOOL, &[SCHOOL, TEAM]).await?;
@@ -175,7 +192,9 @@ async fn run(
     backend: Backend,
     quick: bool,
     seed_root: &Path,
+    only: &[Workload],
 ) -> anyhow::Result<()> {
+    let wanted = |w: Workload| only.is_empty() || only.contains(&w);
     std::fs::create_dir_all(work)?;
     let bin = std::fs::canonicalize(bin).with_context(|| format!("no server binary at {}", bin.display()))?;
     let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("PIGEONPOST_")).collect();
@@ -190,10 +209,12 @@ async fn run(
     let open = tokio::task::spawn_blocking(ceilings::open_mb_s).await??;
     let tls = ceilings::tls_sink_mb_s(GIB).await?;
     let fsyncs = ceilings::fsync_per_s(work)?;
+    let objects = ceilings::object_writes_per_s(work, 16)?;
     report.add("ceiling", "seal (SHA-256 + ChaCha20-Poly1305, 1 core)", seal, "MB/s");
     report.add("ceiling", "open (ChaCha20-Poly1305, 1 core)", open, "MB/s");
     report.add("ceiling", "TLS loopback sink, 1 stream", tls, "MB/s");
     report.add("ceiling", "durable writes in a row (4 KiB + fdatasync)", fsyncs, "per s");
+    report.add("ceiling", OBJECT_CEILING, objects, "per s");
 
     step("provisioning the server's data directory");
     let data = work.join("data");
@@ -201,37 +222,90 @@ async fn run(
     let server = launcher.start(&data, "main")?;
     let api = Api::new(server.base_url(), &server.cert)?;
 
-    step("large files: 1 GiB upload and download");
-    workloads::large(&api, &server, &keys, GIB, true, &mut report).await?;
-    if quick {
-        report.note("--quick: the 4 GiB upload was skipped");
-    } else {
-        step("large files: 4 GiB upload");
-        workloads::large(&api, &server, &keys, 4 * GIB, false, &mut report).await?;
+    if wanted(Workload::Large) {
+        step("large files: 1 GiB upload and download");
+        workloads::large(&api, &server, &keys, GIB, true, &mut report).await?;
+        if quick {
+            report.note("--quick: the 4 GiB upload was skipped");
+        } else {
+            step("large files: 4 GiB upload");
+            workloads::large(&api, &server, &keys, 4 * GIB, false, &mut report).await?;
+        }
     }
 
-    for c in [16, 64] {
-        step(&format!("small files: 5000 x 64 KiB at concurrency {c}"));
-        workloads::small(&api, &keys, 5000, 64 * 1024, c, Duration::from_secs(120), &mut report).await?;
+    if wanted(Workload::Small) {
+        for c in [16, 64] {
+            step(&format!("small files: 5000 x 64 KiB at concurrency {c}"));
+            workloads::small(&api, &keys, 5000, 64 * 1024, c, Duration::from_secs(120), &mut report).await?;
+        }
     }
 
-    step("memory under concurrency: 32 x 256 MiB");
-    workloads::concurrent_memory(&api, &server, &keys, 32, 256 * MIB, &mut report).await?;
+    if wanted(Workload::Memory) {
+        step("memory under concurrency: 32 x 256 MiB");
+        workloads::concurrent_memory(&api, &server, &keys, 32, 256 * MIB, &mut report).await?;
+    }
 
-    step("batch routing: a 300-file zip of checking files");
-    workloads::batch(&api, &batch_key, BATCH_SCHOOLS, &mut report).await?;
+    if wanted(Workload::Batch) {
+        step("batch routing: a 300-file zip of checking files");
+        workloads::batch(&api, &batch_key, BATCH_SCHOOLS, &mut report).await?;
+    }
     drop(api);
     server.stop();
 
+    if wanted(Workload::Listing) || wanted(Workload::Purge) {
+        listing_and_purge(
+            &launcher,
+            work,
+            &data,
+            keys,
+            backend,
+            quick,
+            seed_root,
+            wanted(Workload::Listing),
+            &mut report,
+        )
+        .await?;
+    }
+
+    report.machine = serde_json::json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load_average_start": load_start,
+        "load_average_end": loadavg(),
+        "backend": match backend { Backend::Embedded => "embedded (SQLite + local directory)", Backend::PostgresS3 => "PostgreSQL + S3 (SeaweedFS)" },
+        "quick": quick,
+    });
+    print!("{}", report.table());
+    for n in &report.notes {
+        println!("- {n}");
+    }
+    println!("load average: {} at the start, {} at the end", load_start, loadavg());
+    std::fs::write(out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("figures written to {}", out.display());
+    Ok(())
+}
+
+/// Seeds the listing's transfers, lists them (when `list`), then purges them all, timing it.
+#[allow(clippy::too_many_arguments)]
+async fn listing_and_purge(
+    launcher: &Launcher,
+    work: &Path,
+    data: &Path,
+    keys: Keys,
+    backend: Backend,
+    quick: bool,
+    seed_root: &Path,
+    list: bool,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let rows: u64 = if quick { 20_000 } else { 100_000 };
     step(&format!("listing: seeding {rows} transfers into a school's and a team's inbox"));
     let (listing_dir, listing_keys) = match backend {
         Backend::Embedded => {
             // Seeded on a RAM disk (fsync is free there), then copied whole to the measured disk.
             let seed_dir = tempdir_in(seed_root)?;
-            let (k, _) = provision(&launcher, &seed_dir, work, 0)?;
+            let (k, _) = provision(launcher, &seed_dir, work, 0)?;
             let s = child_step(
-                &launcher,
+                launcher,
                 &[
                     "seed",
                     "--data-dir",
@@ -246,7 +320,7 @@ async fn run(
             copy_dir(&seed_dir, &dest)?;
             std::fs::remove_dir_all(&seed_dir)?;
             report.note(format!(
-                "listing: {rows} transfers seeded through the library's repository (insert_transfer, with a sealed empty object and a wrapped key each) in {:.1} s on {}, then copied to the disk",
+                "listing: {rows} transfers seeded through the library's repository (insert_transfers, with a sealed empty object, a wrapped key and an audit event each) in {:.1} s on {}, then copied to the disk",
                 s["seconds"].as_f64().unwrap_or(0.0),
                 seed_root.display()
             ));
@@ -255,11 +329,11 @@ async fn run(
         Backend::PostgresS3 => {
             // One database for the whole run: seed beside the workloads' own transfers.
             let s = child_step(
-                &launcher,
+                launcher,
                 &[
                     "seed",
                     "--data-dir",
-                    path_str(&data)?,
+                    path_str(data)?,
                     "--count",
                     &rows.to_string(),
                     "--days-old",
@@ -270,20 +344,22 @@ async fn run(
                 "listing: {rows} transfers seeded through the library's repository in {:.1} s, beside the earlier workloads' transfers",
                 s["seconds"].as_f64().unwrap_or(0.0)
             ));
-            (data.clone(), keys)
+            (data.to_path_buf(), keys)
         }
     };
-    let server = launcher.start(&listing_dir, "listing")?;
-    let api = Api::new(server.base_url(), &server.cert)?;
-    step("listing: the school's inbox");
-    workloads::listing(&api, "school inbox", &listing_keys.school, 200, &mut report).await?;
-    step("listing: the team's inbox");
-    workloads::listing(&api, "team inbox", &listing_keys.team, 200, &mut report).await?;
-    drop(api);
-    server.stop();
+    if list {
+        let server = launcher.start(&listing_dir, "listing")?;
+        let api = Api::new(server.base_url(), &server.cert)?;
+        step("listing: the school's inbox");
+        workloads::listing(&api, "school inbox", &listing_keys.school, 200, report).await?;
+        step("listing: the team's inbox");
+        workloads::listing(&api, "team inbox", &listing_keys.team, 200, report).await?;
+        drop(api);
+        server.stop();
+    }
 
     step(&format!("purge: {rows} expired transfers"));
-    let p = child_step(&launcher, &["purge", "--data-dir", path_str(&listing_dir)?, "--limit-secs", "240"])?;
+    let p = child_step(launcher, &["purge", "--data-dir", path_str(&listing_dir)?, "--limit-secs", "240"])?;
     let purged = p["purged"].as_f64().unwrap_or(0.0);
     let secs = p["seconds"].as_f64().unwrap_or(0.0);
     let w = format!("purge {rows}");
@@ -300,20 +376,6 @@ async fn run(
         p["runs"], p["batch_size"]
     ));
 
-    report.machine = serde_json::json!({
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "load_average_start": load_start,
-        "load_average_end": loadavg(),
-        "backend": match backend { Backend::Embedded => "embedded (SQLite + local directory)", Backend::PostgresS3 => "PostgreSQL + S3 (SeaweedFS)" },
-        "quick": quick,
-    });
-    print!("{}", report.table());
-    for n in &report.notes {
-        println!("- {n}");
-    }
-    println!("load average: {} at the start, {} at the end", load_start, loadavg());
-    std::fs::write(out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", out.display()))?;
-    eprintln!("figures written to {}", out.display());
     Ok(())
 }
 

@@ -3,10 +3,10 @@
 //! database is closed, whole, before the data directory is copied or served.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::{StreamExt, TryStreamExt};
 use pigeonpost::app::AppState;
 use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::config::{Overrides, Settings};
@@ -40,8 +40,16 @@ pub struct Seeded {
     pub seconds: f64,
 }
 
+/// Transfers per `insert_transfers` call: on SQLite, one transaction each.
+const SEED_CHUNK: u64 = 5_000;
+
+/// Objects written at once while a chunk is prepared.
+const OBJECT_WRITERS: usize = 16;
+
 /// `count` transfers on `general` from `sender` to both `recipients`' inboxes, each with a real
-/// (empty, sealed) object and a wrapped key, created `days_old` days ago.
+/// (empty, sealed) object and a wrapped key, created `days_old` days ago. They go in through
+/// the repository's bulk insert (`insert_transfers`): the same rows, deliveries and chained
+/// audit events as uploads, committed [`SEED_CHUNK`] at a time.
 pub async fn seed(
     data_dir: PathBuf,
     count: u64,
@@ -55,30 +63,30 @@ pub async fn seed(
     for r in recipients {
         to.push(org(&state, r).await?);
     }
-    let to = Arc::new(to);
     let start = Instant::now();
     let base = state.now() - time::Duration::days(days_old);
-    // SQLite takes one writer at a time; a few tasks overlap sealing and object writes with it.
-    const TASKS: u64 = 4;
-    let mut tasks = Vec::new();
-    for t in 0..TASKS {
-        let (state, to) = (state.clone(), to.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut i = t;
-            while i < count {
-                one(&state, sender, &to, i, base + time::Duration::milliseconds(i as i64)).await?;
-                i += TASKS;
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await.context("a seeding task panicked")??;
+    let mut first = 0;
+    while first < count {
+        let last = (first + SEED_CHUNK).min(count);
+        let items: Vec<(NewTransfer, AuditEvent)> = futures_util::stream::iter(first..last)
+            .map(|i| one(&state, sender, &to, i, base + time::Duration::milliseconds(i as i64)))
+            .buffered(OBJECT_WRITERS)
+            .try_collect()
+            .await?;
+        state.repo().insert_transfers(&items).await?;
+        first = last;
     }
     Ok(Seeded { transfers: count, seconds: start.elapsed().as_secs_f64() })
 }
 
-async fn one(state: &AppState, sender: OrgId, to: &[OrgId], i: u64, at: time::OffsetDateTime) -> anyhow::Result<()> {
+/// The sealed object of one seeded transfer, written to the blob store, and its row and event.
+async fn one(
+    state: &AppState,
+    sender: OrgId,
+    to: &[OrgId],
+    i: u64,
+    at: time::OffsetDateTime,
+) -> anyhow::Result<(NewTransfer, AuditEvent)> {
     let object_id = Uuid::new_v4();
     let dek = DataKey::generate();
     let mut prefix = [0u8; 7];
@@ -111,8 +119,7 @@ async fn one(state: &AppState, sender: OrgId, to: &[OrgId], i: u64, at: time::Of
         .target("transfer", id)
         .detail("channel", "general")
         .detail("recipients", to.len());
-    state.repo().insert_transfer(&new, &audit).await?;
-    Ok(())
+    Ok((new, audit))
 }
 
 #[derive(Serialize)]
