@@ -48,10 +48,6 @@ fn not_found_or(key: ObjectKey, e: std::io::Error) -> BlobError {
     }
 }
 
-async fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir).await?.sync_all().await
-}
-
 #[async_trait]
 impl BlobStore for LocalBlobStore {
     async fn begin(&self, key: ObjectKey) -> Result<Box<dyn BlobWriter>, BlobError> {
@@ -127,6 +123,17 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
+/// Makes `file` (written at `tmp`) durable at `to`: its data flushed, renamed into place, and the
+/// rename flushed with its directory. The error says whether the rename had happened.
+fn durable_rename(file: std::fs::File, tmp: &Path, to: &Path) -> Result<(), (bool, std::io::Error)> {
+    file.sync_all().map_err(|e| (false, e))?;
+    drop(file);
+    let dir = to.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::create_dir_all(&dir).map_err(|e| (false, e))?;
+    std::fs::rename(tmp, to).map_err(|e| (false, e))?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| (true, e))
+}
+
 struct LocalWriter {
     file: Option<fs::File>,
     tmp_path: PathBuf,
@@ -149,14 +156,24 @@ impl BlobWriter for LocalWriter {
         let mut file =
             self.file.take().ok_or_else(|| BlobError::Unavailable(anyhow::anyhow!("writer already closed")))?;
         file.flush().await?;
-        file.sync_all().await?;
-        drop(file);
-        let dir = self.final_path.parent().map(Path::to_path_buf).unwrap_or_default();
-        fs::create_dir_all(&dir).await?;
-        fs::rename(&self.tmp_path, &self.final_path).await?;
-        self.done = true;
-        sync_dir(&dir).await?;
-        Ok(self.written)
+        let file = file.into_std().await;
+        let (tmp_path, final_path) = (self.tmp_path.clone(), self.final_path.clone());
+        // fsync, rename and the directory's fsync in one trip to the blocking pool rather than
+        // one each: they are sequential anyway, and a small upload is mostly this.
+        let renamed = tokio::task::spawn_blocking(move || durable_rename(file, &tmp_path, &final_path))
+            .await
+            .map_err(|e| BlobError::Unavailable(anyhow::anyhow!("the object commit task failed: {e}")))?;
+        match renamed {
+            Ok(()) => {
+                self.done = true;
+                Ok(self.written)
+            }
+            Err((renamed, e)) => {
+                // Once renamed, the temporary file is gone and must not be removed on drop.
+                self.done = renamed;
+                Err(e.into())
+            }
+        }
     }
 
     async fn abort(mut self: Box<Self>) {

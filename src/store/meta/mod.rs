@@ -63,6 +63,16 @@ pub trait Repository:
 
     /// Stores a transfer and its deliveries in one transaction: it becomes visible whole or not at all.
     async fn insert_transfer(&self, transfer: &NewTransfer, audit: &AuditEvent) -> Result<TransferRecord, StoreError>;
+    /// Stores many transfers, each with its deliveries and audit event as
+    /// [`Repository::insert_transfer`] would, for bulk loads (imports, benchmarks). An engine
+    /// that can stores them in one transaction, all or none; the default stores them one by
+    /// one, so a failure part way leaves those before it stored.
+    async fn insert_transfers(&self, items: &[(NewTransfer, AuditEvent)]) -> Result<(), StoreError> {
+        for (transfer, audit) in items {
+            self.insert_transfer(transfer, audit).await?;
+        }
+        Ok(())
+    }
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
     /// One page of the mailboxes of `orgs` (an organisation and those it carries on from), newest
     /// first, strictly older than `before` (a cursor from a previous page), only on `channels` when given

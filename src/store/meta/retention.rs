@@ -84,6 +84,22 @@ pub trait RetentionStore: Send + Sync {
     /// active hold covers it (the hold is checked inside the transaction, so a hold placed a
     /// moment ago still wins).
     async fn purge_transfer(&self, id: TransferId, at: OffsetDateTime, audit: &AuditEvent) -> Result<bool, StoreError>;
+    /// Purges several transfers exactly as [`RetentionStore::purge_transfer`] would each, but in
+    /// one transaction: one durable commit for the lot rather than one per transfer, which is
+    /// what bounds a purge of many files on a disk where a commit costs a millisecond or more.
+    /// Each transfer is purged (true) or left untouched (false), in the order given; a failure
+    /// leaves them all untouched. The default purges them one by one.
+    async fn purge_transfers(
+        &self,
+        items: &[(TransferId, AuditEvent)],
+        at: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut done = Vec::with_capacity(items.len());
+        for (id, audit) in items {
+            done.push(self.purge_transfer(*id, at, audit).await?);
+        }
+        Ok(done)
+    }
     /// Records that the recipients of an available transfer are to be warned of its expiry.
     /// False if that was recorded before (a transfer is warned about once).
     async fn record_expiry_warning(

@@ -56,6 +56,68 @@ pub(super) async fn append(conn: &mut SqliteConnection, event: &AuditEvent) -> R
     Ok(seq)
 }
 
+/// Events per multi-row `INSERT`: 14 columns each, well inside SQLite's 32,766 bound variables.
+const EVENTS_PER_INSERT: usize = 64;
+
+/// Appends `events`, in order, inside the caller's transaction: the same chain links
+/// [`append`] would give them one by one, but with one update of the head for the lot and the
+/// rows inserted many to a statement. What makes a bulk write (a purge of thousands, a group of
+/// uploads) cost a few statements rather than three per event.
+pub(super) async fn append_many(conn: &mut SqliteConnection, events: &[&AuditEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(events.len()).map_err(|_| StoreError::Other(anyhow!("too many audit events")))?;
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash")
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let last: i64 = row.try_get("seq").map_err(db_err)?;
+    let prev: Vec<u8> = row.try_get("hash").map_err(db_err)?;
+    let mut prev: [u8; 32] =
+        prev.try_into().map_err(|_| StoreError::Other(anyhow!("the audit head hash is not 32 bytes")))?;
+    let first =
+        u64::try_from(last - n + 1).map_err(|_| StoreError::Other(anyhow!("negative audit sequence number")))?;
+    let mut links = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let seq = first + i as u64;
+        let details = details_json(event);
+        let hash = link_hash(&prev, seq, event, &details);
+        links.push((seq, *event, details, prev, hash));
+        prev = hash;
+    }
+    for chunk in links.chunks(EVENTS_PER_INSERT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, \
+             target_id, org, outcome, details, prev_hash, hash) ",
+        );
+        q.push_values(chunk, |mut b, (seq, event, details, prev, hash)| {
+            b.push_bind(*seq as i64)
+                .push_bind(to_millis(event.at))
+                .push_bind(event.actor.kind)
+                .push_bind(event.actor.id.clone())
+                .push_bind(event.actor.org.clone())
+                .push_bind(event.actor.client_addr.clone())
+                .push_bind(event.action.clone())
+                .push_bind(event.target_kind.clone())
+                .push_bind(event.target_id.clone())
+                .push_bind(event.org.clone())
+                .push_bind(event.outcome.as_str())
+                .push_bind(details.clone())
+                .push_bind(prev.to_vec())
+                .push_bind(hash.to_vec());
+        });
+        q.build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1")
+        .bind(&prev[..])
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 const COLS: &str = "seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, target_id, org, \
                     outcome, details, prev_hash, hash";
 

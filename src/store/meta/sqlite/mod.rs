@@ -22,6 +22,7 @@ use crate::domain::{OrgKind, Sha256Digest, TransferState};
 mod audit;
 mod batches;
 mod channels;
+mod group_commit;
 mod identity;
 mod keys;
 mod leases;
@@ -33,6 +34,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub struct SqliteRepository {
     pool: SqlitePool,
+    /// New transfers go through one writer task that commits those waiting together.
+    transfers: group_commit::GroupCommit,
 }
 
 impl SqliteRepository {
@@ -50,7 +53,8 @@ impl SqliteRepository {
             .connect_with(options)
             .await
             .with_context(|| format!("could not open the SQLite database at {url}"))?;
-        Ok(Self { pool })
+        let transfers = group_commit::GroupCommit::start(pool.clone());
+        Ok(Self { pool, transfers })
     }
 }
 
@@ -158,6 +162,49 @@ fn transfer_from_row(row: &SqliteRow) -> anyhow::Result<(i64, TransferRecord)> {
         batch: row.try_get::<Option<String>, _>("batch_id")?.map(|id| Uuid::parse_str(&id)).transpose()?,
     };
     Ok((row.try_get("t_seq")?, record))
+}
+
+/// The rows of one new transfer (the transfer and its deliveries) inside the caller's
+/// transaction; its audit event is the caller's to append.
+async fn insert_rows(conn: &mut sqlx::SqliteConnection, t: &NewTransfer) -> Result<i64, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
+         size, sha256, kek_id, wrapped_dek, state, created_at, message, reply_to_seq, has_file, \
+         quarantine_code, quarantine_reason, quarantined_at, routing_note, batch_seq) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?, ?, (SELECT seq FROM transfers WHERE id = ?), \
+         ?, ?, ?, ?, ?, (SELECT seq FROM batches WHERE id = ?)) RETURNING seq",
+    )
+    .bind(t.id.to_string())
+    .bind(t.object_id.hyphenated().to_string())
+    .bind(t.channel.as_str())
+    .bind(t.sender.0)
+    .bind(&t.sender_key_id)
+    .bind(t.filename.as_ref().map_or("", |f| f.as_str()))
+    .bind(&t.content_type)
+    .bind(i64::try_from(t.size).context("size out of range")?)
+    .bind(&t.sha256.0[..])
+    .bind(t.wrapped_key.as_ref().map(|k| k.kek_id.clone()))
+    .bind(t.wrapped_key.as_ref().map(|k| k.bytes.clone()))
+    .bind(to_millis(t.created_at))
+    .bind(&t.message)
+    .bind(t.reply_to.map(|r| r.to_string()))
+    .bind(t.filename.is_some())
+    .bind(t.quarantine.as_ref().map(|q| q.code.clone()))
+    .bind(t.quarantine.as_ref().map(|q| q.reason.clone()))
+    .bind(t.quarantine.as_ref().map(|_| to_millis(t.created_at)))
+    .bind(&t.routing_note)
+    .bind(t.batch.map(|b| b.hyphenated().to_string()))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if !t.recipients.is_empty() {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO deliveries (transfer_seq, recipient_org_id) ");
+        q.push_values(&t.recipients, |mut b, recipient| {
+            b.push_bind(seq).push_bind(recipient.0);
+        });
+        q.build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(seq)
 }
 
 impl SqliteRepository {
@@ -324,8 +371,21 @@ impl Repository for SqliteRepository {
 
     async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         // Only write when the recorded time is a minute stale: a busy job should not turn every
-        // request into a database write.
+        // request into a database write. The check is a read first, because even an UPDATE that
+        // matches nothing takes SQLite's single write lock and would queue every request of a
+        // busy job behind the uploads being committed.
         let at = to_millis(at);
+        let stale: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM api_keys WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+        )
+        .bind(key_id)
+        .bind(at - 60_000)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if stale.is_none() {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE api_keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
         )
@@ -339,48 +399,13 @@ impl Repository for SqliteRepository {
     }
 
     async fn insert_transfer(&self, t: &NewTransfer, audit: &AuditEvent) -> Result<TransferRecord, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
-             size, sha256, kek_id, wrapped_dek, state, created_at, message, reply_to_seq, has_file, \
-             quarantine_code, quarantine_reason, quarantined_at, routing_note, batch_seq) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?, ?, (SELECT seq FROM transfers WHERE id = ?), \
-             ?, ?, ?, ?, ?, (SELECT seq FROM batches WHERE id = ?)) RETURNING seq",
-        )
-        .bind(t.id.to_string())
-        .bind(t.object_id.hyphenated().to_string())
-        .bind(t.channel.as_str())
-        .bind(t.sender.0)
-        .bind(&t.sender_key_id)
-        .bind(t.filename.as_ref().map_or("", |f| f.as_str()))
-        .bind(&t.content_type)
-        .bind(i64::try_from(t.size).context("size out of range")?)
-        .bind(&t.sha256.0[..])
-        .bind(t.wrapped_key.as_ref().map(|k| k.kek_id.clone()))
-        .bind(t.wrapped_key.as_ref().map(|k| k.bytes.clone()))
-        .bind(to_millis(t.created_at))
-        .bind(&t.message)
-        .bind(t.reply_to.map(|r| r.to_string()))
-        .bind(t.filename.is_some())
-        .bind(t.quarantine.as_ref().map(|q| q.code.clone()))
-        .bind(t.quarantine.as_ref().map(|q| q.reason.clone()))
-        .bind(t.quarantine.as_ref().map(|_| to_millis(t.created_at)))
-        .bind(&t.routing_note)
-        .bind(t.batch.map(|b| b.hyphenated().to_string()))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        for recipient in &t.recipients {
-            sqlx::query("INSERT INTO deliveries (transfer_seq, recipient_org_id) VALUES (?, ?)")
-                .bind(seq)
-                .bind(recipient.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        self::audit::append(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.transfers.insert(t.clone(), audit.clone()).await?;
         self.get_transfer(t.id).await?.ok_or_else(|| StoreError::Other(anyhow!("transfer vanished after insert")))
+    }
+
+    async fn insert_transfers(&self, items: &[(NewTransfer, AuditEvent)]) -> Result<(), StoreError> {
+        let items: Vec<(&NewTransfer, &AuditEvent)> = items.iter().map(|(t, a)| (t, a)).collect();
+        group_commit::store_together(&self.pool, &items).await
     }
 
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {

@@ -1,7 +1,7 @@
 //! Retention and legal holds on SQLite. The SQL is kept plain so the PostgreSQL store can
 //! mirror it statement for statement.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -23,6 +23,9 @@ const HELD: &str = "EXISTS (SELECT 1 FROM holds h WHERE h.lifted_at IS NULL AND 
     OR (h.scope = 'channel' AND h.target = transfers.channel) \
     OR (h.scope = 'organisation' AND (h.org_id = transfers.sender_org_id \
         OR EXISTS (SELECT 1 FROM deliveries d WHERE d.transfer_seq = transfers.seq AND d.recipient_org_id = h.org_id)))))";
+
+/// Transfer ids per purging `UPDATE`, well inside SQLite's 32,766 bound variables.
+const PURGE_IDS_PER_STATEMENT: usize = 500;
 
 const HOLD_COLS: &str = "id, scope, target, org_id, reason, placed_at, placed_by, lifted_at, lifted_by";
 
@@ -130,6 +133,37 @@ impl RetentionStore for SqliteRepository {
         super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
+    }
+
+    async fn purge_transfers(
+        &self,
+        items: &[(TransferId, AuditEvent)],
+        at: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        // The same statement purge_transfer runs, for many ids at once: it answers the ids it
+        // purged, and only those get their audit event, all appended with one head update.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut purged: HashSet<String> = HashSet::with_capacity(items.len());
+        for chunk in items.chunks(PURGE_IDS_PER_STATEMENT) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE transfers SET state = 'purged', purged_at = ");
+            q.push_bind(to_millis(at));
+            q.push(format!(", kek_id = NULL, wrapped_dek = NULL WHERE state = 'available' AND NOT {HELD} AND id IN ("));
+            let mut list = q.separated(", ");
+            for (id, _) in chunk {
+                list.push_bind(id.to_string());
+            }
+            q.push(") RETURNING id");
+            for row in q.build().fetch_all(&mut *tx).await.map_err(db_err)? {
+                purged.insert(row.try_get("id").map_err(db_err)?);
+            }
+        }
+        // An id given twice is purged once, by its first mention, as one by one would have.
+        let done: Vec<bool> = items.iter().map(|(id, _)| purged.remove(&id.to_string())).collect();
+        let events: Vec<&AuditEvent> =
+            items.iter().zip(&done).filter(|(_, purged)| **purged).map(|((_, audit), _)| audit).collect();
+        super::audit::append_many(&mut tx, &events).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
     }
 
     async fn record_expiry_warning(
