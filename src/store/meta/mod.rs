@@ -2,6 +2,7 @@
 //! SQL lives only in the engine modules below.
 
 pub mod audit;
+mod audit_rows;
 pub mod channels;
 pub mod identity;
 pub mod postgres;

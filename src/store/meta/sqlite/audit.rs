@@ -2,13 +2,13 @@
 
 use anyhow::anyhow;
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{db_err, SqliteRepository};
 use crate::audit::chain::{details_json, link_hash};
-use crate::audit::{Actor, AuditEvent, Outcome, StoredEvent};
-use crate::domain::clock::{from_millis, to_millis};
+use crate::audit::AuditEvent;
+use crate::domain::clock::to_millis;
+use crate::store::meta::audit_rows::{hash32, record, COLS};
 use crate::store::meta::{AuditFilter, AuditRecord, AuditStore};
 use crate::store::StoreError;
 
@@ -116,52 +116,6 @@ pub(super) async fn append_many(conn: &mut SqliteConnection, events: &[&AuditEve
         .await
         .map_err(db_err)?;
     Ok(())
-}
-
-const COLS: &str = "seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, target_id, org, \
-                    outcome, details, prev_hash, hash";
-
-fn hash32(row: &SqliteRow, col: &str) -> anyhow::Result<[u8; 32]> {
-    let v: Vec<u8> = row.try_get(col)?;
-    v.try_into().map_err(|_| anyhow!("stored {col} is not 32 bytes"))
-}
-
-/// Reads a row as stored. An actor kind the code does not know becomes "unknown", which no longer
-/// gives the stored hash, so verification reports the row as changed, as it should.
-fn record(row: &SqliteRow) -> anyhow::Result<AuditRecord> {
-    let kind: String = row.try_get("actor_kind")?;
-    let kind = match kind.as_str() {
-        "user" => "user",
-        "key" => "key",
-        "system" => "system",
-        "anonymous" => "anonymous",
-        _ => "unknown",
-    };
-    let outcome: String = row.try_get("outcome")?;
-    let details_json: String = row.try_get("details")?;
-    let seq: i64 = row.try_get("seq")?;
-    let event = AuditEvent {
-        at: from_millis(row.try_get("at")?),
-        actor: Actor {
-            kind,
-            id: row.try_get("actor_id")?,
-            org: row.try_get("actor_org")?,
-            client_addr: row.try_get("client_addr")?,
-        },
-        action: row.try_get("action")?,
-        target_kind: row.try_get("target_kind")?,
-        target_id: row.try_get("target_id")?,
-        org: row.try_get("org")?,
-        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
-        details: serde_json::from_str(&details_json).unwrap_or(serde_json::Value::Null),
-    };
-    let stored = StoredEvent {
-        seq: u64::try_from(seq)?,
-        event,
-        prev_hash: hash32(row, "prev_hash")?,
-        hash: hash32(row, "hash")?,
-    };
-    Ok(AuditRecord { stored, details_json })
 }
 
 #[async_trait]
