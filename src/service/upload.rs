@@ -16,7 +16,7 @@ use super::authority::enforce;
 use super::ServiceError;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
-use crate::crypto::segment::{Sealer, SEGMENT_SIZE};
+use crate::crypto::segment::{Sealer, HEADER_LEN, SEGMENT_SIZE};
 use crate::crypto::DataKey;
 use crate::crypto::WrappedKey;
 use crate::domain::channel::{Catalogue, Channel, Route};
@@ -310,15 +310,62 @@ pub fn content_type_for(name: &FileName) -> &'static str {
     }
 }
 
-struct SealingPipeline {
-    writer: Option<Box<dyn BlobWriter>>,
+/// Segments handed to a blocking thread at a time. Each hand-off wakes a thread (and, on a
+/// virtual machine, often a halted virtual CPU), so they are made a few segments at a time;
+/// the batch is also what reaches the object store in one write.
+const SEGMENTS_PER_BATCH: usize = 4;
+const BATCH_SIZE: usize = SEGMENTS_PER_BATCH * SEGMENT_SIZE;
+
+/// The sealer, the running digest and one batch's buffers. While a full batch is hashed and
+/// sealed they are on a blocking thread, so the request's task goes on taking the next batch
+/// off the connection (TLS decryption, HTTP framing) in the meantime: the two halves of an
+/// upload's CPU work overlap instead of taking turns.
+struct SegmentWork {
     sealer: Sealer,
+    hasher: Sha256,
     plain: Vec<u8>,
     sealed: Vec<u8>,
-    hasher: Sha256,
+}
+
+impl SegmentWork {
+    /// Hashes and seals every segment in `plain`; with `last`, its final segment ends the object.
+    fn hash_and_seal(&mut self, last: bool) -> Result<(), ServiceError> {
+        self.hasher.update(&self.plain);
+        self.sealed.clear();
+        let sealing_failed = |e| ServiceError::Internal(anyhow::anyhow!("sealing failed: {e}"));
+        if self.plain.is_empty() {
+            // The empty object: one empty final segment.
+            return self.sealer.seal_next(&[], last, &mut self.sealed).map_err(sealing_failed);
+        }
+        let count = self.plain.len().div_ceil(SEGMENT_SIZE);
+        for (i, segment) in self.plain.chunks(SEGMENT_SIZE).enumerate() {
+            self.sealer.seal_next(segment, last && i + 1 == count, &mut self.sealed).map_err(sealing_failed)?;
+        }
+        Ok(())
+    }
+}
+
+type SealJob = tokio::task::JoinHandle<(Box<SegmentWork>, Result<(), ServiceError>)>;
+
+enum Segments {
+    /// Between segments: nothing sealed is waiting to be written.
+    Ready(Box<SegmentWork>),
+    /// A full batch is being sealed; its ciphertext is written once it is done.
+    Sealing(SealJob),
+    /// Only while the pipeline moves its work between the two states above.
+    Moving,
+}
+
+struct SealingPipeline {
+    writer: Option<Box<dyn BlobWriter>>,
+    /// The object's header, until it is written before the first segment.
+    header: Option<[u8; HEADER_LEN]>,
+    segments: Segments,
+    /// The batch being filled from the body. At most two batches of plaintext (this one and the
+    /// one being sealed) and one of ciphertext are held per upload, whatever its size.
+    filling: Vec<u8>,
     len: u64,
     limit: u64,
-    header_written: bool,
     /// The extension whose look the first bytes must have, until they have been checked.
     sniff: Option<String>,
     /// Keep the first bytes for the caller even when not checking them here.
@@ -337,15 +384,19 @@ impl SealingPipeline {
         sniff: Option<String>,
         keep_head: bool,
     ) -> Self {
+        let sealer = Sealer::new(dek, object_id.as_bytes());
         Self {
             writer: Some(writer),
-            sealer: Sealer::new(dek, object_id.as_bytes()),
-            plain: Vec::with_capacity(SEGMENT_SIZE),
-            sealed: Vec::with_capacity(SEGMENT_SIZE + 16),
-            hasher: Sha256::new(),
+            header: Some(sealer.header()),
+            segments: Segments::Ready(Box::new(SegmentWork {
+                sealer,
+                hasher: Sha256::new(),
+                plain: Vec::new(),
+                sealed: Vec::new(),
+            })),
+            filling: Vec::new(),
             len: 0,
             limit,
-            header_written: false,
             sniff,
             keep_head,
             head: Vec::new(),
@@ -383,7 +434,6 @@ impl SealingPipeline {
         if self.len > self.limit {
             return Err(ServiceError::TooLarge { limit: self.limit });
         }
-        self.hasher.update(chunk);
         if self.sniff.is_some() || (self.keep_head && self.head.len() < HEAD_LEN) {
             let take = (HEAD_LEN - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
@@ -392,12 +442,13 @@ impl SealingPipeline {
             }
         }
         while !chunk.is_empty() {
-            // A full segment is sealed only once more data shows it is not the last one.
-            if self.plain.len() == SEGMENT_SIZE {
-                self.seal(false).await?;
+            // A full batch is sealed only once more data shows its last segment is not the
+            // object's last.
+            if self.filling.len() == BATCH_SIZE {
+                self.seal_full().await?;
             }
-            let take = (SEGMENT_SIZE - self.plain.len()).min(chunk.len());
-            self.plain.extend_from_slice(&chunk[..take]);
+            let take = (BATCH_SIZE - self.filling.len()).min(chunk.len());
+            self.filling.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
         }
         Ok(())
@@ -412,25 +463,51 @@ impl SealingPipeline {
         Ok(())
     }
 
-    async fn finish(&mut self) -> Result<(u64, [u8; 32]), ServiceError> {
-        self.check_content()?;
-        self.seal(true).await?;
-        let sha = std::mem::take(&mut self.hasher).finalize().into();
-        Ok((self.len, sha))
+    /// Hands the full batch being filled to a blocking thread, once the one before it is
+    /// written.
+    async fn seal_full(&mut self) -> Result<(), ServiceError> {
+        let mut work = self.settle().await?;
+        std::mem::swap(&mut work.plain, &mut self.filling);
+        self.filling.clear();
+        self.segments = Segments::Sealing(tokio::task::spawn_blocking(move || {
+            let sealed = work.hash_and_seal(false);
+            (work, sealed)
+        }));
+        Ok(())
     }
 
-    async fn seal(&mut self, last: bool) -> Result<(), ServiceError> {
-        let writer = self.writer.as_mut().expect("writer present while sealing");
-        if !self.header_written {
-            writer.write(&self.sealer.header()).await?;
-            self.header_written = true;
+    /// Waits for the batch being sealed, if any, and writes it.
+    async fn settle(&mut self) -> Result<Box<SegmentWork>, ServiceError> {
+        match std::mem::replace(&mut self.segments, Segments::Moving) {
+            Segments::Ready(work) => Ok(work),
+            Segments::Sealing(job) => {
+                let (work, sealed) =
+                    job.await.map_err(|e| ServiceError::Internal(anyhow::anyhow!("the sealing task failed: {e}")))?;
+                sealed?;
+                self.write_sealed(&work.sealed).await?;
+                Ok(work)
+            }
+            Segments::Moving => Err(ServiceError::Internal(anyhow::anyhow!("the upload was sealed after a failure"))),
         }
-        self.sealed.clear();
-        self.sealer
-            .seal_next(&self.plain, last, &mut self.sealed)
-            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("sealing failed: {e}")))?;
-        writer.write(&self.sealed).await?;
-        self.plain.clear();
+    }
+
+    async fn write_sealed(&mut self, sealed: &[u8]) -> Result<(), ServiceError> {
+        let writer = self.writer.as_mut().expect("writer present while sealing");
+        if let Some(header) = self.header.take() {
+            writer.write(&header).await?;
+        }
+        writer.write(sealed).await?;
         Ok(())
+    }
+
+    /// Seals the last batch here: there is nothing left to overlap it with.
+    async fn finish(&mut self) -> Result<(u64, [u8; 32]), ServiceError> {
+        self.check_content()?;
+        let mut work = self.settle().await?;
+        std::mem::swap(&mut work.plain, &mut self.filling);
+        work.hash_and_seal(true)?;
+        self.write_sealed(&work.sealed).await?;
+        let sha = std::mem::take(&mut work.hasher).finalize().into();
+        Ok((self.len, sha))
     }
 }
