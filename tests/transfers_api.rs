@@ -197,7 +197,10 @@ async fn plain_http_to_the_https_port_fails_and_the_server_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_of_boundary_sizes_round_trip_byte_identical() {
     let app = TestApp::spawn();
-    for (i, size) in [0u64, 1, 65535, 65536, 65537].into_iter().enumerate() {
+    // Around one 64 KiB segment, and around one and two of the 256 KiB batches an upload seals
+    // at a time (a batch that ends the file, and one that a single byte more pushes past).
+    let sizes = [0u64, 1, 65535, 65536, 65537, 262143, 262144, 262145, 524288, 524289];
+    for (i, size) in sizes.into_iter().enumerate() {
         let pat = Pattern::new(100 + i as u64, size);
         let body = pat.bytes();
         let sha = sha256_hex(&body);
