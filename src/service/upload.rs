@@ -1,7 +1,8 @@
 //! Upload: request body -> SHA-256 and byte count -> seal segment by segment -> object store.
-//! Memory per upload is one segment of plaintext and one of ciphertext, whatever the file's
-//! size. The transfer row is committed only after the object is durable; anything refused on
-//! the way (too large, digest mismatch, client gone) aborts the object so nothing is kept.
+//! Memory per upload is two batches of plaintext and one of ciphertext (a batch is four
+//! segments), whatever the file's size. The transfer row is committed only after the object is
+//! durable; anything refused on the way (too large, digest mismatch, client gone) aborts the
+//! object so nothing is kept.
 
 use std::time::Duration;
 
