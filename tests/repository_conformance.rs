@@ -7,7 +7,9 @@
 
 mod common;
 
+use pigeonpost::audit::chain::Verifier;
 use pigeonpost::audit::{Actor, AuditEvent};
+use pigeonpost::domain::retention::HoldScope;
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -679,6 +681,56 @@ async fn a_withdrawn_transfer_loses_its_key_and_its_inbox_place_and_cannot_be_wi
         assert_eq!((t.state, t.withdrawn_at, t.wrapped_key), (TransferState::Withdrawn, Some(at(60)), None));
         assert!(repo.list_mailbox(&[a.id], None, &[], Mailbox::Inbox, None, 10).await.unwrap().is_empty());
         assert_eq!(repo.list_mailbox(&[smst.id], None, &[], Mailbox::Sent, None, 10).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_purge_skips_held_repeated_and_unknown_transfers_and_chains_one_event_per_purge() {
+    on_every_engine(|repo| async move {
+        let a = school(&repo, "825/2001", "Example Primary").await;
+        let smst = team(&repo, "smst").await;
+        let first = send(&repo, &smst, &[&a], "first.csv", 0).await;
+        let held = send(&repo, &smst, &[&a], "held.csv", 1).await;
+        let second = send(&repo, &smst, &[&a], "second.csv", 2).await;
+        let hold = NewHold {
+            id: Uuid::new_v4(),
+            scope: HoldScope::Transfer,
+            target: held.id.to_string(),
+            org: None,
+            reason: "subject access request".into(),
+            placed_at: at(3),
+            placed_by: "operator".into(),
+        };
+        repo.place_hold(&hold, &ev()).await.unwrap();
+        let purge =
+            |t: TransferId| (t, AuditEvent::new(at(10), Actor::operator(), "transfer.purge").target("transfer", t));
+        let items =
+            [purge(first.id), purge(held.id), purge(first.id), purge(second.id), purge(TransferId::new_random())];
+        let done = repo.purge_transfers(&items, at(10)).await.unwrap();
+        assert_eq!(done, [true, false, false, true, false], "purged: the first mention of each unheld transfer");
+        for (t, state) in
+            [(&first, TransferState::Purged), (&held, TransferState::Available), (&second, TransferState::Purged)]
+        {
+            let now = repo.get_transfer(t.id).await.unwrap().unwrap();
+            assert_eq!(now.state, state, "{}", t.id);
+            assert_eq!(now.wrapped_key.is_none(), state == TransferState::Purged, "the key goes with the purge only");
+        }
+        // Nothing is left to purge a second time.
+        assert_eq!(repo.purge_transfers(&items[..2], at(11)).await.unwrap(), [false, false]);
+
+        // The whole trail is one chain, with one purge event per transfer purged, in order.
+        let trail = repo.audit_from(0, 1000).await.unwrap();
+        let mut verifier = Verifier::new();
+        for record in &trail {
+            verifier.check(&record.stored, &record.details_json).unwrap();
+        }
+        let purged: Vec<String> = trail
+            .iter()
+            .filter(|r| r.stored.event.action == "transfer.purge")
+            .filter_map(|r| r.stored.event.target_id.clone())
+            .collect();
+        assert_eq!(purged, [first.id.to_string(), second.id.to_string()]);
     })
     .await;
 }

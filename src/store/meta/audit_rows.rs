@@ -1,15 +1,44 @@
-//! Reading a stored audit event back from a row, the same on every engine: the columns, their
-//! types and what an unknown value becomes are one definition, so the engines cannot drift.
+//! Audit rows the same on every engine: how a run of new events is chained before it is
+//! written, and how a stored event is read back (the columns, their types and what an unknown
+//! value becomes), so the engines cannot drift.
 
 use anyhow::anyhow;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use crate::audit::chain::{details_json, link_hash};
 use crate::audit::{Actor, AuditEvent, Outcome, StoredEvent};
 use crate::domain::clock::from_millis;
 use crate::store::meta::AuditRecord;
 
 pub(crate) const COLS: &str = "seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, target_id, \
                                org, outcome, details, prev_hash, hash";
+
+/// Events per multi-row `INSERT` of a bulk append: 14 columns each, inside both SQLite's 32,766
+/// and PostgreSQL's 65,535 bound parameters.
+pub(crate) const EVENTS_PER_INSERT: usize = 64;
+
+/// One new event with its place in the chain, ready to insert.
+pub(crate) struct Link<'e> {
+    pub seq: u64,
+    pub event: &'e AuditEvent,
+    pub details: String,
+    pub prev: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// Chains `events`, in order, after the head `prev`, numbering them from `first`: the same
+/// links that appending them one by one would give.
+pub(crate) fn chain<'e>(first: u64, mut prev: [u8; 32], events: &[&'e AuditEvent]) -> Vec<Link<'e>> {
+    let mut links = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let seq = first + i as u64;
+        let details = details_json(event);
+        let hash = link_hash(&prev, seq, event, &details);
+        links.push(Link { seq, event, details, prev, hash });
+        prev = hash;
+    }
+    links
+}
 
 pub(crate) fn hash32<'r, R>(row: &'r R, col: &'r str) -> anyhow::Result<[u8; 32]>
 where

@@ -1,6 +1,6 @@
 //! Retention and legal holds on PostgreSQL, statement for statement as on SQLite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -129,6 +129,37 @@ impl RetentionStore for PgRepository {
         super::audit::append(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
+    }
+
+    async fn purge_transfers(
+        &self,
+        items: &[(TransferId, AuditEvent)],
+        at: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        // The same statement purge_transfer runs, for all the ids at once: it answers the ids
+        // it purged, and only those get their audit event, all appended with one head update.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let ids: Vec<Uuid> = items.iter().map(|(id, _)| id.0).collect();
+        let rows = sqlx::query(&format!(
+            "UPDATE transfers SET state = 'purged', purged_at = $1, kek_id = NULL, wrapped_dek = NULL \
+             WHERE state = 'available' AND NOT {HELD} AND id = ANY($2) RETURNING id"
+        ))
+        .bind(to_millis(at))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut purged: HashSet<Uuid> = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            purged.insert(row.try_get("id").map_err(db_err)?);
+        }
+        // An id given twice is purged once, by its first mention, as one by one would have.
+        let done: Vec<bool> = items.iter().map(|(id, _)| purged.remove(&id.0)).collect();
+        let events: Vec<&AuditEvent> =
+            items.iter().zip(&done).filter(|(_, purged)| **purged).map(|((_, audit), _)| audit).collect();
+        super::audit::append_many(&mut tx, &events).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
     }
 
     async fn record_expiry_warning(

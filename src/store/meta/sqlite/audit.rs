@@ -8,7 +8,7 @@ use super::{db_err, SqliteRepository};
 use crate::audit::chain::{details_json, link_hash};
 use crate::audit::AuditEvent;
 use crate::domain::clock::to_millis;
-use crate::store::meta::audit_rows::{hash32, record, COLS};
+use crate::store::meta::audit_rows::{chain, hash32, record, COLS, EVENTS_PER_INSERT};
 use crate::store::meta::{AuditFilter, AuditRecord, AuditStore};
 use crate::store::StoreError;
 
@@ -56,9 +56,6 @@ pub(super) async fn append(conn: &mut SqliteConnection, event: &AuditEvent) -> R
     Ok(seq)
 }
 
-/// Events per multi-row `INSERT`: 14 columns each, well inside SQLite's 32,766 bound variables.
-const EVENTS_PER_INSERT: usize = 64;
-
 /// Appends `events`, in order, inside the caller's transaction: the same chain links
 /// [`append`] would give them one by one, but with one update of the head for the lot and the
 /// rows inserted many to a statement. What makes a bulk write (a purge of thousands, a group of
@@ -75,25 +72,19 @@ pub(super) async fn append_many(conn: &mut SqliteConnection, events: &[&AuditEve
         .map_err(db_err)?;
     let last: i64 = row.try_get("seq").map_err(db_err)?;
     let prev: Vec<u8> = row.try_get("hash").map_err(db_err)?;
-    let mut prev: [u8; 32] =
+    let prev: [u8; 32] =
         prev.try_into().map_err(|_| StoreError::Other(anyhow!("the audit head hash is not 32 bytes")))?;
     let first =
         u64::try_from(last - n + 1).map_err(|_| StoreError::Other(anyhow!("negative audit sequence number")))?;
-    let mut links = Vec::with_capacity(events.len());
-    for (i, event) in events.iter().enumerate() {
-        let seq = first + i as u64;
-        let details = details_json(event);
-        let hash = link_hash(&prev, seq, event, &details);
-        links.push((seq, *event, details, prev, hash));
-        prev = hash;
-    }
+    let links = chain(first, prev, events);
     for chunk in links.chunks(EVENTS_PER_INSERT) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, \
              target_id, org, outcome, details, prev_hash, hash) ",
         );
-        q.push_values(chunk, |mut b, (seq, event, details, prev, hash)| {
-            b.push_bind(*seq as i64)
+        q.push_values(chunk, |mut b, link| {
+            let event = link.event;
+            b.push_bind(link.seq as i64)
                 .push_bind(to_millis(event.at))
                 .push_bind(event.actor.kind)
                 .push_bind(event.actor.id.clone())
@@ -104,14 +95,15 @@ pub(super) async fn append_many(conn: &mut SqliteConnection, events: &[&AuditEve
                 .push_bind(event.target_id.clone())
                 .push_bind(event.org.clone())
                 .push_bind(event.outcome.as_str())
-                .push_bind(details.clone())
-                .push_bind(prev.to_vec())
-                .push_bind(hash.to_vec());
+                .push_bind(link.details.clone())
+                .push_bind(link.prev.to_vec())
+                .push_bind(link.hash.to_vec());
         });
         q.build().execute(&mut *conn).await.map_err(db_err)?;
     }
+    let head = links.last().map_or(prev, |link| link.hash);
     sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1")
-        .bind(&prev[..])
+        .bind(&head[..])
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
