@@ -3,11 +3,11 @@
 //! value becomes), so the engines cannot drift.
 
 use anyhow::anyhow;
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use crate::audit::chain::{details_json, link_hash};
 use crate::audit::{Actor, AuditEvent, Outcome, StoredEvent};
-use crate::domain::clock::from_millis;
+use crate::domain::clock::{from_millis, to_millis};
 use crate::store::meta::AuditRecord;
 
 pub(crate) const COLS: &str = "seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, target_id, \
@@ -38,6 +38,39 @@ pub(crate) fn chain<'e>(first: u64, mut prev: [u8; 32], events: &[&'e AuditEvent
         prev = hash;
     }
     links
+}
+
+/// An `INSERT` of `links` into the trail, in the placeholders of the engine `DB`.
+pub(crate) fn insert_links<'q, DB>(links: &'q [Link<'q>]) -> QueryBuilder<'q, DB>
+where
+    DB: Database,
+    i64: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new(
+        "INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, \
+         target_id, org, outcome, details, prev_hash, hash) ",
+    );
+    q.push_values(links, |mut b, link| {
+        let event = link.event;
+        b.push_bind(link.seq as i64)
+            .push_bind(to_millis(event.at))
+            .push_bind(event.actor.kind)
+            .push_bind(event.actor.id.as_str())
+            .push_bind(event.actor.org.as_deref())
+            .push_bind(event.actor.client_addr.as_deref())
+            .push_bind(event.action.as_str())
+            .push_bind(event.target_kind.as_deref())
+            .push_bind(event.target_id.as_deref())
+            .push_bind(event.org.as_deref())
+            .push_bind(event.outcome.as_str())
+            .push_bind(link.details.as_str())
+            .push_bind(&link.prev[..])
+            .push_bind(&link.hash[..]);
+    });
+    q
 }
 
 pub(crate) fn hash32<'r, R>(row: &'r R, col: &'r str) -> anyhow::Result<[u8; 32]>

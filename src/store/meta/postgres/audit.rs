@@ -8,7 +8,7 @@ use super::{db_err, PgRepository};
 use crate::audit::chain::{details_json, link_hash};
 use crate::audit::AuditEvent;
 use crate::domain::clock::to_millis;
-use crate::store::meta::audit_rows::{chain, hash32, record, COLS, EVENTS_PER_INSERT};
+use crate::store::meta::audit_rows::{chain, hash32, insert_links, record, COLS, EVENTS_PER_INSERT};
 use crate::store::meta::{AuditFilter, AuditRecord, AuditStore};
 use crate::store::StoreError;
 
@@ -78,27 +78,7 @@ pub(super) async fn append_many(conn: &mut PgConnection, events: &[&AuditEvent])
         u64::try_from(last - n + 1).map_err(|_| StoreError::Other(anyhow!("negative audit sequence number")))?;
     let links = chain(first, prev, events);
     for chunk in links.chunks(EVENTS_PER_INSERT) {
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-            "INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, \
-             target_id, org, outcome, details, prev_hash, hash) ",
-        );
-        q.push_values(chunk, |mut b, link| {
-            let event = link.event;
-            b.push_bind(link.seq as i64)
-                .push_bind(to_millis(event.at))
-                .push_bind(event.actor.kind)
-                .push_bind(event.actor.id.clone())
-                .push_bind(event.actor.org.clone())
-                .push_bind(event.actor.client_addr.clone())
-                .push_bind(event.action.clone())
-                .push_bind(event.target_kind.clone())
-                .push_bind(event.target_id.clone())
-                .push_bind(event.org.clone())
-                .push_bind(event.outcome.as_str())
-                .push_bind(link.details.clone())
-                .push_bind(link.prev.to_vec())
-                .push_bind(link.hash.to_vec());
-        });
+        let mut q: QueryBuilder<Postgres> = insert_links(chunk);
         q.build().execute(&mut *conn).await.map_err(db_err)?;
     }
     let head = links.last().map_or(prev, |link| link.hash);
