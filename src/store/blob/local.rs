@@ -5,6 +5,7 @@
 
 use std::io::SeekFrom;
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -55,11 +56,19 @@ fn not_found_or(key: ObjectKey, e: std::io::Error) -> BlobError {
 impl BlobStore for LocalBlobStore {
     async fn begin(&self, key: ObjectKey) -> Result<Box<dyn BlobWriter>, BlobError> {
         let tmp_path = self.tmp.join(format!("{}.partial", Uuid::new_v4().hyphenated()));
-        let file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp_path).await?;
-        let early_sync =
-            EarlySync { file: Arc::new(file.try_clone().await?.into_std().await), unsynced: 0, running: None };
+        // The file and the second handle the background flushes use, in one trip to the
+        // blocking pool: every upload opens one, and most are small.
+        let path = tmp_path.clone();
+        let (file, flush_handle) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+            let flush_handle = file.try_clone()?;
+            Ok((file, flush_handle))
+        })
+        .await
+        .map_err(|e| BlobError::Unavailable(anyhow::anyhow!("the task opening an object failed: {e}")))??;
+        let early_sync = EarlySync { file: Arc::new(flush_handle), unsynced: 0, running: None };
         Ok(Box::new(LocalWriter {
-            file: Some(file),
+            file: Some(fs::File::from_std(file)),
             early_sync,
             tmp_path,
             final_path: self.path_of(key),

@@ -143,3 +143,15 @@ pub trait LeaseStore: Send + Sync {
     /// Gives the lease up so another node need not wait for it to expire.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
+
+/// Which of `items` a bulk purge purged, in their order, given the ids its statement answered
+/// (`was_purged` takes each id out as it answers, so an id given twice counts once, at its
+/// first mention, as one-by-one purges would have), and the audit events of those purged.
+pub(crate) fn purged_in_order(
+    items: &[(TransferId, AuditEvent)],
+    mut was_purged: impl FnMut(&TransferId) -> bool,
+) -> (Vec<bool>, Vec<&AuditEvent>) {
+    let done: Vec<bool> = items.iter().map(|(id, _)| was_purged(id)).collect();
+    let events = items.iter().zip(&done).filter(|(_, purged)| **purged).map(|((_, audit), _)| audit).collect();
+    (done, events)
+}

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::{db_err, PgRepository};
-use crate::audit::chain::{details_json, link_hash};
 use crate::audit::AuditEvent;
 use crate::domain::clock::to_millis;
 use crate::store::meta::audit_rows::{chain, hash32, insert_links, record, COLS, EVENTS_PER_INSERT};
@@ -16,53 +15,15 @@ use crate::store::StoreError;
 /// lock, held to the end of the transaction, before the previous hash is read: appends from
 /// every node are serialised there, so the chain stays linear.
 pub(super) async fn append(conn: &mut PgConnection, event: &AuditEvent) -> Result<u64, StoreError> {
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let seq: i64 = row.try_get("seq").map_err(db_err)?;
-    let prev: Vec<u8> = row.try_get("hash").map_err(db_err)?;
-    let prev: [u8; 32] =
-        prev.try_into().map_err(|_| StoreError::Other(anyhow!("the audit head hash is not 32 bytes")))?;
-    let seq = u64::try_from(seq).map_err(|_| StoreError::Other(anyhow!("negative audit sequence number")))?;
-    let details = details_json(event);
-    let hash = link_hash(&prev, seq, event, &details);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, actor_kind, actor_id, actor_org, client_addr, action, target_kind, \
-         target_id, org, outcome, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(seq as i64)
-    .bind(to_millis(event.at))
-    .bind(event.actor.kind)
-    .bind(&event.actor.id)
-    .bind(&event.actor.org)
-    .bind(&event.actor.client_addr)
-    .bind(&event.action)
-    .bind(&event.target_kind)
-    .bind(&event.target_id)
-    .bind(&event.org)
-    .bind(event.outcome.as_str())
-    .bind(&details)
-    .bind(&prev[..])
-    .bind(&hash[..])
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash[..])
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    Ok(seq)
+    append_many(conn, &[event]).await
 }
 
-/// Appends `events`, in order, inside the caller's transaction: the same chain links
-/// [`append`] would give them one by one, but with one update of the head for the lot and the
-/// rows inserted many to a statement. The head's row lock is taken first, as in [`append`].
-pub(super) async fn append_many(conn: &mut PgConnection, events: &[&AuditEvent]) -> Result<(), StoreError> {
+/// Appends `events`, in order, inside the caller's transaction, with one update of the head for
+/// the lot and the rows inserted many to a statement. The UPDATE of the head row takes its row
+/// lock first, as [`append`] says. Returns the last event's sequence number (0 for none).
+pub(super) async fn append_many(conn: &mut PgConnection, events: &[&AuditEvent]) -> Result<u64, StoreError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let n = i64::try_from(events.len()).map_err(|_| StoreError::Other(anyhow!("too many audit events")))?;
     let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
@@ -87,7 +48,7 @@ pub(super) async fn append_many(conn: &mut PgConnection, events: &[&AuditEvent])
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
-    Ok(())
+    Ok(first + events.len() as u64 - 1)
 }
 
 #[async_trait]

@@ -14,7 +14,9 @@ use crate::audit::AuditEvent;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::retention::HoldScope;
 use crate::domain::{OrgId, TransferId};
-use crate::store::meta::{HoldId, HoldRecord, NewHold, RecipientClock, RetentionCandidate, RetentionStore, StoreError};
+use crate::store::meta::{
+    purged_in_order, HoldId, HoldRecord, NewHold, RecipientClock, RetentionCandidate, RetentionStore, StoreError,
+};
 
 /// True when an active hold covers the transfer row `transfers` of the enclosing statement.
 const HELD: &str = "EXISTS (SELECT 1 FROM holds h WHERE h.lifted_at IS NULL AND ( \
@@ -153,10 +155,7 @@ impl RetentionStore for PgRepository {
         for row in &rows {
             purged.insert(row.try_get("id").map_err(db_err)?);
         }
-        // An id given twice is purged once, by its first mention, as one by one would have.
-        let done: Vec<bool> = items.iter().map(|(id, _)| purged.remove(&id.0)).collect();
-        let events: Vec<&AuditEvent> =
-            items.iter().zip(&done).filter(|(_, purged)| **purged).map(|((_, audit), _)| audit).collect();
+        let (done, events) = purged_in_order(items, |id| purged.remove(&id.0));
         super::audit::append_many(&mut tx, &events).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(done)
