@@ -99,3 +99,71 @@ async fn an_operator_adds_people_resets_their_second_factor_and_disables_them() 
     let me = app.request(Method::GET, &token, "/api/v1/session").send().await.unwrap();
     expect_error(me, StatusCode::UNAUTHORIZED, Some("unauthorized")).await;
 }
+
+/// Defines `slug` unless the install already has it (a new install may come with it).
+fn ensure_function(app: &TestApp, slug: &str, name: &str) {
+    let defined = cli_ok(app.data_path(), &["admin", "function", "list"]);
+    if !defined.lines().any(|l| l.split_whitespace().next() == Some(slug)) {
+        cli_ok(app.data_path(), &["admin", "function", "add", "--slug", slug, "--name", name]);
+    }
+}
+
+#[tokio::test]
+async fn user_add_with_functions_gives_them_at_once_and_refuses_an_unknown_one_before_creating_anyone() {
+    let app = TestApp::spawn();
+    ensure_function(&app, "assessment", "Assessment and checking files");
+    ensure_function(&app, "data", "Census and pupil data");
+    let password = "Copper-Lantern-Orchard-58";
+    let args = |username: &'static str, functions: &[&'static str]| {
+        let mut a = vec!["--org", SCHOOL_A, "--username", username, "--role", "school_user"];
+        for f in functions {
+            a.extend(["--function", f]);
+        }
+        a
+    };
+
+    let added = add_user_with_password(&app, &args("exams.officer", &["assessment", "data", "assessment"]), password);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let stdout = String::from_utf8_lossy(&added.stdout);
+    assert!(stdout.contains("exams.officer now holds assessment") && stdout.contains("now holds data"), "{stdout}");
+    let plain = add_user_with_password(&app, &args("office.clerk", &[]), password);
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+
+    let typo = add_user_with_password(&app, &args("new.starter", &["data", "asessment"]), password);
+    assert!(!typo.status.success());
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(stderr.contains("no function 'asessment'") && stderr.contains("assessment"), "{stderr}");
+    assert!(stderr.contains("No account was created"), "{stderr}");
+    let listed = cli_ok(app.data_path(), &["admin", "user", "list", "--json"]);
+    assert!(!listed.contains("new.starter"), "{listed}");
+
+    // The functions work as granted over the API: checking files reach the assessment holder only.
+    let job = app.cli_ok(&["admin", "key", "create", "--org", TEAM, "--name", "checking", "--channels", "*"]);
+    let resp = app
+        .request(Method::POST, job.trim(), "/api/v1/transfers")
+        .query(&[("channel", "checking-files"), ("filename", "8252001_KS2_checking.pdf")])
+        .body(b"%PDF-1.4\nKS2\n%%EOF\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    expect_json(resp, StatusCode::CREATED).await;
+    for (username, expected) in [("exams.officer", 1), ("office.clerk", 0)] {
+        let session = login(&app, json!({ "username": username, "password": password })).await;
+        let token = expect_json(session, StatusCode::CREATED).await["access_token"].as_str().unwrap().to_owned();
+        let resp = app.request(Method::GET, &token, "/api/v1/transfers?box=inbox").send().await.unwrap();
+        let inbox = expect_json(resp, StatusCode::OK).await;
+        assert_eq!(inbox["items"].as_array().unwrap().len(), expected, "{username}: {inbox}");
+    }
+
+    // Granted as the operator, on the audit trail like any other grant.
+    let url = format!("sqlite://{}", app.data_path().join("pigeonpost.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let grants: Vec<String> =
+        sqlx::query_scalar("SELECT details FROM audit_events WHERE action = 'user.grant_function' ORDER BY seq")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    db.close().await;
+    assert_eq!(grants.len(), 2, "each function once: {grants:?}");
+    assert!(grants[0].contains("assessment") && grants[1].contains("data"), "{grants:?}");
+}

@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::domain::{DfeNumber, OrgKind, OrgRef};
 use anyhow::Context;
 
+use crate::service::register::RegisterEntry;
 use crate::service::{api_keys, organisations, register};
 use crate::store::meta::KeyScope;
 use crate::store::Repository;
@@ -32,6 +33,9 @@ pub enum OrgCommand {
     /// Add a school or an LA team.
     Add(OrgAdd),
     /// Create or update schools from the GIAS establishment export (edubasealldata*.csv).
+    ///
+    /// With --links, a closed school that an open school carries on (directly or through up to
+    /// four successions) is added as closed, so that files for its old numbers forward.
     ImportGias {
         file: std::path::PathBuf,
         /// Only establishments of this local authority (its three-digit code, e.g. 825).
@@ -43,18 +47,41 @@ pub enum OrgCommand {
         /// Show what would change without changing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Also list each ignored link and each closed school left out, with the reason.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Close an organisation: it keeps its history but can no longer log in or receive.
     Close {
         /// 825/2001, 8252001 or a team slug.
         org: String,
     },
-    /// List organisations.
+    /// List organisations; a closed one with the organisations that carry it on.
     List {
+        /// open (including proposed to open or to close), closed, or all.
+        #[arg(long, value_enum, default_value = "all")]
+        status: StatusArg,
         /// Print JSON, one array, for scripts.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Open,
+    Closed,
+    All,
+}
+
+impl From<StatusArg> for register::StatusFilter {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Open => Self::Open,
+            StatusArg::Closed => Self::Closed,
+            StatusArg::All => Self::All,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -145,7 +172,7 @@ async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
             let org = organisations::create(repo, now, Actor::operator(), kind, reference, &add.name).await?;
             println!("added {} {} \"{}\"", org.kind.as_str(), org.reference, org.name);
         }
-        OrgCommand::ImportGias { file, la, links, dry_run } => {
+        OrgCommand::ImportGias { file, la, links, dry_run, verbose } => {
             let establishments = std::fs::read(&file).with_context(|| format!("could not read {}", file.display()))?;
             let links = links
                 .map(|p| std::fs::read(&p).with_context(|| format!("could not read {}", p.display())))
@@ -153,27 +180,35 @@ async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
             let plan =
                 register::import_gias(repo, now, Actor::operator(), &establishments, links.as_deref(), la, dry_run)
                     .await?;
-            print_plan(&plan, dry_run);
+            print_plan(&plan, dry_run, verbose);
         }
         OrgCommand::Close { org } => {
             let closed = organisations::close(repo, now, None, &org.parse()?).await?;
             println!("closed {} \"{}\"", closed.reference, closed.name);
         }
-        OrgCommand::List { json } => {
-            let orgs = organisations::list(repo).await?;
+        OrgCommand::List { status, json } => {
+            let entries = register::list(repo, status.into()).await?;
             if json {
-                let rows: Vec<_> = orgs
+                let rows: Vec<_> = entries
                     .iter()
-                    .map(|o| {
+                    .map(|RegisterEntry { org: o, successors }| {
+                        let successors: Vec<String> = successors.iter().map(|s| s.reference.to_string()).collect();
                         serde_json::json!({ "kind": o.kind.as_str(), "ref": o.reference.to_string(), "name": o.name,
-                            "status": o.status.as_str(), "urn": o.urn, "phase": o.phase })
+                            "status": o.status.as_str(), "urn": o.urn, "phase": o.phase, "successors": successors })
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                for o in orgs {
+                for RegisterEntry { org: o, successors } in entries {
+                    let carried_on = if successors.is_empty() {
+                        String::new()
+                    } else {
+                        let names: Vec<String> =
+                            successors.iter().map(|s| format!("{} ({})", s.reference, s.name)).collect();
+                        format!("  -> carried on by {}", names.join(" and "))
+                    };
                     println!(
-                        "{:<7} {:<12} {:<24} {}",
+                        "{:<7} {:<12} {:<24} {}{carried_on}",
                         o.kind.as_str(),
                         o.reference.to_string(),
                         o.status.as_str(),
@@ -186,10 +221,13 @@ async fn run_org(repo: &dyn Repository, cmd: OrgCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_plan(plan: &crate::domain::gias::ImportPlan, dry_run: bool) {
-    use crate::domain::gias::Change;
+fn print_plan(plan: &crate::domain::gias::ImportPlan, dry_run: bool, verbose: bool) {
+    use crate::domain::gias::{Change, EstablishmentStatus};
     for change in &plan.changes {
         match change {
+            Change::Add(e) if e.status == EstablishmentStatus::Closed => {
+                println!("add     {}  URN {}  {} (closed: its numbers forward to its successor)", e.dfe, e.urn, e.name)
+            }
             Change::Add(e) => println!("add     {}  URN {}  {}", e.dfe, e.urn, e.name),
             Change::Update { dfe, to, fields } => println!("update  {dfe}  {} ({})", to.name, fields.join(", ")),
             Change::Close { dfe, to } => println!("close   {dfe}  {}", to.name),
@@ -204,8 +242,19 @@ fn print_plan(plan: &crate::domain::gias::ImportPlan, dry_run: bool) {
     for r in &plan.rejected {
         println!("reject  {} line {}: {}", r.file, r.line, r.reason);
     }
+    if verbose {
+        for e in &plan.closed_not_added {
+            println!("leave   {}  URN {}  {}: closed, and no open school carries it on", e.dfe, e.urn, e.name);
+        }
+        for ignored in &plan.ignored_links {
+            println!("ignore  {ignored}");
+        }
+    }
     let verb = if dry_run { "would change (dry run, nothing written)" } else { "imported" };
     println!("{verb}: {}", plan.summary());
+    for (reason, count) in plan.ignored_link_counts() {
+        println!("  links ignored, {reason}: {count}");
+    }
 }
 
 async fn run_key(repo: &dyn Repository, cmd: KeyCommand) -> anyhow::Result<()> {

@@ -30,6 +30,10 @@ pub enum UserCommand {
         name: Option<String>,
         #[arg(long)]
         password_stdin: bool,
+        /// A function the person holds (data, assessment, finance, admissions, ...); repeat the
+        /// flag for several. Channels route to the people holding a function.
+        #[arg(long = "function", value_name = "FUNCTION")]
+        functions: Vec<String>,
     },
     /// Disable an account at once; its sessions end.
     Disable {
@@ -94,6 +98,36 @@ fn read_password_stdin() -> anyhow::Result<SecretString> {
     Ok(SecretString::from(password))
 }
 
+/// `wanted`, without repeats, if every one is a defined function; else which are not, and the
+/// functions there are.
+async fn defined_functions(state: &crate::app::AppState, wanted: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let mut unique: Vec<String> = Vec::new();
+    for f in wanted.into_iter().map(|f| f.trim().to_owned()) {
+        if !unique.contains(&f) {
+            unique.push(f);
+        }
+    }
+    if unique.is_empty() {
+        return Ok(unique);
+    }
+    let defined: Vec<String> =
+        state.repo().list_functions().await?.into_iter().map(|(slug, _)| slug.to_string()).collect();
+    let unknown: Vec<&str> = unique.iter().filter(|f| !defined.contains(f)).map(String::as_str).collect();
+    if let Some(first) = unknown.first() {
+        let named = unknown.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", ");
+        let there_are = if defined.is_empty() {
+            "none is defined yet".to_owned()
+        } else {
+            format!("the functions are {}", defined.join(", "))
+        };
+        anyhow::bail!(
+            "there is no function {named} ({there_are}): check the spelling, or define it with \
+             `pigeonpost admin function add --slug {first} --name <name>`. No account was created."
+        );
+    }
+    Ok(unique)
+}
+
 fn parse_time(raw: &str, flag: &str) -> anyhow::Result<OffsetDateTime> {
     OffsetDateTime::parse(raw, &Rfc3339)
         .map_err(|_| anyhow::anyhow!("{flag} must be an RFC 3339 time such as 2026-07-31T17:00:00Z"))
@@ -102,12 +136,18 @@ fn parse_time(raw: &str, flag: &str) -> anyhow::Result<OffsetDateTime> {
 pub async fn run_user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
     let (state, _) = crate::app::build(settings).await?;
     match cmd {
-        UserCommand::Add { org, username, role, name, password_stdin } => {
+        UserCommand::Add { org, username, role, name, password_stdin, functions } => {
+            // Checked before the account exists, so a mistyped function leaves nothing half made.
+            let functions = defined_functions(&state, functions).await?;
             let password = if password_stdin { Some(read_password_stdin()?) } else { None };
             let display_name = name.unwrap_or_else(|| username.clone());
             let req = NewUserRequest { org: org.parse()?, username, display_name, role, password };
             let created = users::create(&state, None, req).await?;
             println!("added {} ({}) to {}", created.user.username, created.user.role, created.user.org.reference);
+            for function in &functions {
+                users::grant_function(&state, None, created.user.id, function, None).await?;
+                println!("{} now holds {function}", created.user.username);
+            }
             if let Some(p) = created.initial_password {
                 println!("initial password (shown once): {}", p.expose_secret());
             }

@@ -7,7 +7,8 @@ use tracing::info;
 use super::ServiceError;
 use crate::audit::{Actor, AuditEvent};
 use crate::domain::gias::{plan_import_files, ImportPlan, KnownSchool};
-use crate::domain::{OrgKind, OrgRef};
+use crate::domain::organisation::OrgStatus;
+use crate::domain::{OrgKind, OrgRef, Organisation};
 use crate::store::Repository;
 
 /// Plans the import against the schools known now and, unless `dry_run`, applies it in one
@@ -46,4 +47,42 @@ pub async fn import_gias(
         info!(summary = %plan.summary(), "register import applied");
     }
     Ok(plan)
+}
+
+/// Which organisations a listing of the register shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Every organisation that has not closed (including those proposed to open or to close).
+    Open,
+    Closed,
+    All,
+}
+
+impl StatusFilter {
+    fn admits(self, status: OrgStatus) -> bool {
+        match self {
+            StatusFilter::Open => status != OrgStatus::Closed,
+            StatusFilter::Closed => status == OrgStatus::Closed,
+            StatusFilter::All => true,
+        }
+    }
+}
+
+/// An organisation as the register lists it: a closed one with the organisations that carry it
+/// on (one, or several after a split; none when it simply closed).
+#[derive(Debug, Clone)]
+pub struct RegisterEntry {
+    pub org: Organisation,
+    pub successors: Vec<Organisation>,
+}
+
+/// The organisations `filter` admits, schools by DfE number then teams, each closed one with its
+/// successors.
+pub async fn list(repo: &dyn Repository, filter: StatusFilter) -> Result<Vec<RegisterEntry>, ServiceError> {
+    let mut entries = Vec::new();
+    for org in repo.list_organisations().await?.into_iter().filter(|o| filter.admits(o.status)) {
+        let successors = if org.status == OrgStatus::Closed { repo.successors(org.id).await? } else { Vec::new() };
+        entries.push(RegisterEntry { org, successors });
+    }
+    Ok(entries)
 }

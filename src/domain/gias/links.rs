@@ -15,6 +15,8 @@ const COLUMNS: [&str; 5] = ["URN", "LinkURN", "LinkName", "LinkType", "LinkEstab
 /// One row of the links export, from the point of view of `urn`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
+    /// The line in the links file, counting the header as line 1.
+    pub line: u64,
     pub urn: u32,
     pub link_urn: u32,
     pub link_name: String,
@@ -22,6 +24,17 @@ pub struct Link {
     pub link_type: String,
     pub direction: LinkDirection,
     pub established: Option<Date>,
+}
+
+impl Link {
+    /// The predecessor's and the successor's URNs, when the link is a succession.
+    pub fn succession(&self) -> Option<(u32, u32)> {
+        match self.direction {
+            LinkDirection::Predecessor => Some((self.link_urn, self.urn)),
+            LinkDirection::Successor => Some((self.urn, self.link_urn)),
+            LinkDirection::Other => None,
+        }
+    }
 }
 
 /// What `link_urn` is to `urn`.
@@ -75,6 +88,7 @@ pub fn parse_links(bytes: &[u8]) -> Result<(Vec<Link>, Vec<Rejected>), GiasError
                 rejected.push(reject(format!("LinkURN is the row's own URN {urn}: a school cannot follow itself")))
             }
             (Ok(urn), Ok(link_urn), Ok(established)) => links.push(Link {
+                line: row.line,
                 urn,
                 link_urn,
                 link_name: f[2].clone(),

@@ -9,8 +9,12 @@
 //! A school's identity here is its DfE number (one mailbox per DfE number), not its URN: an
 //! academy conversion gives a school a new URN but usually keeps its DfE number, and its mail
 //! must stay where it is.
+//!
+//! A closed establishment Pigeonpost never knew is added only when an open school carries it on
+//! (through the links export), so that its old numbers forward; see `forwarding`.
 
 mod establishments;
+mod forwarding;
 mod input;
 mod links;
 mod plan;
@@ -23,9 +27,10 @@ use std::collections::HashSet;
 use std::fmt;
 
 pub use establishments::{parse_establishments, Establishment, EstablishmentStatus};
+pub use forwarding::MAX_SUCCESSION_HOPS;
 pub use links::{parse_links, Link, LinkDirection};
 pub use plan::{plan_import, Change, ImportPlan, ImportSummary, KnownSchool};
-pub use succession::{Succession, IMPLIED_LINK_TYPE};
+pub use succession::{IgnoredLink, IgnoredReason, Succession, IMPLIED_LINK_TYPE};
 
 /// A GIAS file that cannot be read as a GIAS export at all. Problems with single rows are
 /// [`Rejected`] rows instead, so one bad row never stops an import.
@@ -103,6 +108,13 @@ pub fn plan_import_files(
         match row_la {
             Some(code) if !in_la(code) => plan.other_la += 1,
             _ => rejected.push(r),
+        }
+    }
+    // A link to a row refused above is not a link to an unknown establishment.
+    let refused: HashSet<u32> = rejected.iter().filter_map(|r| r.urn.as_deref()?.parse().ok()).collect();
+    for ignored in &mut plan.ignored_links {
+        if ignored.reason == IgnoredReason::NotInExport && ignored.about.is_some_and(|u| refused.contains(&u)) {
+            ignored.reason = IgnoredReason::Refused;
         }
     }
     let la_urns: HashSet<u32> = rows.iter().filter(|e| in_la(e.dfe.la_code())).map(|e| e.urn).collect();

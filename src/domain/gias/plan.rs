@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
+use super::forwarding::carried_on;
 use super::succession::{implied_succession, successions};
-use super::{Establishment, EstablishmentStatus, Link, Rejected, Succession};
+use super::{Establishment, EstablishmentStatus, IgnoredLink, IgnoredReason, Link, Rejected, Succession};
 use crate::domain::DfeNumber;
 
 /// What the database holds now about a school (the caller loads these).
@@ -36,7 +37,8 @@ impl From<&Establishment> for KnownSchool {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A school not known yet (no known school with this DfE number or URN).
+    /// A school not known yet (no known school with this DfE number or URN): an open one, or a
+    /// closed one that an open school carries on, added as closed so that its numbers forward.
     Add(Establishment),
     /// A known school (matched by DfE number) whose details changed; `fields` names them
     /// ("name", "urn", "phase", "type", "status"), in that order.
@@ -66,17 +68,20 @@ pub struct ImportPlan {
     /// Rows of other LAs, left out by the LA filter.
     pub other_la: usize,
     pub rejected: Vec<Rejected>,
-    /// DfE numbers whose rows are all closed and that Pigeonpost never knew: a mailbox for a
-    /// school that no longer exists would only clutter the list, so they are not added.
-    pub closed_not_added: usize,
-    /// Link rows that gave no succession: other link types, establishments that are not (or
-    /// will not be) in Pigeonpost, and predecessors that are still open.
-    pub links_ignored: usize,
+    /// DfE numbers whose rows are all closed, that Pigeonpost never knew and that no open
+    /// school carries on: nothing would ever reach them, so they are not added. One row each
+    /// (the one that would have spoken for it), in DfE number order.
+    pub closed_not_added: Vec<Establishment>,
+    /// Link rows that gave no succession, in file order, each with its reason.
+    pub ignored_links: Vec<IgnoredLink>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ImportSummary {
+    /// Open schools added.
     pub added: usize,
+    /// Closed schools added because an open school carries them on.
+    pub added_closed: usize,
     pub updated: usize,
     pub closed: usize,
     pub unchanged: usize,
@@ -91,16 +96,26 @@ impl ImportPlan {
     pub fn summary(&self) -> ImportSummary {
         let count = |f: fn(&Change) -> bool| self.changes.iter().filter(|c| f(c)).count();
         ImportSummary {
-            added: count(|c| matches!(c, Change::Add(_))),
+            added: count(|c| matches!(c, Change::Add(e) if e.status != EstablishmentStatus::Closed)),
+            added_closed: count(|c| matches!(c, Change::Add(e) if e.status == EstablishmentStatus::Closed)),
             updated: count(|c| matches!(c, Change::Update { .. })),
             closed: count(|c| matches!(c, Change::Close { .. })),
             unchanged: self.unchanged,
             linked: self.successions.len(),
             other_la: self.other_la,
             rejected: self.rejected.len(),
-            closed_not_added: self.closed_not_added,
-            links_ignored: self.links_ignored,
+            closed_not_added: self.closed_not_added.len(),
+            links_ignored: self.ignored_links.len(),
         }
+    }
+
+    /// How many link rows were ignored for each reason, in the reasons' order.
+    pub fn ignored_link_counts(&self) -> Vec<(IgnoredReason, usize)> {
+        let mut counts: BTreeMap<IgnoredReason, usize> = BTreeMap::new();
+        for i in &self.ignored_links {
+            *counts.entry(i.reason).or_default() += 1;
+        }
+        counts.into_iter().collect()
     }
 }
 
@@ -108,9 +123,10 @@ impl fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "added {}, updated {}, closed {}, unchanged {}, linked {}, other LAs {}, rejected {}, \
-             closed and not added {}, links ignored {}",
+            "added {}, added closed {}, updated {}, closed {}, unchanged {}, linked {}, other LAs {}, \
+             rejected {}, closed and not added {}, links ignored {}",
             self.added,
+            self.added_closed,
             self.updated,
             self.closed,
             self.unchanged,
@@ -155,6 +171,9 @@ pub fn plan_import(
     let mut status_after: HashMap<DfeNumber, EstablishmentStatus> = HashMap::new();
     let mut conflicted: HashSet<u32> = HashSet::new();
     let mut implied = Vec::new();
+    // Closed and never known: added only if an open school carries them on.
+    let mut closed_unknown: Vec<&Establishment> = Vec::new();
+    let mut closed_urns: HashMap<u32, DfeNumber> = HashMap::new();
 
     for (&dfe, rows) in &groups {
         let Some(row) = representative(rows) else {
@@ -179,7 +198,8 @@ pub fn plan_import(
                 }
             }
             None if row.status == EstablishmentStatus::Closed => {
-                plan.closed_not_added += 1;
+                closed_unknown.push(row);
+                closed_urns.extend(rows.iter().map(|r| (r.urn, dfe)));
                 continue;
             }
             None => plan.changes.push(Change::Add(row.clone())),
@@ -195,9 +215,32 @@ pub fn plan_import(
         }
     }
 
-    let (successions, ignored) = successions(links, implied, &school_of, &status_after);
+    let carried = carried_on(&closed_urns, links, &school_of, &status_after);
+    for row in closed_unknown {
+        if carried.contains(&row.dfe) {
+            plan.changes.push(Change::Add(row.clone()));
+            school_of.extend(closed_urns.iter().filter(|(_, d)| **d == row.dfe).map(|(&u, &d)| (u, d)));
+            status_after.insert(row.dfe, EstablishmentStatus::Closed);
+        } else {
+            plan.closed_not_added.push(row.clone());
+        }
+    }
+
+    let other_la: HashSet<u32> = establishments.iter().filter(|e| !in_la(e.dfe)).map(|e| e.urn).collect();
+    let missing = |urn: u32| {
+        if other_la.contains(&urn) {
+            IgnoredReason::OtherLa
+        } else if closed_urns.contains_key(&urn) {
+            IgnoredReason::ClosedLeftOut
+        } else if conflicted.contains(&urn) {
+            IgnoredReason::Refused
+        } else {
+            IgnoredReason::NotInExport
+        }
+    };
+    let (successions, ignored) = successions(links, implied, &school_of, &status_after, missing);
     plan.successions = successions;
-    plan.links_ignored = ignored;
+    plan.ignored_links = ignored;
     plan.changes.sort_by_key(Change::dfe);
     plan
 }

@@ -79,7 +79,15 @@ fn link(urn: u32, link_urn: u32, link_type: &str) -> Link {
     } else {
         LinkDirection::Other
     };
-    Link { urn, link_urn, link_name: String::new(), link_type: link_type.to_owned(), direction, established: None }
+    Link {
+        line: 0,
+        urn,
+        link_urn,
+        link_name: String::new(),
+        link_type: link_type.to_owned(),
+        direction,
+        established: None,
+    }
 }
 
 fn reasons(rejected: &[Rejected]) -> Vec<String> {

@@ -1,6 +1,7 @@
 use super::{academy, apply, closed, date, dfe, est, known, link};
 use crate::domain::gias::{
-    plan_import, Change, EstablishmentStatus, ImportPlan, KnownSchool, Succession, IMPLIED_LINK_TYPE,
+    plan_import, Change, EstablishmentStatus, IgnoredReason, ImportPlan, KnownSchool, Succession, IMPLIED_LINK_TYPE,
+    MAX_SUCCESSION_HOPS,
 };
 
 fn kinds(plan: &ImportPlan) -> Vec<String> {
@@ -26,6 +27,21 @@ fn succession(pred: (&str, u32), succ: (&str, u32), link_type: &str) -> Successi
     }
 }
 
+fn ignored(plan: &ImportPlan) -> Vec<(IgnoredReason, Option<u32>)> {
+    plan.ignored_links.iter().map(|i| (i.reason, i.about)).collect()
+}
+
+/// Closed schools 825/3001.. (URNs 100001..) each carried on by the next, ending in an open one.
+fn chain(closed_links: usize) -> (Vec<super::Establishment>, Vec<super::Link>) {
+    let mut rows: Vec<_> = (1..=closed_links)
+        .map(|i| closed(est(100000 + i as u32, &format!("825/{}", 3000 + i), "Closed"), date(31, 8, 2020)))
+        .collect();
+    let last = closed_links + 1;
+    rows.push(academy(est(100000 + last as u32, &format!("825/{}", 3000 + last), "Open Academy"), date(1, 9, 2024)));
+    let links = (1..=closed_links).map(|i| link(100000 + i as u32, 100001 + i as u32, "Successor")).collect();
+    (rows, links)
+}
+
 /// Applying the plan and planning again changes nothing, and the same successions come back.
 fn assert_idempotent(known: &[KnownSchool], plan: &ImportPlan, rows: &[super::Establishment]) {
     let links = [];
@@ -45,7 +61,7 @@ fn adds_unknown_schools_but_not_ones_already_closed() {
     ];
     let plan = plan_import(&[], &rows, &[], Some(825));
     assert_eq!(kinds(&plan), ["add 825/2001", "add 825/2003"]);
-    assert_eq!(plan.closed_not_added, 1);
+    assert_eq!(plan.closed_not_added, [rows[1].clone()]);
     assert_idempotent(&[], &plan, &rows);
 }
 
@@ -90,7 +106,7 @@ fn both_sides_of_a_link_make_one_succession_in_the_successors_words() {
             ..succession(("825/2001", 100001), ("825/2001", 140001), "Predecessor - merged")
         };
         assert_eq!(plan.successions, [expected]);
-        assert_eq!(plan.links_ignored, 0);
+        assert_eq!(plan.ignored_links, []);
     }
 }
 
@@ -202,7 +218,7 @@ fn the_la_filter_counts_other_las_and_keeps_successions_inside_the_la() {
     let plan = plan_import(&before, &rows, &links, Some(825));
     assert_eq!(kinds(&plan), ["close 825/2001"]);
     assert_eq!((plan.other_la, plan.successions.len()), (2, 0));
-    assert_eq!(plan.links_ignored, 1);
+    assert_eq!(ignored(&plan), [(IgnoredReason::OtherLa, Some(100002))]);
 
     let plan = plan_import(&before, &rows, &links, None);
     assert_eq!(kinds(&plan), ["close 825/2001", "add 826/2001", "add 826/2002"]);
@@ -219,7 +235,15 @@ fn ignores_links_to_unknown_schools_other_kinds_and_open_predecessors() {
         link(100002, 100001, "Predecessor - Split School"),
     ];
     let plan = plan_import(&[], &rows, &links, Some(825));
-    assert_eq!((plan.successions.len(), plan.links_ignored), (0, 3));
+    assert_eq!(plan.successions, []);
+    assert_eq!(
+        ignored(&plan),
+        [
+            (IgnoredReason::NotInExport, Some(999999)),
+            (IgnoredReason::NotASuccession, None),
+            (IgnoredReason::PredecessorOpen, None)
+        ]
+    );
 }
 
 #[test]
@@ -253,7 +277,85 @@ fn the_summary_is_one_line() {
     let plan = plan_import(&[], &rows, &[], Some(825));
     assert_eq!(
         plan.summary().to_string(),
-        "added 1, updated 0, closed 0, unchanged 0, linked 0, other LAs 1, rejected 0, \
-         closed and not added 0, links ignored 0"
+        "added 1, added closed 0, updated 0, closed 0, unchanged 0, linked 0, other LAs 1, \
+         rejected 0, closed and not added 0, links ignored 0"
+    );
+}
+
+#[test]
+fn a_closed_school_never_known_is_added_closed_when_an_open_school_carries_it_on() {
+    let old = closed(est(100005, "825/2005", "Fern Junior"), date(31, 8, 2026));
+    let rows = [old.clone(), academy(est(140005, "825/4005", "Fern Academy"), date(1, 9, 2026))];
+    let links = [link(100005, 140005, "Successor"), link(140005, 100005, "Predecessor")];
+    let plan = plan_import(&[], &rows, &links, Some(825));
+    assert_eq!(kinds(&plan), ["add 825/2005", "add 825/4005"]);
+    assert!(matches!(&plan.changes[0], Change::Add(e) if e == &old), "added with its closed row");
+    assert_eq!(plan.successions, [succession(("825/2005", 100005), ("825/4005", 140005), "Predecessor")]);
+    let s = plan.summary();
+    assert_eq!((s.added, s.added_closed, s.closed_not_added, s.links_ignored), (1, 1, 0, 0));
+    assert_idempotent(&[], &plan, &rows);
+    let again = plan_import(&apply(&[], &plan), &rows, &links, Some(825));
+    assert_eq!((again.unchanged, again.successions), (2, plan.successions));
+
+    // Without the links file nothing says the academy carries it on.
+    let plan = plan_import(&[], &rows, &[], Some(825));
+    assert_eq!(kinds(&plan), ["add 825/4005"]);
+    assert_eq!(plan.closed_not_added, [old]);
+}
+
+#[test]
+fn a_chain_forwards_as_far_as_forwarding_follows_it_and_no_further() {
+    let (rows, links) = chain(MAX_SUCCESSION_HOPS);
+    let plan = plan_import(&[], &rows, &links, Some(825));
+    assert_eq!(kinds(&plan), ["add 825/3001", "add 825/3002", "add 825/3003", "add 825/3004", "add 825/3005"]);
+    assert_eq!(plan.successions.len(), MAX_SUCCESSION_HOPS);
+    assert_idempotent(&[], &plan, &rows);
+
+    // One succession more: the first school is out of reach, and left out.
+    let (rows, links) = chain(MAX_SUCCESSION_HOPS + 1);
+    let plan = plan_import(&[], &rows, &links, Some(825));
+    assert_eq!(plan.closed_not_added, [rows[0].clone()]);
+    assert_eq!(plan.summary().added_closed, MAX_SUCCESSION_HOPS);
+    assert_eq!(ignored(&plan), [(IgnoredReason::ClosedLeftOut, Some(100001))]);
+}
+
+#[test]
+fn closed_schools_carried_on_only_by_closed_ones_or_another_las_are_left_out() {
+    let rows = [
+        closed(est(100001, "825/2001", "Willow First"), date(31, 8, 2015)),
+        closed(est(100002, "825/2002", "Willow Middle"), date(31, 8, 2018)),
+        closed(est(100003, "825/2003", "Border Infant"), date(31, 8, 2024)),
+        est(100004, "826/2004", "Border Primary"),
+    ];
+    let links = [link(100001, 100002, "Successor - amalgamated"), link(100003, 100004, "Successor - merged")];
+    let plan = plan_import(&[], &rows, &links, Some(825));
+    assert_eq!(plan.changes, []);
+    assert_eq!(plan.closed_not_added, rows[..3]);
+    assert_eq!(
+        ignored(&plan),
+        [(IgnoredReason::ClosedLeftOut, Some(100001)), (IgnoredReason::ClosedLeftOut, Some(100003))]
+    );
+    // Without the LA filter the other LA's school is imported, and carries its predecessor on.
+    let plan = plan_import(&[], &rows, &links, None);
+    assert_eq!(kinds(&plan), ["add 825/2003", "add 826/2004"]);
+}
+
+#[test]
+fn a_split_school_is_added_closed_with_each_of_its_successors() {
+    let rows = [
+        closed(est(100001, "825/2450", "Riverside Primary"), date(31, 8, 2025)),
+        est(100002, "825/2451", "Riverside Infant"),
+        est(100003, "825/2452", "Riverside Junior"),
+    ];
+    let links = [link(100001, 100002, "Successor - Split School"), link(100001, 100003, "Successor - Split School")];
+    let plan = plan_import(&[], &rows, &links, Some(825));
+    assert_eq!(kinds(&plan), ["add 825/2450", "add 825/2451", "add 825/2452"]);
+    let t = "Successor - Split School";
+    assert_eq!(
+        plan.successions,
+        [
+            succession(("825/2450", 100001), ("825/2451", 100002), t),
+            succession(("825/2450", 100001), ("825/2452", 100003), t),
+        ]
     );
 }
