@@ -1,7 +1,8 @@
 //! A master key supplied by the environment (as an orchestrator's secret store would) instead
 //! of the keyring file: no key file is written, a wrong key is refused at start, and moving to
 //! a new key keeps every file readable through `keys rewrap`. A node whose keyring file is lost
-//! or belongs to another installation refuses to start rather than make a new one.
+//! or belongs to another installation refuses to start rather than make a new one, and a start
+//! that fails on the database says what to do in words of ours.
 
 mod common;
 
@@ -112,8 +113,38 @@ async fn a_node_that_lost_its_keyring_or_has_another_refuses_to_start_rather_tha
     let said = refusal(&refused.stderr);
     assert!(said.contains("key k1 is not the key"), "{said}");
 
-    // The installation's own keyring back: it serves its file.
+    // A key known by id only (as a database sealed before keys were recorded knows it) is
+    // proved by opening a row sealed under it: the wrong k1 opens nothing and is refused.
+    let url = format!("sqlite://{}", app.data_path().join("pigeonpost.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE master_keys SET check_value = NULL").execute(&db).await.unwrap();
+    let refused = app.start_refused(&[]);
+    assert!(refusal(&refused.stderr).contains("key k1 is not the key"), "{}", refused.stderr);
+
+    // The installation's own keyring back: it serves its file, and k1's check is recorded again.
     std::fs::write(&keyring, &original).unwrap();
     app.start_server(&[]);
     assert_eq!(app.download_bytes(&app.key_team, &id).await, b"sealed under k1");
+    let unchecked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM master_keys WHERE check_value IS NULL").fetch_one(&db).await.unwrap();
+    assert_eq!(unchecked, 0);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_start_that_cannot_reach_the_database_says_what_to_do_in_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("PIGEONPOST_DATABASE__URL", "postgres://pigeonpost:secret@127.0.0.1:9/pigeonpost")
+        .env("PIGEONPOST_DATABASE__ACQUIRE_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = refusal(&stderr);
+    assert!(said.contains("could not connect to PostgreSQL") && said.contains("check that it is running"), "{said}");
+    assert!(!said.to_lowercase().contains("connection refused"), "the engine's own words stay in the log: {said}");
+    assert!(!said.contains("secret"), "the password is never shown: {said}");
 }

@@ -278,7 +278,7 @@ async fn a_node_whose_keys_do_not_match_the_database_refuses_to_start_and_serves
     assert!(said.contains(&id_a) && said.contains("PIGEONPOST_MASTER_KEY"), "{said}");
     let mut db = PgConnection::connect(&db_url).await.unwrap();
     let keys: Vec<String> = sqlx::query_scalar("SELECT kek_id FROM master_keys").fetch_all(&mut db).await.unwrap();
-    assert_eq!(keys, [id_a.clone()], "a refused node records nothing");
+    assert_eq!(keys, std::slice::from_ref(&id_a), "a refused node records nothing");
 
     // With A's key, B serves A's files, and A serves B's.
     b.start_server(&[("PIGEONPOST_MASTER_KEY", KEY_A)]);
