@@ -12,11 +12,12 @@ use crate::config::{DatabaseSettings, Settings, StorageKind};
 use crate::domain::channel::Catalogue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::keys::{KeySource, KeyringHandle};
+use crate::service::startup::{open_keyring, Refusal};
 use crate::store::blob::local::LocalBlobStore;
 use crate::store::blob::s3::S3BlobStore;
 use crate::store::meta::postgres::{PgRepository, PoolSettings};
 use crate::store::meta::sqlite::SqliteRepository;
-use crate::store::{BlobStore, Repository};
+use crate::store::{BlobStore, Repository, StoreError};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -111,8 +112,13 @@ pub fn parse_channels(toml: &str) -> anyhow::Result<Catalogue> {
     Ok(catalogue)
 }
 
-/// Opens the metadata store chosen by the settings, and migrates it.
+/// Opens the metadata store chosen by the settings, and migrates it. A failure is one sentence
+/// saying what to do (see [`in_our_words`]).
 pub async fn open_repository(settings: &Settings) -> anyhow::Result<Arc<dyn Repository>> {
+    open_and_migrate(settings).await.map_err(in_our_words)
+}
+
+async fn open_and_migrate(settings: &Settings) -> anyhow::Result<Arc<dyn Repository>> {
     // Only the service account may look inside: it holds pupil data and the keyring.
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -122,16 +128,39 @@ pub async fn open_repository(settings: &Settings) -> anyhow::Result<Arc<dyn Repo
     let url = settings.database_url();
     let timeout = Duration::from_secs(settings.database.acquire_timeout_secs);
     let repo: Arc<dyn Repository> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteRepository::connect(&url, settings.database.max_connections, timeout).await?)
+        let repo = SqliteRepository::connect(&url, settings.database.max_connections, timeout).await.map_err(|e| {
+            e.context(Refusal(format!(
+                "could not open the embedded database {}: check that the data directory exists, is writable by this \
+                 user and has free space",
+                crate::config::redact_url(&url)
+            )))
+        })?;
+        Arc::new(repo)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(PgRepository::connect(&url, &pool_settings(&settings.database)).await?)
+        let repo = PgRepository::connect(&url, &pool_settings(&settings.database)).await.map_err(|e| {
+            e.context(Refusal(format!(
+                "could not connect to PostgreSQL at {}: check that it is running and that database.url's host, \
+                 port, database name, user, password and sslmode are right",
+                crate::config::redact_url(&url)
+            )))
+        })?;
+        Arc::new(repo)
     } else {
         anyhow::bail!(
             "database.url '{}' is not supported: use a postgres:// or sqlite: URL, or leave it empty for the embedded database",
             crate::config::redact_url(&url)
         );
     };
-    repo.migrate().await.context("could not migrate the database")?;
+    repo.migrate().await.map_err(|e| {
+        let advice = match &e {
+            StoreError::Unavailable(_) => "the database stopped answering: check that it is running, then start again",
+            _ => {
+                "check that the database user may create tables, and that no newer release has migrated this \
+                 database (the log at debug level has the database's own message)"
+            }
+        };
+        anyhow::Error::new(e).context(Refusal(format!("could not bring the database schema up to date: {advice}")))
+    })?;
     Ok(repo)
 }
 
@@ -148,23 +177,53 @@ fn pool_settings(db: &DatabaseSettings) -> PoolSettings {
 
 pub async fn open_blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobStore>> {
     match settings.storage.kind {
-        StorageKind::Local => Ok(Arc::new(LocalBlobStore::open(&settings.storage_root()).await?)),
+        StorageKind::Local => {
+            let root = settings.storage_root();
+            let store = LocalBlobStore::open(&root).await.map_err(|e| {
+                e.context(Refusal(format!(
+                    "could not open the object directory {}: check that it exists and is writable by this user",
+                    root.display()
+                )))
+            })?;
+            Ok(Arc::new(store))
+        }
+        // Its only failures are settings of ours, which say what to change.
         StorageKind::S3 => Ok(Arc::new(S3BlobStore::connect(&settings.storage.s3).await?)),
     }
 }
 
-/// Everything `serve` needs, from settings alone. Reports whether a new keyring was made.
+/// Everything `serve` and the commands that act on stored data need, from settings alone.
+/// Reports whether a new keyring was made. A failure is one sentence saying what to do; its
+/// cause (an engine's own message, say) goes to the log at debug level.
 pub async fn build(settings: Settings) -> anyhow::Result<(AppState, bool)> {
+    build_checked(settings).await.map_err(in_our_words)
+}
+
+async fn build_checked(settings: Settings) -> anyhow::Result<(AppState, bool)> {
     // Refuse to start on a broken catalogue rather than run with no channels.
     let channels = load_channels(&settings)?;
     let repo = open_repository(&settings).await?;
     let blobs = open_blob_store(&settings).await?;
     let source = KeySource::from_env(settings.data_dir.clone());
-    let (keyring, created) = source.load()?;
+    let (keyring, created) = open_keyring(repo.as_ref(), &source, SystemClock.now()).await?;
     let keys = KeyringHandle::new(source, keyring);
     let state = AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock), channels);
-    crate::service::channel_overrides::refresh(&state)
-        .await
-        .context("could not read the channel changes stored in the database")?;
+    crate::service::channel_overrides::refresh(&state).await.map_err(|e| {
+        anyhow::Error::new(e).context(Refusal(
+            "could not read the channel changes stored in the database: check that it is running, then start again \
+             (the log at debug level has the cause)"
+                .into(),
+        ))
+    })?;
     Ok((state, created))
+}
+
+/// A start-up failure as the operator reads it: the refusal's sentence alone when there is
+/// one, the whole chain of our own messages otherwise. The chain goes to the debug log.
+pub fn in_our_words(e: anyhow::Error) -> anyhow::Error {
+    tracing::debug!(cause = format!("{e:#}"), "start-up failed");
+    match e.downcast_ref::<Refusal>() {
+        Some(Refusal(sentence)) => anyhow::anyhow!("{sentence}"),
+        None => e,
+    }
 }

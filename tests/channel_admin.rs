@@ -59,16 +59,18 @@ async fn an_la_admin_narrows_what_a_channel_accepts_and_schools_meet_the_change_
     let mut census = before["channel"].clone();
     census["extensions"] = json!(["xml"]);
     census["max_size_bytes"] = json!(100);
+    // A function no installation starts with: the answer warns until it is defined.
+    census["function"] = json!("census-lead");
     let changed = expect_json(put(&app, &admin, "census", &census).await, StatusCode::OK).await;
     assert_eq!(changed["source"], "changed");
     assert_eq!(changed["overridden"], true);
     assert_eq!(changed["updated_by"], "la.admin");
     assert!(changed["updated_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{changed}");
     let warnings = changed["warnings"].to_string();
-    assert!(warnings.contains("function 'data' is not defined"), "the census function is not set up: {warnings}");
-    cli_ok(app.data_path(), &["admin", "function", "add", "--slug", "data", "--name", "Data"]);
+    assert!(warnings.contains("function 'census-lead' is not defined"), "the function is not set up: {warnings}");
+    cli_ok(app.data_path(), &["admin", "function", "add", "--slug", "census-lead", "--name", "Census lead"]);
     let shown = expect_json(show(&app, &admin, "census").await, StatusCode::OK).await;
-    assert_eq!(shown["warnings"], json!([]), "smst and the data function are both set up: {shown}");
+    assert_eq!(shown["warnings"], json!([]), "smst and the census-lead function are both set up: {shown}");
 
     let seen = offered(&app, &school, "census").await.expect("census offered");
     assert_eq!(seen["extensions"], json!(["xml"]));

@@ -167,3 +167,31 @@ async fn user_add_with_functions_gives_them_at_once_and_refuses_an_unknown_one_b
     assert_eq!(grants.len(), 2, "each function once: {grants:?}");
     assert!(grants[0].contains("assessment") && grants[1].contains("data"), "{grants:?}");
 }
+
+#[tokio::test]
+async fn the_first_start_defines_the_functions_the_shipped_channels_route_by_once() {
+    let mut app = TestApp::spawn();
+    let listed = app.cli_ok(&["admin", "function", "list"]);
+    let slugs: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(slugs, ["admissions", "assessment", "data", "finance"], "{listed}");
+    assert!(listed.contains("School Census"), "each function says what it is for: {listed}");
+
+    // A second start finds the work done, and a person can be given a seeded function.
+    app.restart(&[]);
+    assert_eq!(app.cli_ok(&["admin", "function", "list"]), listed);
+    let out = cli_ok(
+        app.data_path(),
+        &["admin", "user", "add", "--org", "825/2001", "--username", "census.lead", "--role", "school_user"],
+    );
+    assert!(out.contains("initial password"), "{out}");
+    let granted = app.cli_ok(&["admin", "user", "grant", "census.lead", "--function", "data"]);
+    assert!(granted.contains("census.lead now holds data"), "{granted}");
+    let url = format!("sqlite://{}", app.data_path().join("pigeonpost.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let defined: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'function.define'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(defined, 4, "each function is defined, and audited, once");
+    db.close().await;
+}

@@ -3,6 +3,7 @@ use clap::Subcommand;
 use crate::audit::{Actor, AuditEvent};
 use crate::config::Settings;
 use crate::service::keys::{rewrap_all, KeySource};
+use crate::service::startup::record_keyring;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -19,7 +20,7 @@ pub enum KeysCommand {
 pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
     let source = KeySource::from_env(settings.data_dir.clone());
     let (state, _) = crate::app::build(settings).await?;
-    let (mut keyring, _) = source.load()?;
+    let mut keyring = source.load()?;
     match cmd {
         KeysCommand::List => {
             for id in keyring.ids() {
@@ -30,6 +31,8 @@ pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate => {
             let new = keyring.rotate()?;
+            // Recorded before anything is sealed under it, so a node without it is refused.
+            record_keyring(state.repo(), &keyring, state.now()).await?;
             let audit = AuditEvent::new(state.now(), Actor::operator(), "keyring.rotate").target("master_key", &new);
             state.repo().append_audit(&audit).await?;
             println!("new primary master key: {new}");

@@ -14,11 +14,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if new_keyring {
         warn!(
             keyring = %settings.data_dir.join("keyring.json").display(),
-            "generated a new master keyring: back it up somewhere safe and separate from the data; without it no stored file can be read"
+            "generated a new master keyring for this new installation: back it up somewhere safe and separate from the data; without it no stored file can be read"
         );
     }
-    if let Some((username, password)) = crate::service::users::bootstrap(&state).await? {
-        // Printed, not logged: the console is the one place this password ever appears.
+    if let Some((username, password)) = crate::service::bootstrap::run(&state).await.map_err(app::in_our_words)? {
+        // Printed, not logged: the console is the one place this password ever appears, and
+        // only the node that created the account has it.
         eprintln!(
             "first start: created the system administrator '{username}' with the one-time password {}",
             secrecy::ExposeSecret::expose_secret(&password)
@@ -29,7 +30,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(settings.listen).await.with_context(|| format!("could not listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    if state.repo().list_organisations().await?.is_empty() {
+    // The system organisation is always there; any other is the LA's.
+    let organisations = state
+        .repo()
+        .list_organisations()
+        .await
+        .map_err(crate::service::startup::database_refusal("read the organisations"))
+        .map_err(app::in_our_words)?;
+    if organisations.len() <= 1 {
         info!("no organisations yet: add one with `pigeonpost admin org add`, then a key with `pigeonpost admin key create` (see README)");
     }
 

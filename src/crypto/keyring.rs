@@ -39,6 +39,8 @@ pub const WRAPPED_KEY_LEN: usize = WRAP_NONCE_LEN + 32 + 16;
 /// Domain label at the start of the wrapping associated data. Versioned so a future wrapping
 /// scheme can never accept a v1 wrapped key by accident (or the reverse).
 pub const WRAP_AAD_LABEL: &[u8] = b"pigeonpost dek v1";
+/// Length of a KEK's check value (see [`Keyring::check_values`]).
+pub const CHECK_VALUE_LEN: usize = 16;
 /// Longest KEK id accepted; ids are length-prefixed with one byte in the associated data.
 const MAX_KEK_ID_LEN: usize = 64;
 
@@ -152,6 +154,28 @@ impl Keyring {
         }
     }
 
+    /// The keyring the node already has, never a new one: from the environment when
+    /// `master_key` is set, else `<data_dir>/keyring.json`, or None when there is no such file.
+    /// Refuses what [`Keyring::load_or_create`] refuses.
+    pub fn load_existing(
+        data_dir: &Path,
+        master_key: Option<&SecretString>,
+        retired_keys: Option<&SecretString>,
+    ) -> anyhow::Result<Option<Keyring>> {
+        match master_key {
+            Some(master) => Ok(Some(env::from_environment(master, retired_keys)?)),
+            None => {
+                env::refuse_retired_without_master(retired_keys)?;
+                file::load_existing(data_dir)
+            }
+        }
+    }
+
+    /// The path of the keyring file a data directory holds (or would hold).
+    pub fn file_path(data_dir: &Path) -> PathBuf {
+        file::path_in(data_dir)
+    }
+
     /// Builds a keyring from known keys, for tests and vectors. Its source is
     /// [`KeyringSource::Environment`]: the caller owns the keys, so nothing is persisted.
     ///
@@ -231,6 +255,20 @@ impl Keyring {
         };
         let primary = &self.keys[self.primary];
         std::iter::once(derive(primary)).chain(self.keys.iter().filter(|k| k.id != primary.id).map(derive)).collect()
+    }
+
+    /// Each KEK's id with its check value: HMAC-SHA256(KEK, label) cut to 16 bytes. A database
+    /// records these to tell, without holding any key, whether a node's key of a given id is
+    /// the one its data was sealed under. The primary's comes first.
+    pub fn check_values(&self) -> Vec<(String, [u8; CHECK_VALUE_LEN])> {
+        self.derived_keys("master key check")
+            .into_iter()
+            .map(|(id, key)| {
+                let mut check = [0u8; CHECK_VALUE_LEN];
+                check.copy_from_slice(&key[..CHECK_VALUE_LEN]);
+                (id, check)
+            })
+            .collect()
     }
 
     /// Wraps under the primary KEK with XChaCha20-Poly1305 and a random 24-byte nonce.

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::Endpoint;
 use crate::app::AppState;
+use crate::service::startup::{keyring_state, KeyringState};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::public(Method::GET, "/healthz", get(healthz)), Endpoint::public(Method::GET, "/readyz", get(readyz))]
@@ -17,7 +18,8 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when both backends answer. Says which one does not, but never why (the log has that).
+/// Ready when both backends answer and this node's master keys agree with the database's
+/// record of them. Says which part is wrong, but never why (the log has that).
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let (db, store) = tokio::join!(state.repo().ping(), state.blobs().check());
     if let Err(e) = &db {
@@ -26,8 +28,33 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
     if let Err(e) = &store {
         tracing::warn!(error = %e, "readiness: object store not answering");
     }
+    let keyring = match &db {
+        Ok(()) => match keyring_state(state.keys(), state.repo()).await {
+            Ok(KeyringState::Agrees) => "ok",
+            Ok(KeyringState::Mismatch) => {
+                tracing::warn!(
+                    "readiness: this node's master keys no longer agree with the database (another node or \
+                     `keys rotate` moved to a key this node lacks): give it the installation's keys and restart it"
+                );
+                "mismatch"
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: could not compare the master keys with the database");
+                "unknown"
+            }
+        },
+        Err(_) => "unknown",
+    };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let ready = db.is_ok() && store.is_ok();
+    let ready = db.is_ok() && store.is_ok() && keyring == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "status": word(ready), "database": word(db.is_ok()), "store": word(store.is_ok()) })))
+    (
+        status,
+        Json(json!({
+            "status": word(ready),
+            "database": word(db.is_ok()),
+            "store": word(store.is_ok()),
+            "keyring": keyring,
+        })),
+    )
 }

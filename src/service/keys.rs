@@ -24,9 +24,37 @@ impl KeySource {
         Self { data_dir, master_key: var("PIGEONPOST_MASTER_KEY"), retired_keys: var("PIGEONPOST_RETIRED_MASTER_KEYS") }
     }
 
-    pub fn load(&self) -> anyhow::Result<(Keyring, bool)> {
-        Keyring::load_or_create(&self.data_dir, self.master_key.as_ref(), self.retired_keys.as_ref())
+    /// The keyring this node has, or None when it has none (no key in the environment, no
+    /// keyring file). Never makes one: only a start on an empty database may, with [`KeySource::create`].
+    pub fn load_existing(&self) -> anyhow::Result<Option<Keyring>> {
+        Keyring::load_existing(&self.data_dir, self.master_key.as_ref(), self.retired_keys.as_ref())
             .context("could not load the keyring")
+    }
+
+    /// The keyring this node has; an error when it has none.
+    pub fn load(&self) -> anyhow::Result<Keyring> {
+        self.load_existing()?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "there is no master key: set PIGEONPOST_MASTER_KEY, or put the keyring file at {}",
+                self.keyring_file().display()
+            )
+        })
+    }
+
+    /// Makes a new keyring file (or finds the one another process made a moment ago).
+    /// Returns whether this call made it.
+    pub fn create(&self) -> anyhow::Result<(Keyring, bool)> {
+        Keyring::load_or_create(&self.data_dir, None, None).context("could not create the keyring")
+    }
+
+    /// Where this node's keyring file is, or would be.
+    pub fn keyring_file(&self) -> PathBuf {
+        Keyring::file_path(&self.data_dir)
+    }
+
+    /// Whether the keys come from the environment rather than a keyring file.
+    pub fn from_environment(&self) -> bool {
+        self.master_key.is_some()
     }
 }
 
@@ -55,6 +83,12 @@ impl KeyringHandle {
     /// Reads the keyring again for an unknown token key id, at most every 30 seconds.
     /// Returns whether it was read.
     pub fn reload_for_token(&self) -> bool {
+        self.reload_now_and_then()
+    }
+
+    /// Reads the keyring again unless it was read in the last 30 seconds: for callers that
+    /// strangers or health checks can make call it often. Returns whether it was read.
+    pub fn reload_now_and_then(&self) -> bool {
         let now = std::time::Instant::now();
         let due = match self.last_token_reload.lock() {
             Ok(mut last) => {
@@ -77,7 +111,7 @@ impl KeyringHandle {
 
     /// Reads the keyring again (another process rotated it).
     pub fn reload(&self) -> anyhow::Result<()> {
-        let (fresh, _) = self.source.load()?;
+        let fresh = self.source.load()?;
         if let Ok(mut slot) = self.current.write() {
             *slot = Arc::new(fresh);
         }
@@ -94,6 +128,11 @@ impl KeyringHandle {
     /// The keys that seal audit checkpoints, by master key id (primary first).
     pub fn checkpoint_keys(&self) -> Vec<(String, [u8; 32])> {
         self.current().derived_keys(crate::audit::checkpoint::KEY_LABEL).into_iter().map(|(id, k)| (id, *k)).collect()
+    }
+
+    /// Each master key's id and check value (primary first), as the database records them.
+    pub fn check_values(&self) -> Vec<(String, [u8; crate::crypto::CHECK_VALUE_LEN])> {
+        self.current().check_values()
     }
 
     pub fn wrap(&self, dek: &DataKey, object_id: &ObjectId) -> WrappedKey {

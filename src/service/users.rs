@@ -392,37 +392,3 @@ pub async fn confirmation_report(state: &AppState, who: &Principal) -> Result<Ve
 }
 
 pub const SYSTEM_ORG: &str = "system";
-
-/// On the first start of an empty database: the system organisation and one system
-/// administrator with a generated password, which the caller prints once. Nothing default is
-/// ever built in.
-pub async fn bootstrap(state: &AppState) -> Result<Option<(Username, SecretString)>, ServiceError> {
-    if state.repo().count_users().await? > 0 {
-        return Ok(None);
-    }
-    let system: OrgRef = OrgRef::Team(SYSTEM_ORG.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
-    if state.repo().find_organisation(&system).await?.is_none() {
-        let new = crate::store::meta::NewOrganisation {
-            kind: OrgKind::System,
-            reference: system.clone(),
-            name: "Pigeonpost administration".into(),
-        };
-        let audit = AuditEvent::new(state.now(), Actor::system("start-up"), "organisation.create")
-            .target("organisation", &system);
-        state.repo().create_organisation(&new, state.now(), &audit).await?;
-    }
-    let created = create(
-        state,
-        None,
-        NewUserRequest {
-            org: system,
-            username: "admin".into(),
-            display_name: "System administrator".into(),
-            role: Role::SystemAdmin,
-            password: None,
-        },
-    )
-    .await?;
-    let password = created.initial_password.ok_or_else(|| anyhow::anyhow!("bootstrap password missing"))?;
-    Ok(Some((created.user.username, password)))
-}

@@ -146,15 +146,62 @@ impl TestApp {
         app
     }
 
+    /// Nodes of one cluster started at the same moment on `database`, fresh and unprovisioned
+    /// (no organisations, no keys: `key_*` are empty), each with a data directory of its own and
+    /// `shared` and `env` set. Each has been started (launched all at once, then awaited); the
+    /// last owns the database, so it is dropped after every node has stopped.
+    pub fn spawn_together(
+        count: usize,
+        shared: &[(&str, &str)],
+        env: &[(&str, &str)],
+        database: postgres::TestDatabase,
+    ) -> Vec<TestApp> {
+        let mut shared_env: Vec<(String, String)> = vec![("PIGEONPOST_DATABASE__URL".to_owned(), database.url.clone())];
+        shared_env.extend(shared.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut database = Some(database);
+        let mut nodes: Vec<TestApp> = (0..count)
+            .map(|i| TestApp {
+                server: None,
+                base_url: String::new(),
+                client: Client::new(),
+                key_a: String::new(),
+                key_team: String::new(),
+                key_b: String::new(),
+                env: env.clone(),
+                log_dir: tempfile::Builder::new().prefix("pigeonpost-log-").tempdir().expect("create log dir"),
+                restarts: 0,
+                data_dir: tempfile::Builder::new().prefix("pigeonpost-node-").tempdir().expect("create node data dir"),
+                shared_env: shared_env.clone(),
+                database: if i + 1 == count { database.take() } else { None },
+            })
+            .collect();
+        let launches: Vec<Launch> = nodes.iter_mut().map(|node| node.launch_server(&[])).collect();
+        for (node, launch) in nodes.iter_mut().zip(launches) {
+            if let Err(refused) = node.await_listening(launch) {
+                panic!("a node started with the others did not serve: {refused:?}");
+            }
+        }
+        nodes
+    }
+
     /// Another node of the same cluster: a server of its own, with a data directory of its own,
     /// on this app's database and shared settings (with this app's env and `extra_env`). The
     /// keys of this app work on it. Dropping it stops its server and leaves the database.
     pub fn peer(&self, extra_env: &[(&str, &str)]) -> TestApp {
+        let mut peer = self.unstarted_peer(extra_env);
+        peer.start_server(&[]);
+        peer
+    }
+
+    /// Like [`TestApp::peer`], not yet started: for a node expected to refuse
+    /// ([`TestApp::start_refused`]).
+    pub fn unstarted_peer(&self, extra_env: &[(&str, &str)]) -> TestApp {
         let data_dir = tempfile::Builder::new().prefix("pigeonpost-peer-").tempdir().expect("create peer data dir");
         let log_dir = tempfile::Builder::new().prefix("pigeonpost-log-").tempdir().expect("create peer log dir");
         let mut env = self.env.clone();
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut peer = TestApp {
+        TestApp {
             server: None,
             base_url: String::new(),
             client: Client::new(),
@@ -167,9 +214,7 @@ impl TestApp {
             data_dir,
             shared_env: self.shared_env.clone(),
             database: None,
-        };
-        peer.start_server(&[]);
-        peer
+        }
     }
 
     pub fn data_path(&self) -> &Path {
@@ -212,6 +257,28 @@ impl TestApp {
     /// Start `serve` on the data dir with the app's env plus `extra_env`; waits for the
     /// `listening on` line and rebuilds the client from the dev certificate.
     pub fn start_server(&mut self, extra_env: &[(&str, &str)]) {
+        let launch = self.launch_server(extra_env);
+        if let Err(refused) = self.await_listening(launch) {
+            panic!(
+                "server did not print `listening on https://127.0.0.1:PORT`: it exited with {:?}; stdout so far {:?}; stderr:\n{}",
+                refused.status, refused.stdout, refused.stderr
+            );
+        }
+    }
+
+    /// Starts `serve` and expects it to refuse: it must exit without listening. Answers how it
+    /// exited and what it said on stderr.
+    pub fn start_refused(&mut self, extra_env: &[(&str, &str)]) -> Refused {
+        let launch = self.launch_server(extra_env);
+        match self.await_listening(launch) {
+            Ok(()) => panic!("the server started, but it should have refused to; its stderr:\n{}", self.server_log()),
+            Err(refused) => refused,
+        }
+    }
+
+    /// Spawns `serve` without waiting for it: several nodes can be started at the same moment
+    /// and then awaited one by one with [`TestApp::await_listening`].
+    pub fn launch_server(&mut self, extra_env: &[(&str, &str)]) -> Launch {
         assert!(
             self.server.as_ref().is_none_or(|s| s.exited.is_some()),
             "start_server called while a server is still running"
@@ -240,7 +307,7 @@ impl TestApp {
         }
         let mut child = cmd.spawn().expect("spawn pigeonpost serve");
         let stdout = child.stdout.take().expect("child stdout");
-        let (tx, rx) = mpsc::channel::<String>();
+        let (tx, lines) = mpsc::channel::<String>();
         std::thread::spawn(move || {
             let reader = BufReader::new(stdout);
             for line in reader.lines() {
@@ -252,17 +319,28 @@ impl TestApp {
                 let _ = tx.send(line);
             }
         });
+        Launch { child, lines }
+    }
 
+    /// Waits for a launched server's `listening on` line and points the client at it; or,
+    /// when it exits first, answers how and why (its stderr).
+    pub fn await_listening(&mut self, launch: Launch) -> Result<(), Refused> {
+        let Launch { mut child, lines } = launch;
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let mut preamble = Vec::new();
         let port = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
+            match lines.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(rest) = line.strip_prefix("listening on https://127.0.0.1:") {
                         break rest.trim_end().parse::<u16>().unwrap_or_else(|e| panic!("bad port in {line:?}: {e}"));
                     }
                     preamble.push(line);
+                }
+                // Its stdout closed: it has exited, or is about to.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().expect("wait for the server");
+                    return Err(Refused { status, stdout: preamble, stderr: self.server_log() });
                 }
                 Err(e) => {
                     let _ = child.kill();
@@ -278,6 +356,7 @@ impl TestApp {
         self.server = Some(Server { child, port, stdout_preamble: preamble, exited: None });
         self.base_url = format!("https://127.0.0.1:{port}");
         self.client = self.client_builder().build().expect("build reqwest client");
+        Ok(())
     }
 
     /// Restart the server on the same data dir (kills the current one if still running).
@@ -477,6 +556,21 @@ impl TestApp {
     pub async fn list_ids(&self, key: &str, mailbox: &str) -> Vec<String> {
         self.list_all(key, mailbox, Some(200)).await.iter().map(|t| t["id"].as_str().expect("id").to_string()).collect()
     }
+}
+
+/// A `serve` process spawned by [`TestApp::launch_server`], not yet known to be listening.
+pub struct Launch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+/// A server that exited instead of listening.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: ExitStatus,
+    pub stdout: Vec<String>,
+    /// Empty under `TEST_LOG=1`, which lets stderr through instead of keeping it.
+    pub stderr: String,
 }
 
 impl Drop for TestApp {

@@ -42,8 +42,16 @@ struct FileKey {
     key: String,
 }
 
+pub(super) fn path_in(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join(KEYRING_FILE)
+}
+
+pub(super) fn load_existing(data_dir: &Path) -> anyhow::Result<Option<Keyring>> {
+    load(&path_in(data_dir))
+}
+
 pub(super) fn load_or_create(data_dir: &Path) -> anyhow::Result<(Keyring, bool)> {
-    let path = data_dir.join(KEYRING_FILE);
+    let path = path_in(data_dir);
     if let Some(keyring) = load(&path)? {
         return Ok((keyring, false));
     }

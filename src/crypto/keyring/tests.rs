@@ -146,3 +146,23 @@ fn refuses_bad_environment_keys_without_echoing_them() {
     // Blank retired keys without a master key are harmless: the file keyring is used.
     Keyring::load_or_create(dir.path(), None, Some(&secret(" , "))).unwrap();
 }
+
+#[test]
+fn check_values_tell_keys_of_one_id_apart_and_reveal_neither() {
+    let one = Keyring::from_keys("k1", vec![("k1".into(), [1u8; 32])]);
+    let same = Keyring::from_keys("k1", vec![("k1".into(), [1u8; 32])]);
+    let other = Keyring::from_keys("k1", vec![("k1".into(), [2u8; 32])]);
+    let check = |ring: &Keyring| ring.check_values().remove(0);
+    assert_eq!(check(&one), check(&same), "the same key always gives the same check value");
+    assert_ne!(check(&one).1, check(&other).1, "another key under the same id is told apart");
+    assert_ne!(&check(&one).1[..], &[1u8; 32][..CHECK_VALUE_LEN], "the check value is not the key");
+    let tokens = one.derived_keys("session tokens").remove(0).1;
+    assert_ne!(&check(&one).1[..], &tokens[..CHECK_VALUE_LEN], "nor a key derived for anything else");
+}
+
+#[test]
+fn check_values_list_the_primary_first() {
+    let ring = Keyring::from_keys("k2", vec![("k1".into(), [1u8; 32]), ("k2".into(), [2u8; 32])]);
+    let ids: Vec<String> = ring.check_values().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["k2", "k1"]);
+}

@@ -5,6 +5,7 @@ pub mod audit;
 mod audit_rows;
 pub mod channels;
 pub mod identity;
+pub mod installation;
 pub mod postgres;
 mod records;
 pub mod reports;
@@ -14,6 +15,7 @@ pub mod sqlite;
 pub use audit::*;
 pub use channels::*;
 pub use identity::*;
+pub use installation::*;
 pub use records::*;
 pub use reports::*;
 pub use retention::*;
@@ -142,4 +144,21 @@ pub trait Repository:
     /// Replaces a wrapped key if it is still `old` (another node may have got there first).
     async fn replace_wrapped_key(&self, id: TransferId, old: &WrappedKey, new: &WrappedKey)
         -> Result<bool, StoreError>;
+
+    /// The master keys the database has seen, oldest first.
+    async fn seen_master_keys(&self) -> Result<Vec<SeenKey>, StoreError>;
+    /// Records a node's keys (a key known by id only gets its check value; a key with one
+    /// keeps it) and makes `primary` the newest primary unless it is already.
+    async fn record_master_keys(&self, keys: &[KeyCheck], primary: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Whether any stored row is still sealed under the key `kek_id`.
+    async fn master_key_in_use(&self, kek_id: &str) -> Result<bool, StoreError>;
+    /// One stored row sealed under `kek_id`, if any.
+    async fn sealed_sample(&self, kek_id: &str) -> Result<Option<SealedSample>, StoreError>;
+    /// Whether the database holds anything a master key seals or vouches for: people, files,
+    /// or the record of a key.
+    async fn holds_keyed_data(&self) -> Result<bool, StoreError>;
+    /// How much of the first-start work is done (see [`BOOTSTRAP_VERSION`]).
+    async fn bootstrap_version(&self) -> Result<i64, StoreError>;
+    /// Does what of `plan` is not done yet, in one transaction under the installation's lock.
+    async fn bootstrap(&self, plan: &BootstrapPlan) -> Result<BootstrapOutcome, StoreError>;
 }

@@ -29,6 +29,7 @@ mod batches;
 mod channels;
 mod errors;
 mod identity;
+mod installation;
 mod keys;
 mod leases;
 mod register;
@@ -716,5 +717,33 @@ impl Repository for PgRepository {
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn seen_master_keys(&self) -> Result<Vec<SeenKey>, StoreError> {
+        installation::seen_master_keys(&self.pool).await
+    }
+
+    async fn record_master_keys(&self, keys: &[KeyCheck], primary: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        installation::record_master_keys(&self.pool, keys, primary, at).await
+    }
+
+    async fn master_key_in_use(&self, kek_id: &str) -> Result<bool, StoreError> {
+        installation::master_key_in_use(&self.pool, kek_id).await
+    }
+
+    async fn sealed_sample(&self, kek_id: &str) -> Result<Option<SealedSample>, StoreError> {
+        installation::sealed_sample(&self.pool, kek_id).await
+    }
+
+    async fn holds_keyed_data(&self) -> Result<bool, StoreError> {
+        installation::holds_keyed_data(&self.pool).await
+    }
+
+    async fn bootstrap_version(&self) -> Result<i64, StoreError> {
+        installation::bootstrap_version(&self.pool).await
+    }
+
+    async fn bootstrap(&self, plan: &BootstrapPlan) -> Result<BootstrapOutcome, StoreError> {
+        installation::bootstrap(&self.pool, plan).await
     }
 }
