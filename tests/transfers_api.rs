@@ -1140,7 +1140,7 @@ mod inbox_filters {
         let ids = |reply: Reply| -> Vec<String> {
             reply.json["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
         };
-        assert_eq!(ids(list(&h, &smst, "state=new").await), [id.clone()]);
+        assert_eq!(ids(list(&h, &smst, "state=new").await), [id.as_str()]);
         assert!(ids(list(&h, &smst, "state=downloaded").await).is_empty());
         let download = h.get(&format!("/api/v1/transfers/{id}/content"), &smst).await;
         assert_eq!(download.status, StatusCode::OK);

@@ -57,7 +57,7 @@ pub async fn report(state: &AppState, who: &Principal, query: Query) -> Result<R
         .into_iter()
         .filter(|o| o.is_school() && o.status.can_receive() && channel.route_matching(o).is_some())
         .collect();
-    expected.sort_by(|a, b| a.reference.to_string().cmp(&b.reference.to_string()));
+    expected.sort_by_cached_key(|o| o.reference.to_string());
     let (sent, not_sent) = expected
         .into_iter()
         .map(|school| {
