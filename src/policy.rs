@@ -4,7 +4,9 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::{FunctionSlug, OrgId, OrgKind, Organisation, Role, TransferState, UserId, UserStatus, Username};
+use crate::domain::{
+    FunctionSlug, OrgId, OrgKind, OrgRef, Organisation, Role, TransferState, UserId, UserStatus, Username,
+};
 use crate::store::meta::{ApiKeyRecord, KeyScope, TransferRecord, UserRecord};
 
 /// Who is asking: resolved once per request from its credentials.
@@ -169,6 +171,8 @@ pub enum Action<'a> {
     ManageChannels,
     /// See files that recipients have not collected, across every organisation.
     ViewUnclaimedReport,
+    /// See which schools have sent on a channel and which have not (the collection report).
+    ViewCollectionReport(&'a crate::domain::channel::Channel),
     /// Place, list and lift legal holds, which stop retention purging what they cover.
     ManageHolds,
     ListKeys(Option<&'a Organisation>),
@@ -263,6 +267,19 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
         | Action::ViewUnclaimedReport
         | Action::ManageHolds
         | Action::ViewConfirmationReport => allow_if(who.is_la_admin(), Decision::Forbidden),
+        // LA administrators, and the team that collects the channel: its people, and its keys
+        // that may receive on the channel (they see those files in their inbox already).
+        // Never a school.
+        Action::ViewCollectionReport(channel) => {
+            let collector =
+                matches!(&who.org.reference, OrgRef::Team(t) if channel.collecting_team() == Some(t.as_str()));
+            let as_collector = collector
+                && match &who.credential {
+                    Credential::Session(s) => !s.role.is_school_role(),
+                    Credential::ApiKey { scope, .. } => who.may_use_channel(&channel.slug) && scope.can_receive,
+                };
+            allow_if(who.is_la_admin() || as_collector, Decision::Forbidden)
+        }
         Action::ViewOrganisation(org) => allow_if(who.is_la_admin() || org.id == me, Decision::Hidden),
         Action::ListUsers(org) => match org {
             None => allow_if(who.is_la_admin(), Decision::Forbidden),

@@ -281,6 +281,8 @@ fn table() -> Vec<Row> {
         row(DELETE, "/api/v1/channels/{slug}",            FileChannel, [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
         row(DELETE, "/api/v1/channels/{slug}",            ApiChannel,  [U, F,  F,   F,   OK,  OK,  F,   F,   F,   F]),
         row(GET,    "/api/v1/reports/unclaimed",          Nothing,   [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+        // Who has sent the census: the team that collects it (smst) and LA administrators; never a school.
+        row(GET,    "/api/v1/reports/collection",         Nothing,   [U,  F,   F,   OK,  OK,  OK,  F,   F,   F,   F]),
 
         // Legal holds: LA administrators only. Whether a hold exists, and on whom, is not
         // revealed to anyone else, so every other caller is refused before any lookup.
@@ -583,6 +585,7 @@ impl World {
             }
             ("POST", "/api/v1/quarantine/{id}/route") => body = Some(json!({ "to": SCHOOL_A })),
             ("GET", "/api/v1/reports/unclaimed") => uri = format!("{uri}?older_than_days=0"),
+            ("GET", "/api/v1/reports/collection") => uri = format!("{uri}?channel=census"),
             ("PUT", "/api/v1/channels/{slug}") => {
                 body = Some(match row.target {
                     FileChannel => self.file_channel_definition(),

@@ -1039,6 +1039,116 @@ async fn a_postgres_server_that_is_not_listening_is_unavailable_within_the_acqui
     assert!(format!("{err:#}").contains("is it running"), "{err:#}");
 }
 
+// ----- mailbox filters and the collection report -----------------------------------------
+
+#[tokio::test]
+async fn mailbox_filters_by_channel_sender_time_and_download_narrow_every_engine_alike() {
+    on_every_engine(|repo| async move {
+        let a = school(&repo, "825/2001", "Example Primary").await;
+        let b = school(&repo, "825/2002", "Other Primary").await;
+        let smst = team(&repo, "smst").await;
+        let mut census = new_transfer(&a, &[&smst], "a-census.xml", at(10));
+        census.channel = ChannelSlug::parse("census").unwrap();
+        repo.insert_transfer(&census, &ev()).await.unwrap();
+        send(&repo, &a, &[&smst], "a-general.csv", 20).await;
+        let from_b = send(&repo, &b, &[&smst], "b-general.csv", 30).await;
+        send(&repo, &b, &[&smst], "b-later.csv", 40).await;
+        let download =
+            NewDownload { transfer: from_b.id, org: smst.id, key_id: None, client_addr: None, range: None, at: at(50) };
+        repo.record_download(&download, &ev()).await.unwrap();
+        // A download by someone else does not make the file old news to smst.
+        let elsewhere = NewDownload { org: a.id, transfer: census.id, ..download.clone() };
+        repo.record_download(&elsewhere, &ev()).await.unwrap();
+
+        let page = |filter: MailboxFilter, before: Option<i64>, limit: u32| {
+            let repo = repo.clone();
+            let orgs = [smst.id];
+            async move {
+                let q = MailboxQuery {
+                    orgs: &orgs,
+                    mailbox: Mailbox::Inbox,
+                    channels: None,
+                    hidden_channels: &[],
+                    filter: &filter,
+                    before,
+                    limit,
+                };
+                repo.mailbox_page(&q).await.unwrap()
+            }
+        };
+        let on = |channel: &str| MailboxFilter { channel: Some(channel.into()), ..MailboxFilter::default() };
+        assert_eq!(names(&page(on("census"), None, 10).await), ["a-census.xml"]);
+        assert_eq!(names(&page(on("general"), None, 10).await), ["b-later.csv", "b-general.csv", "a-general.csv"]);
+        let from = |org: &Organisation| MailboxFilter { senders: Some(vec![org.id]), ..MailboxFilter::default() };
+        assert_eq!(names(&page(from(&a), None, 10).await), ["a-general.csv", "a-census.xml"]);
+        assert!(page(MailboxFilter { senders: Some(vec![]), ..MailboxFilter::default() }, None, 10).await.is_empty());
+        let since = MailboxFilter { since: Some(at(30)), ..MailboxFilter::default() };
+        assert_eq!(names(&page(since, None, 10).await), ["b-later.csv", "b-general.csv"], "at the time itself counts");
+        let state = |s| MailboxFilter { download_state: Some(s), ..MailboxFilter::default() };
+        assert_eq!(names(&page(state(DownloadState::Downloaded), None, 10).await), ["b-general.csv"]);
+        assert_eq!(
+            names(&page(state(DownloadState::New), None, 10).await),
+            ["b-later.csv", "a-general.csv", "a-census.xml"]
+        );
+
+        // Every part at once, and the keyset cursor carried through a filtered listing.
+        let all = MailboxFilter {
+            channel: Some("general".into()),
+            senders: Some(vec![a.id, b.id]),
+            since: Some(at(20)),
+            download_state: Some(DownloadState::New),
+        };
+        let first = page(all.clone(), None, 1).await;
+        assert_eq!(names(&first), ["b-later.csv"]);
+        let second = page(all.clone(), Some(first[0].cursor), 1).await;
+        assert_eq!(names(&second), ["a-general.csv"]);
+        assert!(page(all, Some(second[0].cursor), 1).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sender_tallies_count_delivered_files_since_a_time_and_each_senders_latest() {
+    on_every_engine(|repo| async move {
+        let a = school(&repo, "825/2001", "Example Primary").await;
+        let b = school(&repo, "825/2002", "Other Primary").await;
+        let c = school(&repo, "825/2003", "Third Primary").await;
+        let smst = team(&repo, "smst").await;
+        let census = |org: &Organisation, name: &str, secs: i64| {
+            let mut t = new_transfer(org, &[&smst], name, at(secs));
+            t.channel = ChannelSlug::parse("census").unwrap();
+            t
+        };
+        for t in [census(&a, "a1.xml", 10), census(&a, "a2.xml", 100), census(&b, "b1.xml", 20)] {
+            repo.insert_transfer(&t, &ev()).await.unwrap();
+        }
+        send(&repo, &c, &[&smst], "c-general.csv", 200).await;
+        let withdrawn = census(&c, "c-withdrawn.xml", 150);
+        repo.insert_transfer(&withdrawn, &ev()).await.unwrap();
+        assert!(repo.withdraw_transfer(withdrawn.id, at(160), &ev()).await.unwrap());
+        let mut held = census(&c, "c-held.xml", 170);
+        held.recipients.clear();
+        held.quarantine = Some(Quarantine { code: "unknown_school".into(), reason: "held".into() });
+        repo.insert_transfer(&held, &ev()).await.unwrap();
+
+        let mut tallies = repo.sender_tallies("census", at(50)).await.unwrap();
+        tallies.sort_by_key(|t| t.sender);
+        assert_eq!(
+            tallies,
+            [
+                SenderTally { sender: a.id, files_since: 1, last_file_at: at(100) },
+                SenderTally { sender: b.id, files_since: 0, last_file_at: at(20) },
+            ],
+            "c's withdrawn and quarantined files and its general one do not count"
+        );
+        let mut from_start = repo.sender_tallies("census", at(10)).await.unwrap();
+        from_start.sort_by_key(|t| t.sender);
+        assert_eq!(from_start.iter().map(|t| t.files_since).collect::<Vec<_>>(), [2, 1]);
+        assert!(repo.sender_tallies("fsm", at(0)).await.unwrap().is_empty());
+    })
+    .await;
+}
+
 /// The event a test change is recorded with.
 fn ev() -> AuditEvent {
     AuditEvent::new(t0(), Actor::operator(), "test.change")

@@ -1,6 +1,8 @@
-//! End-to-end tests of the transfers API over real HTTPS against the real binary.
+//! End-to-end tests of the transfers API over real HTTPS against the real binary, and the
+//! inbox filters in process against a register of 300 schools.
 
 mod common;
+mod inproc;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -1018,4 +1020,175 @@ async fn concurrent_uploads_and_downloads_from_several_organisations_all_succeed
     assert_eq!(team_inbox.len(), 21, "20 concurrent from the two schools + the seed in the team's inbox");
     assert_eq!(app.list_ids(&app.key_b, "inbox").await.len(), 10);
     assert_eq!(app.list_ids(&app.key_a, "inbox").await.len(), 0);
+}
+
+// ----- inbox filters, in process on a census term of 300 schools ------------------------------
+
+mod inbox_filters {
+    use std::collections::HashSet;
+
+    use axum::http::StatusCode;
+    use pigeonpost::domain::TransferId;
+
+    use crate::inproc::register::{self, census_term, dfe, downloaded_by, Register, FEB_10};
+    use crate::inproc::{Harness, Reply, SCHOOL_A, SCHOOL_B, TEAM};
+
+    async fn list(h: &Harness, token: &str, query: &str) -> Reply {
+        h.get(&format!("/api/v1/transfers?{query}"), token).await
+    }
+
+    /// Every item of a listing, page by page, checking each page's size and that no item repeats.
+    async fn all_pages(h: &Harness, token: &str, query: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = match &cursor {
+                Some(c) => format!("{query}&limit=50&cursor={c}"),
+                None => format!("{query}&limit=50"),
+            };
+            let reply = list(h, token, &q).await;
+            assert_eq!(reply.status, StatusCode::OK, "{q}: {}", reply.json);
+            let items = reply.json["items"].as_array().unwrap();
+            ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+            match reply.json["next_cursor"].as_str() {
+                Some(next) => {
+                    assert_eq!(items.len(), 50, "only the last page is short");
+                    cursor = Some(next.to_owned());
+                }
+                None => break,
+            }
+        }
+        let distinct: HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{query}: an item came twice");
+        ids
+    }
+
+    fn set(ids: impl IntoIterator<Item = TransferId>) -> HashSet<String> {
+        ids.into_iter().map(|id| id.to_string()).collect()
+    }
+
+    fn census_of(r: &Register, keep: impl Fn(u32, time::OffsetDateTime) -> bool) -> HashSet<String> {
+        set(r.census.iter().filter(|(i, _, at)| keep(*i, *at)).map(|(_, id, _)| *id))
+    }
+
+    fn as_set(ids: Vec<String>) -> HashSet<String> {
+        ids.into_iter().collect()
+    }
+
+    #[tokio::test]
+    async fn channel_sender_date_and_download_filters_narrow_a_300_school_inbox_and_page_through_it() {
+        let h = Harness::new().await;
+        let r = census_term(&h).await;
+        let smst = h.api_key(TEAM, Some(Harness::scope(&["*"], true, true))).await.token;
+
+        let census = all_pages(&h, &smst, "channel=census").await;
+        assert_eq!(census.len(), 351, "200 + 100 this term, 50 last term, 1 from the closed school");
+        assert_eq!(as_set(census), census_of(&r, |_, _| true));
+        assert_eq!(all_pages(&h, &smst, "box=inbox").await.len(), 352, "and one workforce census file");
+        assert_eq!(as_set(all_pages(&h, &smst, "channel=workforce-census").await), set([r.workforce]));
+
+        // A sender by its DfE number, written either way, or by a team's slug.
+        let school_1 = census_of(&r, |i, _| i == 1);
+        assert_eq!(school_1.len(), 2);
+        assert_eq!(as_set(all_pages(&h, &smst, "from=825/2001").await), school_1);
+        assert_eq!(as_set(all_pages(&h, &smst, "from=8252001").await), school_1);
+        assert!(all_pages(&h, &smst, "from=smst").await.is_empty());
+
+        // Since a date (its midnight UTC) or a time; a file at exactly that time is included.
+        let february = census_of(&r, |_, at| at >= FEB_10);
+        assert_eq!(february.len(), 100);
+        assert_eq!(as_set(all_pages(&h, &smst, "channel=census&since=2026-02-01").await), february);
+        assert_eq!(as_set(all_pages(&h, &smst, "since=2026-02-10T09:00:00Z").await), february);
+        assert!(all_pages(&h, &smst, "since=2026-02-10T09:00:01Z").await.is_empty());
+        let this_term = all_pages(&h, &smst, "channel=census&since=2026-01-01").await;
+        assert_eq!(this_term.len(), 301);
+
+        // New until someone in smst downloads it; a download elsewhere does not count.
+        let smst_org = h.find_org(TEAM).await;
+        let first_thirty: Vec<_> = r.census.iter().filter(|(i, _, _)| *i <= 30).collect();
+        for (_, id, _) in &first_thirty {
+            downloaded_by(&h, *id, &smst_org).await;
+        }
+        let elsewhere = h.find_org(&dfe(31)).await;
+        for (_, id, _) in r.census.iter().filter(|(i, _, _)| *i == 31) {
+            downloaded_by(&h, *id, &elsewhere).await;
+        }
+        let downloaded = set(first_thirty.iter().map(|(_, id, _)| *id));
+        assert_eq!(as_set(all_pages(&h, &smst, "channel=census&state=downloaded").await), downloaded);
+        let new = as_set(all_pages(&h, &smst, "channel=census&state=new").await);
+        assert_eq!(new, census_of(&r, |i, _| i > 30));
+        assert!(new.is_disjoint(&downloaded));
+
+        // All four together, each narrowing further.
+        assert!(all_pages(&h, &smst, "channel=census&from=825/2001&since=2026-01-01&state=new").await.is_empty());
+        let one = all_pages(&h, &smst, "channel=census&from=8252031&since=2026-02-01&state=new").await;
+        assert_eq!(as_set(one), census_of(&r, |i, at| i == 31 && at >= FEB_10));
+
+        // A key confined to one channel sees no other, whatever it asks for.
+        let census_key = h.api_key(TEAM, Some(Harness::scope(&["census"], false, true))).await.token;
+        assert!(all_pages(&h, &census_key, "channel=workforce-census").await.is_empty());
+        assert_eq!(all_pages(&h, &census_key, "since=2026-02-01").await.len(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_file_is_new_to_an_organisation_until_someone_there_downloads_it() {
+        let h = Harness::new().await;
+        h.standard_orgs().await;
+        let school = h.api_key(SCHOOL_A, None).await.token;
+        let smst = h.api_key(TEAM, None).await.token;
+        let id = h.upload_ok(&school, TEAM, "question.txt").await;
+        let ids = |reply: Reply| -> Vec<String> {
+            reply.json["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(ids(list(&h, &smst, "state=new").await), [id.as_str()]);
+        assert!(ids(list(&h, &smst, "state=downloaded").await).is_empty());
+        let download = h.get(&format!("/api/v1/transfers/{id}/content"), &smst).await;
+        assert_eq!(download.status, StatusCode::OK);
+        assert!(ids(list(&h, &smst, "state=new").await).is_empty());
+        assert_eq!(ids(list(&h, &smst, "state=downloaded").await), [id]);
+
+        // One file to two schools: each school's copy is new until that school downloads it.
+        let team = h.find_org(TEAM).await;
+        let (a, b) = (h.find_org(SCHOOL_A).await, h.find_org(SCHOOL_B).await);
+        let mut both = register::transfer(&team, &a, "distribution", h.now(), 1);
+        both.recipients.push(b.id);
+        let audit =
+            pigeonpost::audit::AuditEvent::new(h.now(), pigeonpost::audit::Actor::operator(), "transfer.upload");
+        h.state.repo().insert_transfer(&both, &audit).await.unwrap();
+        downloaded_by(&h, both.id, &a).await;
+        let key_b = h.api_key(SCHOOL_B, Some(Harness::scope(&["*"], true, true))).await.token;
+        let key_a = h.api_key(SCHOOL_A, Some(Harness::scope(&["*"], true, true))).await.token;
+        assert_eq!(ids(list(&h, &key_b, "state=new").await), [both.id.to_string()]);
+        assert!(ids(list(&h, &key_a, "state=new").await).is_empty());
+        assert_eq!(ids(list(&h, &key_a, "state=downloaded&channel=distribution").await), [both.id.to_string()]);
+    }
+
+    #[tokio::test]
+    async fn bad_inbox_filter_values_get_400_saying_what_to_fix() {
+        let h = Harness::new().await;
+        h.standard_orgs().await;
+        let smst = h.api_key(TEAM, None).await.token;
+        for (query, code) in [
+            ("channel=Census%20Returns", "invalid_channel"),
+            ("channel=censsus", "unknown_channel"),
+            ("from=not%20a%20school", "invalid_from"),
+            ("from=825/20", "invalid_from"),
+            ("from=825/9999", "unknown_organisation"),
+            ("from=nobody", "unknown_organisation"),
+            ("since=yesterday", "invalid_since"),
+            ("since=2026-02-30", "invalid_since"),
+            ("since=2026-02-01T09:00:00", "invalid_since"),
+            ("state=unread", "invalid_state"),
+            ("state=NEW", "invalid_state"),
+            ("box=sent&state=new", "invalid_filter"),
+            ("box=sent&from=825/2001", "invalid_filter"),
+        ] {
+            let reply = list(&h, &smst, query).await;
+            assert_eq!((reply.status, reply.error()), (StatusCode::BAD_REQUEST, code), "{query}: {}", reply.json);
+            let message = reply.json["message"].as_str().unwrap_or("");
+            assert!(message.len() > 20, "{query}: '{message}' says what to do");
+        }
+        let fine = list(&h, &smst, "box=sent&channel=general&since=2026-01-01").await;
+        assert_eq!(fine.status, StatusCode::OK, "channel and since filter the sent box too");
+    }
 }

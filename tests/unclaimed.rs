@@ -1,7 +1,8 @@
-//! The unclaimed files report: deliveries nobody in the recipient organisation has downloaded,
-//! past an age, for LA administrators. Over TLS with the real clock (so ages are asked for as
-//! `older_than_days=0`), and in process with a clock the test moves for each channel's own
-//! threshold.
+//! The LA's reports on what schools send and collect. The unclaimed files report: deliveries
+//! nobody in the recipient organisation has downloaded, past an age, for LA administrators. Over
+//! TLS with the real clock (so ages are asked for as `older_than_days=0`), and in process with a
+//! clock the test moves for each channel's own threshold. The collection report: which of a
+//! register of 300 schools have sent their census this term, in process.
 
 mod common;
 mod inproc;
@@ -155,4 +156,173 @@ async fn each_channel_lists_a_file_only_once_it_has_waited_past_that_channels_th
         [("8252001_SC.xml".to_owned(), 15), ("question.txt".to_owned(), 15)],
         "general waits the default 14 days"
     );
+}
+
+// ----- the collection report ----------------------------------------------------------------
+
+mod collection {
+    use axum::http::StatusCode;
+    use pigeonpost::domain::Role;
+    use serde_json::Value;
+
+    use crate::inproc::register::{census_term, dfe, urn, FORMULA_NAME, SCHOOLS};
+    use crate::inproc::{Harness, Reply};
+
+    async fn collection(h: &Harness, token: &str, query: &str) -> Reply {
+        h.get(&format!("/api/v1/reports/collection?{query}"), token).await
+    }
+
+    fn school<'a>(list: &'a Value, dfe_number: &str) -> &'a Value {
+        list.as_array().unwrap().iter().find(|s| s["dfe_number"] == dfe_number).unwrap_or_else(|| {
+            panic!("{dfe_number} is not listed");
+        })
+    }
+
+    fn numbers(list: &Value) -> Vec<String> {
+        list.as_array().unwrap().iter().map(|s| s["dfe_number"].as_str().unwrap().to_owned()).collect()
+    }
+
+    async fn smst_user(h: &Harness) -> String {
+        let user = h.user("smst", "data.officer", Role::LaUser).await;
+        h.login(&user).await.access
+    }
+
+    #[tokio::test]
+    async fn the_census_collection_report_sorts_300_schools_into_sent_and_not_sent_since_the_term_began() {
+        let h = Harness::new().await;
+        census_term(&h).await;
+        let officer = h.user("smst", "data.officer", Role::LaUser).await;
+        let token = h.login(&officer).await.access;
+
+        // The clock is at 2 March 2026: the spring term, from 1 January.
+        let reply = collection(&h, &token, "channel=census").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let r = &reply.json;
+        assert_eq!(r["channel"], "census");
+        assert_eq!(r["since"], "2026-01-01T00:00:00Z");
+        assert_eq!(r["counts"], serde_json::json!({ "expected": 300, "sent": 200, "not_sent": 100 }));
+        let sent = numbers(&r["sent"]);
+        let not_sent = numbers(&r["not_sent"]);
+        let expect_sent: Vec<String> = (1..=SCHOOLS).filter(|i| i % 3 != 0).map(dfe).collect();
+        let expect_not: Vec<String> = (1..=SCHOOLS).filter(|i| i % 3 == 0).map(dfe).collect();
+        assert_eq!(sent, expect_sent, "in DfE number order");
+        assert_eq!(not_sent, expect_not, "the withdrawn file of 825/2003 does not count");
+        assert!(!sent.iter().chain(&not_sent).any(|n| n == "825/2301" || n == "825/2302"), "closed, proposed");
+
+        let twice = school(&r["sent"], "825/2001");
+        assert_eq!(twice["urn"], urn(1));
+        assert_eq!(twice["name"], "School 1 Primary");
+        assert_eq!(twice["files_since"], 2);
+        assert_eq!(twice["last_file_at"], "2026-02-10T09:00:00Z");
+        assert_eq!(school(&r["sent"], "825/2002")["files_since"], 1);
+        let last_term = school(&r["not_sent"], "825/2006");
+        assert_eq!(last_term["files_since"], 0, "its workforce census is another channel");
+        assert_eq!(last_term["last_file_at"], "2025-10-05T14:30:00Z", "when it last sent, to chase it");
+        assert_eq!(school(&r["not_sent"], "825/2003")["last_file_at"], Value::Null);
+
+        // Since a date or a time: a file at exactly that time counts.
+        let feb = collection(&h, &token, "channel=census&since=2026-02-01").await.json;
+        assert_eq!(feb["counts"]["sent"], 100);
+        let at = collection(&h, &token, "channel=census&since=2026-02-10T09:00:00Z").await.json;
+        assert_eq!(at["counts"]["sent"], 100);
+        let after = collection(&h, &token, "channel=census&since=2026-02-10T10:00:00%2B01:00").await.json;
+        assert_eq!(after["counts"]["sent"], 100, "09:00Z is 10:00 BST");
+        let later = collection(&h, &token, "channel=census&since=2026-02-10T09:00:01Z").await.json;
+        assert_eq!(later["counts"], serde_json::json!({ "expected": 300, "sent": 0, "not_sent": 300 }));
+
+        // Easter Monday 2026 is 6 April: from the 7th it is the summer term, and nobody has sent.
+        h.clock.set(time::macros::datetime!(2026-04-07 08:00 UTC));
+        let token = h.login(&officer).await.access;
+        let summer = collection(&h, &token, "channel=census").await.json;
+        assert_eq!(summer["since"], "2026-04-07T00:00:00Z");
+        assert_eq!(summer["counts"]["sent"], 0);
+    }
+
+    #[tokio::test]
+    async fn the_collection_report_is_for_the_collecting_team_and_la_administrators_never_a_school() {
+        let h = Harness::new().await;
+        census_term(&h).await;
+        h.org(pigeonpost::domain::OrgKind::Team, "finance", "Schools Finance").await;
+        let officer = smst_user(&h).await;
+        let admin = h.user("finance", "la.admin", Role::LaAdmin).await;
+        let admin = h.login(&admin).await.access;
+        let other_team = h.user("finance", "finance.officer", Role::LaUser).await;
+        let other_team = h.login(&other_team).await.access;
+        let head = h.user(&dfe(1), "head@school1.example", Role::SchoolAdmin).await;
+        let head = h.login(&head).await.access;
+        let census_job = h.api_key("smst", Some(Harness::scope(&["census"], false, true))).await.token;
+        let general_job = h.api_key("smst", Some(Harness::scope(&["general"], true, true))).await.token;
+        let send_only = h.api_key("smst", Some(Harness::scope(&["census"], true, false))).await.token;
+        let school_job = h.api_key(&dfe(1), Some(Harness::scope(&["*"], true, true))).await.token;
+
+        for (who, token) in
+            [("smst la_user", &officer), ("LA admin of another team", &admin), ("smst census key", &census_job)]
+        {
+            let reply = collection(&h, token, "channel=census").await;
+            assert_eq!(reply.status, StatusCode::OK, "{who}: {}", reply.json);
+        }
+        for (who, token) in [
+            ("la_user of another team", &other_team),
+            ("school admin", &head),
+            ("smst key without census", &general_job),
+            ("smst key that only sends", &send_only),
+            ("school key", &school_job),
+        ] {
+            let reply = collection(&h, token, "channel=census").await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{who}: {}", reply.json);
+            assert!(reply.json.get("sent").is_none(), "{who}");
+        }
+        // No team collects the checking files (the LA sends them): administrators only.
+        assert_eq!(collection(&h, &officer, "channel=checking-files").await.status, StatusCode::FORBIDDEN);
+        let none = collection(&h, &admin, "channel=checking-files").await;
+        assert_eq!(none.json["counts"]["expected"], 0, "schools do not send on it");
+        let anonymous = h.request(axum::http::Method::GET, "/api/v1/reports/collection?channel=census", None, None);
+        assert_eq!(anonymous.await.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn the_collection_report_as_csv_has_a_line_per_school_not_sent_first_and_no_live_formulas() {
+        let h = Harness::new().await;
+        census_term(&h).await;
+        let token = smst_user(&h).await;
+        let reply = collection(&h, &token, "channel=census&format=csv").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.header("content-type"), Some("text/csv; charset=utf-8"));
+        assert!(reply.header("content-disposition").is_some_and(|d| d.starts_with("attachment")));
+        let mut csv = csv::Reader::from_reader(&reply.body[..]);
+        assert_eq!(
+            csv.headers().unwrap().iter().collect::<Vec<_>>(),
+            ["dfe_number", "urn", "name", "sent", "files_since", "last_file_at"]
+        );
+        let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), SCHOOLS as usize);
+        let sent: Vec<&str> = rows.iter().map(|r| &r[3]).collect();
+        assert!(sent[..100].iter().all(|s| *s == "no") && sent[100..].iter().all(|s| *s == "yes"), "{sent:?}");
+        assert_eq!(&rows[0].iter().collect::<Vec<_>>(), &["825/2003", "100003", "School 3 Primary", "no", "0", ""]);
+        let six = rows.iter().find(|r| &r[0] == "825/2006").unwrap();
+        assert_eq!(&six[5], "2025-10-05T14:30:00Z");
+        let formula = rows.iter().find(|r| &r[0] == "825/2007").unwrap();
+        assert_eq!(&formula[2], format!("'{FORMULA_NAME}"), "shown as text, never run");
+        let json = collection(&h, &token, "channel=census").await.json;
+        assert_eq!(school(&json["sent"], "825/2007")["name"], FORMULA_NAME, "JSON keeps the name as it is");
+    }
+
+    #[tokio::test]
+    async fn bad_collection_report_parameters_get_400_saying_what_to_fix() {
+        let h = Harness::new().await;
+        h.org(pigeonpost::domain::OrgKind::Team, "smst", "School Management Support Team").await;
+        let token = smst_user(&h).await;
+        for (query, code) in [
+            ("", "missing_parameter"),
+            ("channel=censsus", "unknown_channel"),
+            ("channel=census&since=last%20term", "invalid_since"),
+            ("channel=census&since=2026-02-30", "invalid_since"),
+            ("channel=census&format=xlsx", "invalid_format"),
+            ("channel=census&sinse=2026-01-01", "invalid_query"),
+        ] {
+            let reply = collection(&h, &token, query).await;
+            assert_eq!((reply.status, reply.error()), (StatusCode::BAD_REQUEST, code), "{query}: {}", reply.json);
+            assert!(!reply.json["message"].as_str().unwrap_or("").is_empty(), "{query}");
+        }
+    }
 }

@@ -302,6 +302,16 @@ impl Channel {
         self.routes.iter().find(|r| r.from.matches(sender))
     }
 
+    /// The team that receives what schools send on this channel (the `to` of the first route
+    /// schools may send on, when it is a fixed team): the team that collects its returns.
+    pub fn collecting_team(&self) -> Option<&str> {
+        let route = self.routes.iter().find(|r| matches!(r.from, Sender::Schools | Sender::Any))?;
+        match &route.to {
+            Recipients::Team(team) => Some(team),
+            _ => None,
+        }
+    }
+
     pub fn unclaimed_threshold_days(&self) -> u32 {
         self.unclaimed_after_days.unwrap_or(DEFAULT_UNCLAIMED_AFTER_DAYS)
     }
@@ -401,6 +411,15 @@ mod tests {
         let mut bad_slug = one("");
         bad_slug.slug = "Census 2026".into();
         assert_eq!(bad_slug.validate(), Err(CatalogueError::BadSlug("Census 2026".into())));
+    }
+
+    #[test]
+    fn the_collecting_team_is_where_schools_send() {
+        let base: Catalogue = toml_parse(SHIPPED);
+        assert_eq!(base.get("census").unwrap().collecting_team(), Some("smst"));
+        assert_eq!(base.get("fsm").unwrap().collecting_team(), Some("smst"), "the school's route, not the reply");
+        assert_eq!(base.get("checking-files").unwrap().collecting_team(), None, "schools do not send on it");
+        assert_eq!(base.get("general").unwrap().collecting_team(), None, "schools choose the team");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod gias;
 pub mod organisation;
 pub mod retention;
 pub mod routing;
+pub mod school_terms;
 pub mod sniff;
 pub mod transfer;
 pub mod unclaimed;

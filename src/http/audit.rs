@@ -1,10 +1,9 @@
 //! `GET /api/v1/audit`: search and export the audit trail (LA administrators; a school
 //! administrator sees their own school's events).
 
-use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, Method};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Json;
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::csv_export::{attachment, write_row};
 use super::error::ApiError;
 use super::transfers::query;
 use super::views::rfc3339;
@@ -172,21 +172,24 @@ async fn export_csv(
         for r in &page {
             let e = &r.stored.event;
             let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-            out.write_record([
-                r.stored.seq.to_string(),
-                rfc3339(e.at),
-                e.actor.kind.to_owned(),
-                e.actor.id.clone(),
-                opt(&e.actor.org),
-                opt(&e.actor.client_addr),
-                e.action.clone(),
-                opt(&e.target_kind),
-                opt(&e.target_id),
-                opt(&e.org),
-                e.outcome.as_str().to_owned(),
-                r.details_json.clone(),
-                hex::encode(r.stored.hash),
-            ])
+            write_row(
+                &mut out,
+                [
+                    r.stored.seq.to_string(),
+                    rfc3339(e.at),
+                    e.actor.kind.to_owned(),
+                    e.actor.id.clone(),
+                    opt(&e.actor.org),
+                    opt(&e.actor.client_addr),
+                    e.action.clone(),
+                    opt(&e.target_kind),
+                    opt(&e.target_id),
+                    opt(&e.org),
+                    e.outcome.as_str().to_owned(),
+                    r.details_json.clone(),
+                    hex::encode(r.stored.hash),
+                ],
+            )
             .map_err(write_failed)?;
         }
         rows += page.len();
@@ -196,12 +199,5 @@ async fn export_csv(
         }
     }
     let bytes = out.into_inner().map_err(|e| write_failed(e.into_error().into()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"pigeonpost-audit.csv\""),
-        ],
-        Body::from(bytes),
-    )
-        .into_response())
+    Ok(attachment(bytes, "pigeonpost-audit.csv"))
 }

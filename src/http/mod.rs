@@ -6,6 +6,8 @@ pub mod auth;
 mod batches;
 mod channel_admin;
 mod channels;
+mod collection;
+mod csv_export;
 pub mod error;
 mod guard;
 mod headers;
@@ -19,6 +21,7 @@ mod quarantine;
 pub mod refusals;
 pub mod server;
 mod session;
+mod since;
 pub mod tls;
 mod transfers;
 mod unclaimed;
@@ -65,6 +68,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         audit::endpoints(),
         channel_admin::endpoints(),
         unclaimed::endpoints(),
+        collection::endpoints(),
         holds::endpoints(),
         session::endpoints(),
         transfers::endpoints(),

@@ -17,14 +17,16 @@ use serde::Deserialize;
 use super::auth::ClientAddr;
 use super::error::ApiError;
 use super::headers::{content_disposition, parse_content_digest, sha256_digest_field, DigestHeader};
+use super::since::since_param;
 use super::views::{PageView, TransferView};
 use super::Endpoint;
 use crate::app::AppState;
 use crate::domain::byte_range::RangeSpec;
-use crate::domain::{ChannelSlug, FileName, Mailbox, TransferId};
+use crate::domain::{ChannelSlug, FileName, Mailbox, OrgRef, TransferId};
 use crate::policy::Principal;
 use crate::service::upload::UploadRequest;
 use crate::service::{download, mailbox, upload};
+use crate::store::meta::DownloadState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -156,6 +158,48 @@ struct ListParams {
     mailbox: Option<Mailbox>,
     limit: Option<u32>,
     cursor: Option<String>,
+    /// Only this channel.
+    channel: Option<String>,
+    /// Only from this sender: a DfE number (825/2001 or 8252001) or a team slug. Inbox only.
+    from: Option<String>,
+    /// Only created at or after this: a date (its midnight UTC) or an RFC 3339 time.
+    since: Option<String>,
+    /// `new` (nobody in your organisation has downloaded it yet) or `downloaded`. Inbox only.
+    state: Option<String>,
+}
+
+impl ListParams {
+    fn filter(&self) -> Result<mailbox::ListFilter, ApiError> {
+        let channel = self
+            .channel
+            .as_deref()
+            .map(|raw| {
+                ChannelSlug::parse(raw).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_channel",
+                        format!("'{raw}' is not a channel name: use channel=census"),
+                    )
+                })
+            })
+            .transpose()?;
+        let from = self
+            .from
+            .as_deref()
+            .map(|raw| raw.parse::<OrgRef>().map_err(|e| ApiError::bad_request("invalid_from", e.to_string())))
+            .transpose()?;
+        let download_state = match self.state.as_deref() {
+            None => None,
+            Some("new") => Some(DownloadState::New),
+            Some("downloaded") => Some(DownloadState::Downloaded),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_state",
+                    format!("state='{other}' is not a state: use state=new or state=downloaded"),
+                ))
+            }
+        };
+        Ok(mailbox::ListFilter { channel, from, since: since_param(self.since.as_deref())?, download_state })
+    }
 }
 
 pub(super) fn encode_cursor(c: i64) -> String {
@@ -188,7 +232,9 @@ async fn list(
 ) -> Result<Json<PageView>, ApiError> {
     let params = query(params)?;
     let before = cursor_param(params.cursor.as_deref())?;
-    let page = mailbox::list(&state, &who, params.mailbox.unwrap_or(Mailbox::Inbox), before, params.limit).await?;
+    let filter = params.filter()?;
+    let page =
+        mailbox::list(&state, &who, params.mailbox.unwrap_or(Mailbox::Inbox), filter, before, params.limit).await?;
     Ok(Json(PageView {
         items: page.items.iter().map(|e| TransferView::new(&e.transfer, None)).collect(),
         next_cursor: page.next_cursor.map(encode_cursor),

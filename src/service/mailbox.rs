@@ -1,5 +1,6 @@
 //! Listing a mailbox, reading one transfer, and taking one out of circulation.
 
+use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::authority::enforce;
@@ -7,9 +8,9 @@ use super::download::visible_transfer;
 use super::ServiceError;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
-use crate::domain::{Mailbox, TransferId};
+use crate::domain::{ChannelSlug, Mailbox, OrgRef, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
-use crate::store::meta::{DownloadRecord, MailboxEntry, TransferRecord};
+use crate::store::meta::{DownloadRecord, DownloadState, MailboxEntry, MailboxFilter, MailboxQuery, TransferRecord};
 use crate::store::ObjectKey;
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -21,28 +22,74 @@ pub struct Page {
     pub next_cursor: Option<i64>,
 }
 
+/// What to narrow a listing to, as the caller named it.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub channel: Option<ChannelSlug>,
+    /// The sender: a school by DfE number or a team by slug.
+    pub from: Option<OrgRef>,
+    pub since: Option<OffsetDateTime>,
+    pub download_state: Option<DownloadState>,
+}
+
 pub async fn list(
     state: &AppState,
     who: &Principal,
     mailbox: Mailbox,
+    filter: ListFilter,
     before: Option<i64>,
     limit: Option<u32>,
 ) -> Result<Page, ServiceError> {
     enforce(policy::decide(who, Action::ListMailbox))?;
     let limit = page_limit(limit)?;
-    let items = state
-        .repo()
-        .list_mailbox(
-            &who.mailboxes(),
-            who.channel_scope(),
-            &unseen_channels(state, who, mailbox),
-            mailbox,
-            before,
-            limit,
-        )
-        .await?;
+    let filter = resolve(state, mailbox, filter).await?;
+    let orgs = who.mailboxes();
+    let hidden = unseen_channels(state, who, mailbox);
+    let query = MailboxQuery {
+        orgs: &orgs,
+        mailbox,
+        channels: who.channel_scope(),
+        hidden_channels: &hidden,
+        filter: &filter,
+        before,
+        limit,
+    };
+    let items = state.repo().mailbox_page(&query).await?;
     let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|e| e.cursor)).flatten();
     Ok(Page { items, next_cursor })
+}
+
+/// The filter in the store's terms: a channel that exists and a sender that does. Both are
+/// refused with 400 when they name nothing, so a mistyped name is not read as "no files".
+async fn resolve(state: &AppState, mailbox: Mailbox, filter: ListFilter) -> Result<MailboxFilter, ServiceError> {
+    if mailbox == Mailbox::Sent && (filter.from.is_some() || filter.download_state.is_some()) {
+        return Err(ServiceError::bad_request(
+            "invalid_filter",
+            "from and state filter the inbox: leave them out with box=sent",
+        ));
+    }
+    let channel = match filter.channel {
+        Some(c) if state.channels().get(c.as_str()).is_none() => {
+            return Err(ServiceError::bad_request(
+                "unknown_channel",
+                format!("there is no channel '{}': GET /api/v1/channels lists them", c.as_str()),
+            ))
+        }
+        other => other.map(|c| c.as_str().to_owned()),
+    };
+    let senders = match &filter.from {
+        None => None,
+        Some(reference) => {
+            let sender = state.repo().find_organisation(reference).await?.ok_or_else(|| {
+                ServiceError::bad_request(
+                    "unknown_organisation",
+                    format!("there is no organisation {reference}: give a school's DfE number or a team's slug"),
+                )
+            })?;
+            Some(vec![sender.id])
+        }
+    };
+    Ok(MailboxFilter { channel, senders, since: filter.since, download_state: filter.download_state })
 }
 
 /// The page size asked for, or the default.

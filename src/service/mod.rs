@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod channel_admin;
 pub mod channel_overrides;
 pub mod channels;
+pub mod collection;
 pub mod download;
 pub mod holds;
 pub mod keys;

@@ -10,6 +10,8 @@
 //! with, as it would in a deployment, instead of creating a new one.
 #![allow(dead_code)]
 
+pub mod register;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration as StdDuration;

@@ -4,8 +4,10 @@
 pub mod audit;
 mod audit_rows;
 pub mod channels;
+mod collection_rows;
 pub mod identity;
 pub mod installation;
+mod mailbox_filter;
 pub mod postgres;
 mod records;
 pub mod reports;
@@ -77,9 +79,11 @@ pub trait Repository:
         Ok(())
     }
     async fn get_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
+    /// One page of a mailbox, newest first, narrowed by the query's filter.
+    async fn mailbox_page(&self, query: &MailboxQuery<'_>) -> Result<Vec<MailboxEntry>, StoreError>;
     /// One page of the mailboxes of `orgs` (an organisation and those it carries on from), newest
     /// first, strictly older than `before` (a cursor from a previous page), only on `channels` when given
-    /// and never on `hidden_channels`.
+    /// and never on `hidden_channels`: [`Repository::mailbox_page`] without a filter.
     async fn list_mailbox(
         &self,
         orgs: &[OrgId],
@@ -88,7 +92,11 @@ pub trait Repository:
         mailbox: Mailbox,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<MailboxEntry>, StoreError>;
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        let filter = MailboxFilter::default();
+        self.mailbox_page(&MailboxQuery { orgs, mailbox, channels, hidden_channels, filter: &filter, before, limit })
+            .await
+    }
     /// Available transfers on `channel` delivered to any of `orgs` that no transfer answers yet, oldest first.
     async fn open_requests(&self, channel: &str, orgs: &[OrgId], limit: u32)
         -> Result<Vec<TransferRecord>, StoreError>;

@@ -4,7 +4,7 @@ use uuid::Uuid;
 use super::identity::KeyScope;
 use crate::crypto::WrappedKey;
 use crate::domain::{
-    ChannelSlug, FileName, OrgId, OrgKind, OrgRef, Organisation, Sha256Digest, TransferId, TransferState,
+    ChannelSlug, FileName, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Sha256Digest, TransferId, TransferState,
 };
 
 #[derive(Debug, Clone)]
@@ -178,4 +178,39 @@ pub struct Release {
     /// The name the recipient sees (a routing prefix may be stripped).
     pub filename: FileName,
     pub routing_note: String,
+}
+
+/// Whether anyone in an organisation has downloaded a transfer delivered to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadState {
+    /// Nobody in the organisation (or those it carries on from) has downloaded it yet.
+    New,
+    Downloaded,
+}
+
+/// Narrows a mailbox listing; the default lists everything.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxFilter {
+    pub channel: Option<String>,
+    /// Sent by one of these organisations (a sender and those it carries on from).
+    pub senders: Option<Vec<OrgId>>,
+    /// Created at or after this time.
+    pub since: Option<OffsetDateTime>,
+    pub download_state: Option<DownloadState>,
+}
+
+/// One page of a mailbox: whose, which box, what the caller may see, and how far along.
+#[derive(Debug, Clone)]
+pub struct MailboxQuery<'a> {
+    /// An organisation and those it carries on from.
+    pub orgs: &'a [OrgId],
+    pub mailbox: Mailbox,
+    /// Only these channels when given (a key's scope).
+    pub channels: Option<&'a [String]>,
+    /// Never these channels (those limited to a function the person does not hold).
+    pub hidden_channels: &'a [String],
+    pub filter: &'a MailboxFilter,
+    /// Strictly older than this cursor from a previous page.
+    pub before: Option<i64>,
+    pub limit: u32,
 }

@@ -28,8 +28,21 @@ pub struct UnclaimedDelivery {
     pub created_at: OffsetDateTime,
 }
 
+/// What one organisation has sent on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderTally {
+    pub sender: OrgId,
+    /// Files created at or after the time asked about.
+    pub files_since: u64,
+    /// Its latest file on the channel, whenever that was.
+    pub last_file_at: OffsetDateTime,
+}
+
 #[async_trait]
 pub trait ReportStore: Send + Sync {
     /// Unclaimed deliveries matching `filter`, oldest first.
     async fn unclaimed_deliveries(&self, filter: &UnclaimedFilter) -> Result<Vec<UnclaimedDelivery>, StoreError>;
+    /// Everyone who has ever sent a file on `channel`, with how many since `since`. A file
+    /// counts once it reached its recipients: not one withdrawn, nor one still in quarantine.
+    async fn sender_tallies(&self, channel: &str, since: OffsetDateTime) -> Result<Vec<SenderTally>, StoreError>;
 }

@@ -17,6 +17,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::mailbox_filter;
 use super::*;
 use crate::audit::AuditEvent;
 use crate::crypto::WrappedKey;
@@ -447,18 +448,10 @@ impl Repository for PgRepository {
         Ok(Some(record))
     }
 
-    async fn list_mailbox(
-        &self,
-        orgs: &[OrgId],
-        channels: Option<&[String]>,
-        hidden_channels: &[String],
-        mailbox: Mailbox,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<MailboxEntry>, StoreError> {
-        let before = before.unwrap_or(i64::MAX);
-        let orgs: Vec<i64> = orgs.iter().map(|o| o.0).collect();
-        let (head, owner, order) = match mailbox {
+    async fn mailbox_page(&self, query: &MailboxQuery<'_>) -> Result<Vec<MailboxEntry>, StoreError> {
+        let before = query.before.unwrap_or(i64::MAX);
+        let orgs: Vec<i64> = query.orgs.iter().map(|o| o.0).collect();
+        let (head, owner, order) = match query.mailbox {
             Mailbox::Inbox => (
                 format!(
                     "SELECT d.seq AS cursor, {TRANSFER_COLS} FROM deliveries d \
@@ -481,13 +474,14 @@ impl Repository for PgRepository {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(head);
         q.push_bind(before);
         Self::push_any(&mut q, owner, orgs);
-        if let Some(channels) = channels {
+        if let Some(channels) = query.channels {
             Self::push_any(&mut q, "t.channel", channels.to_vec());
         }
-        if !hidden_channels.is_empty() {
-            q.push(" AND NOT t.channel = ANY(").push_bind(hidden_channels.to_vec()).push(")");
+        if !query.hidden_channels.is_empty() {
+            q.push(" AND NOT t.channel = ANY(").push_bind(query.hidden_channels.to_vec()).push(")");
         }
-        q.push(order).push_bind(i64::from(limit));
+        mailbox_filter::push_filter(&mut q, query);
+        q.push(order).push_bind(i64::from(query.limit));
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
         let mut cursors = Vec::with_capacity(rows.len());
         let mut transfers = Vec::with_capacity(rows.len());

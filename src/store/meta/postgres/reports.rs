@@ -2,12 +2,14 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Row};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{db_err, org_from_row, PgRepository, ORG_COLS};
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::{Organisation, TransferId};
-use crate::store::meta::{ReportStore, StoreError, UnclaimedDelivery, UnclaimedFilter};
+use crate::store::meta::collection_rows::{sender_tallies_query, sender_tally};
+use crate::store::meta::{ReportStore, SenderTally, StoreError, UnclaimedDelivery, UnclaimedFilter};
 
 impl PgRepository {
     async fn organisations_by_id(&self, ids: &[i64]) -> Result<HashMap<i64, Organisation>, StoreError> {
@@ -95,5 +97,11 @@ impl ReportStore for PgRepository {
                 })
             })
             .collect()
+    }
+
+    async fn sender_tallies(&self, channel: &str, since: OffsetDateTime) -> Result<Vec<SenderTally>, StoreError> {
+        let mut q = sender_tallies_query::<Postgres>(channel, since);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        Ok(rows.iter().map(sender_tally).collect::<anyhow::Result<_>>()?)
     }
 }

@@ -12,6 +12,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::mailbox_filter;
 use super::*;
 use crate::audit::AuditEvent;
 use crate::crypto::WrappedKey;
@@ -424,17 +425,9 @@ impl Repository for SqliteRepository {
         Ok(Some(record))
     }
 
-    async fn list_mailbox(
-        &self,
-        orgs: &[OrgId],
-        channels: Option<&[String]>,
-        hidden_channels: &[String],
-        mailbox: Mailbox,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<MailboxEntry>, StoreError> {
-        let before = before.unwrap_or(i64::MAX);
-        let (head, owner, tail) = match mailbox {
+    async fn mailbox_page(&self, query: &MailboxQuery<'_>) -> Result<Vec<MailboxEntry>, StoreError> {
+        let before = query.before.unwrap_or(i64::MAX);
+        let (head, owner, order) = match query.mailbox {
             Mailbox::Inbox => (
                 format!(
                     "SELECT d.seq AS cursor, {TRANSFER_COLS} FROM deliveries d \
@@ -442,39 +435,40 @@ impl Repository for SqliteRepository {
                      JOIN organisations o ON o.id = t.sender_org_id \
                      WHERE d.removed_at IS NULL AND t.state = 'available' AND d.seq < "
                 ),
-                " AND d.recipient_org_id IN (",
-                ") ORDER BY d.seq DESC LIMIT ",
+                "d.recipient_org_id",
+                " ORDER BY d.seq DESC LIMIT ",
             ),
             Mailbox::Sent => (
                 format!(
                     "SELECT t.seq AS cursor, {TRANSFER_COLS} FROM transfers t \
                      JOIN organisations o ON o.id = t.sender_org_id WHERE t.quarantine_code IS NULL AND t.seq < "
                 ),
-                " AND t.sender_org_id IN (",
-                ") ORDER BY t.seq DESC LIMIT ",
+                "t.sender_org_id",
+                " ORDER BY t.seq DESC LIMIT ",
             ),
         };
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
-        q.push_bind(before).push(owner);
-        let mut list = q.separated(", ");
-        for org in orgs {
-            list.push_bind(org.0);
-        }
-        if let Some(channels) = channels {
-            q.push(") AND t.channel IN (");
+        q.push_bind(before);
+        mailbox_filter::push_in(&mut q, owner, query.orgs);
+        if let Some(channels) = query.channels {
+            q.push(" AND t.channel IN (");
             let mut list = q.separated(", ");
             for c in channels {
                 list.push_bind(c.clone());
             }
+            list.push_unseparated(")");
         }
-        if !hidden_channels.is_empty() {
-            q.push(") AND t.channel NOT IN (");
+        if !query.hidden_channels.is_empty() {
+            q.push(" AND t.channel NOT IN (");
             let mut list = q.separated(", ");
-            for c in hidden_channels {
+            for c in query.hidden_channels {
                 list.push_bind(c.clone());
             }
+            list.push_unseparated(")");
         }
-        q.push(tail).push_bind(limit);
+        mailbox_filter::push_filter(&mut q, query);
+        mailbox_filter::push_since_bound(&mut q, query);
+        q.push(order).push_bind(query.limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
         let mut cursors = Vec::with_capacity(rows.len());
         let mut transfers = Vec::with_capacity(rows.len());

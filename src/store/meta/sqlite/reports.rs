@@ -3,12 +3,14 @@ use std::collections::HashMap;
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{db_err, org_from_row, SqliteRepository, ORG_COLS};
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::{Organisation, TransferId};
-use crate::store::meta::{ReportStore, StoreError, UnclaimedDelivery, UnclaimedFilter};
+use crate::store::meta::collection_rows::{sender_tallies_query, sender_tally};
+use crate::store::meta::{ReportStore, SenderTally, StoreError, UnclaimedDelivery, UnclaimedFilter};
 
 impl SqliteRepository {
     async fn organisations_by_id(&self, ids: &[i64]) -> Result<HashMap<i64, Organisation>, StoreError> {
@@ -101,5 +103,11 @@ impl ReportStore for SqliteRepository {
                 })
             })
             .collect()
+    }
+
+    async fn sender_tallies(&self, channel: &str, since: OffsetDateTime) -> Result<Vec<SenderTally>, StoreError> {
+        let mut q = sender_tallies_query::<Sqlite>(channel, since);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        Ok(rows.iter().map(sender_tally).collect::<anyhow::Result<_>>()?)
     }
 }
