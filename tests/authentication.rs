@@ -731,12 +731,12 @@ async fn a_send_only_key_reading_its_inbox_gets_403_with_a_reason_not_an_empty_l
     h.standard_orgs().await;
     let sender = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], true, false))).await;
     let receiver = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], false, true))).await;
-    let inbox = h.get("/api/v1/transfers?mailbox=inbox", &sender.token).await;
+    let inbox = h.get("/api/v1/transfers?box=inbox", &sender.token).await;
     assert_eq!((inbox.status, inbox.error()), (StatusCode::FORBIDDEN, "key_cannot_receive"), "{}", inbox.json);
     assert!(inbox.json["message"].as_str().is_some_and(|m| m.contains("only send")), "{}", inbox.json);
-    let sent = h.get("/api/v1/transfers?mailbox=sent", &sender.token).await;
+    let sent = h.get("/api/v1/transfers?box=sent", &sender.token).await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.json);
-    let sent = h.get("/api/v1/transfers?mailbox=sent", &receiver.token).await;
+    let sent = h.get("/api/v1/transfers?box=sent", &receiver.token).await;
     assert_eq!((sent.status, sent.error()), (StatusCode::FORBIDDEN, "key_cannot_send"), "{}", sent.json);
     assert_eq!(h.get("/api/v1/transfers", &receiver.token).await.status, StatusCode::OK);
 }
