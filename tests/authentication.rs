@@ -427,7 +427,11 @@ async fn an_account_unused_for_longer_than_inactivity_days_cannot_log_in_until_a
     h.advance(Duration::days(days) - Duration::hours(1));
     h.login(&user).await; // a login within the period keeps the account alive
     h.advance(Duration::days(days) + Duration::hours(1));
-    assert_refused(&try_login(&h, login_json(&user.username, PASSWORD)).await, "account_inactive", "login after inactivity");
+    assert_refused(
+        &try_login(&h, login_json(&user.username, PASSWORD)).await,
+        "account_inactive",
+        "login after inactivity",
+    );
     // An administrator who has been active recently turns the account back on.
     let admin = h.user(TEAM, "la.admin", Role::LaAdmin).await;
     let token = h.login(&admin).await.access;
@@ -488,7 +492,11 @@ async fn a_new_la_user_enrols_a_second_factor_and_then_logs_in_with_no_pending_s
     assert_eq!(h.get("/api/v1/transfers", &session.access).await.status, StatusCode::OK, "same token after enrolling");
     // From now on the second factor is required, and nothing is pending.
     h.advance_secs(30);
-    assert_refused(&try_login(&h, login_json(&user.username, PASSWORD)).await, "second_factor_required", "login without a code");
+    assert_refused(
+        &try_login(&h, login_json(&user.username, PASSWORD)).await,
+        "second_factor_required",
+        "login without a code",
+    );
     let next = h.login(&user).await;
     assert!(next.pending.is_empty(), "{:?}", next.pending);
 }
@@ -506,7 +514,11 @@ async fn a_user_a_school_admin_creates_is_requested_and_cannot_log_in_until_an_l
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     assert_eq!(created.json["user"]["status"], "requested");
     let id = created.json["user"]["id"].as_i64().expect("id");
-    assert_refused(&try_login(&f.h, login_json("new.teacher", PASSWORD)).await, "account_pending_approval", "login before approval");
+    assert_refused(
+        &try_login(&f.h, login_json("new.teacher", PASSWORD)).await,
+        "account_pending_approval",
+        "login before approval",
+    );
     let approved = f.as_admin(Method::POST, &format!("/api/v1/users/{id}/approve"), None).await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.json);
     assert_eq!(approved.json["status"], "active");
@@ -534,7 +546,11 @@ async fn changing_the_password_ends_the_other_sessions() {
     assert_refused(&h.refresh(&other.refresh).await, "session_ended", "the other session's refresh token");
     // As documented on `account::change_password`, this session ends too.
     assert_eq!(status_with(&h, &this.access).await, StatusCode::UNAUTHORIZED, "the session that changed it");
-    assert_refused(&try_login(&h, login_json(&user.username, PASSWORD)).await, "wrong_username_or_password", "old password");
+    assert_refused(
+        &try_login(&h, login_json(&user.username, PASSWORD)).await,
+        "wrong_username_or_password",
+        "old password",
+    );
     let login = try_login(&h, login_json(&user.username, new_password)).await;
     assert_eq!(login.status, StatusCode::CREATED, "{}", login.json);
 }
@@ -753,7 +769,12 @@ async fn login_with_given_password(h: &Harness, username: &str, password: &str) 
 }
 
 fn assert_must_change(reply: &Reply, what: &str) {
-    assert_eq!((reply.status, reply.error()), (StatusCode::FORBIDDEN, "password_change_required"), "{what}: {}", reply.json);
+    assert_eq!(
+        (reply.status, reply.error()),
+        (StatusCode::FORBIDDEN, "password_change_required"),
+        "{what}: {}",
+        reply.json
+    );
     let message = reply.json["message"].as_str().unwrap_or_default();
     assert!(message.contains("POST /api/v1/session/password"), "{what}: the message names the route: {message}");
 }
@@ -761,7 +782,8 @@ fn assert_must_change(reply: &Reply, what: &str) {
 #[tokio::test]
 async fn a_generated_password_opens_only_the_route_that_changes_it_until_it_is_changed() {
     let mut f = Fixture::new().await;
-    let body = json!({ "org": SCHOOL_A, "username": "new.teacher", "display_name": "New Teacher", "role": "school_user" });
+    let body =
+        json!({ "org": SCHOOL_A, "username": "new.teacher", "display_name": "New Teacher", "role": "school_user" });
     let created = f.as_admin(Method::POST, "/api/v1/users", Some(body)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     let given = created.json["initial_password"].as_str().expect("a generated password").to_owned();
@@ -774,7 +796,12 @@ async fn a_generated_password_opens_only_the_route_that_changes_it_until_it_is_c
     assert_must_change(&upload, "uploading");
     let same = json!({ "current_password": given, "new_password": given });
     let same = f.h.post("/api/v1/session/password", &session.access, same).await;
-    assert_eq!((same.status, same.error()), (StatusCode::UNPROCESSABLE_ENTITY, "password_not_changed"), "{}", same.json);
+    assert_eq!(
+        (same.status, same.error()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "password_not_changed"),
+        "{}",
+        same.json
+    );
 
     let own = "Amber-Meadow-Compass-91";
     let change = json!({ "current_password": given, "new_password": own });

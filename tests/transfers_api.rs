@@ -1115,7 +1115,8 @@ async fn refusals_of_a_20_mb_upload_reach_curl_over_http2_with_their_json() {
                 .expect("run curl");
             let what = format!("{} ({})", refusal.what, if declared { "Content-Length" } else { "streamed" });
             let written = String::from_utf8_lossy(&out.stdout).into_owned();
-            let body: Value = std::fs::read(&answer).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            let body: Value =
+                std::fs::read(&answer).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
             let expected = format!("2 {}", refusal.status.as_u16());
             if !out.status.success() || written != expected || body["error"] != refusal.code {
                 failures.push(format!(

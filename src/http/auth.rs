@@ -2,8 +2,8 @@
 //! valid credentials; there is no other gate.
 
 use axum::extract::FromRequestParts;
-use axum::http::{header, Method};
 use axum::http::request::Parts;
+use axum::http::{header, Method};
 use secrecy::SecretString;
 
 use super::error::ApiError;

@@ -292,7 +292,8 @@ pub async fn logout(state: &AppState, who: &Principal) -> Result<(), ServiceErro
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ServiceError> {
     let now = state.now();
     // Expiry is checked only once the signature verified, so "expired" is said of our tokens only.
-    let token_refused = |e: TokenError| refused(if e == TokenError::Expired { Why::TokenExpired } else { Why::InvalidToken });
+    let token_refused =
+        |e: TokenError| refused(if e == TokenError::Expired { Why::TokenExpired } else { Why::InvalidToken });
     let claims = match verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()) {
         // Perhaps another process rotated the keyring since this one loaded it.
         Err(TokenError::UnknownKid) if state.keys().reload_for_token() => {

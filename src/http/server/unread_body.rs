@@ -33,13 +33,11 @@ pub async fn finish_unread_bodies(request: Request, next: Next) -> Response {
     if request.version() != Version::HTTP_2 {
         return next.run(request).await;
     }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let (answered, answer_sent) = oneshot::channel();
-    let request = request.map(|body| Body::new(Watched { inner: Some(body), read: 0, declared, answer_sent: Some(answer_sent) }));
+    let request =
+        request.map(|body| Body::new(Watched { inner: Some(body), read: 0, declared, answer_sent: Some(answer_sent) }));
     let response = next.run(request).await;
     response.map(|body| Body::new(Answer { inner: body, _answered: answered }))
 }

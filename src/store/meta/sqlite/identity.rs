@@ -278,14 +278,16 @@ impl IdentityStore for SqliteRepository {
     ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query("UPDATE users SET password_hash = ?, password_changed_at = ?, password_change_required = ? WHERE id = ?")
-            .bind(phc)
-            .bind(at)
-            .bind(change_required)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE users SET password_hash = ?, password_changed_at = ?, password_change_required = ? WHERE id = ?",
+        )
+        .bind(phc)
+        .bind(at)
+        .bind(change_required)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         sqlx::query("UPDATE sessions SET revoked_at = ?, revoked_reason = 'password changed' WHERE user_id = ? AND revoked_at IS NULL")
             .bind(at)
             .bind(id.0)
