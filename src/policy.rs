@@ -5,7 +5,8 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::{
-    FunctionSlug, OrgId, OrgKind, OrgRef, Organisation, Role, TransferState, UserId, UserStatus, Username,
+    FunctionSlug, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Role, TransferState, UserId, UserStatus,
+    Username,
 };
 use crate::store::meta::{ApiKeyRecord, KeyScope, TransferRecord, UserRecord};
 
@@ -43,6 +44,8 @@ pub struct SessionPrincipal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingStep {
+    /// The password was chosen for the person (generated): only changing it is allowed.
+    ChangePassword,
     AcceptTerms,
     EnrolTotp,
 }
@@ -128,7 +131,11 @@ impl Principal {
 pub enum Action<'a> {
     /// Send on a channel (where the file goes is the channel's routing, checked by the use case).
     SendOn(&'a crate::domain::channel::Channel),
+    /// Any mailbox listing at all.
     ListMailbox,
+    /// List one mailbox: a key must be allowed to receive to read its inbox, to send to read
+    /// its sent items.
+    ReadMailbox(Mailbox),
     /// Read or download a transfer; the second field is the function its channel is limited
     /// to, if any (only holders of it, and administrators, see it on the receiving side).
     ReadTransfer(&'a TransferRecord, Option<&'a str>),
@@ -183,6 +190,9 @@ pub enum Action<'a> {
     ViewConfirmationReport,
     /// Work on one's own session: refresh, log out, accept terms, enrol a second factor.
     OwnSession,
+    /// Replace one's own password: the one thing a person whose password was chosen for them
+    /// may do.
+    ChangeOwnPassword,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +208,48 @@ pub enum Decision {
     Invalid(&'static str),
     /// Refused for now: the channel is switched off, and would otherwise be allowed.
     ChannelOff,
+    /// Refused openly, for a reason the caller can act on.
+    Refused(Refusal),
+}
+
+/// Why a sender or a key may not do something it could see: each says what would change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The organisation is not among the channel's senders.
+    NotASender,
+    /// The key's scope does not include the channel.
+    KeyLacksChannel,
+    /// The key may only receive.
+    KeyCannotSend,
+    /// The key may only send.
+    KeyCannotReceive,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::NotASender => "channel_not_for_sender",
+            Refusal::KeyLacksChannel => "key_lacks_channel",
+            Refusal::KeyCannotSend => "key_cannot_send",
+            Refusal::KeyCannotReceive => "key_cannot_receive",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NotASender => {
+                "your organisation is not among this channel's senders: GET /api/v1/channels lists where you may send"
+            }
+            Refusal::KeyLacksChannel => {
+                "this API key is not scoped to this channel: GET /api/v1/channels shows which channels it may use; \
+                 ask an administrator for a key that includes this one"
+            }
+            Refusal::KeyCannotSend => "this API key may only receive files: send with a key that is allowed to send",
+            Refusal::KeyCannotReceive => {
+                "this API key may only send files, so it has no inbox to read: use a key that is allowed to receive"
+            }
+        }
+    }
 }
 
 fn allow_if(ok: bool, otherwise: Decision) -> Decision {
@@ -209,24 +261,40 @@ fn allow_if(ok: bool, otherwise: Decision) -> Decision {
 }
 
 pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
-    if let Some(step) = who.user().and_then(|u| u.pending.first()) {
-        if !matches!(action, Action::OwnSession) {
-            return Decision::StepRequired(*step);
+    if let Some(pending) = who.user().map(|u| &u.pending) {
+        if pending.contains(&PendingStep::ChangePassword) && !matches!(action, Action::ChangeOwnPassword) {
+            return Decision::StepRequired(PendingStep::ChangePassword);
+        }
+        if let Some(step) = pending.first() {
+            if !matches!(action, Action::OwnSession | Action::ChangeOwnPassword) {
+                return Decision::StepRequired(*step);
+            }
         }
     }
     let me = who.org_id();
     match action {
-        Action::OwnSession => allow_if(who.user().is_some(), Decision::Forbidden),
+        Action::OwnSession | Action::ChangeOwnPassword => allow_if(who.user().is_some(), Decision::Forbidden),
         Action::ListFunctions | Action::ListChannels => Decision::Allow,
         Action::SendOn(channel) => {
-            let route = channel.route_matching(&who.org).is_some();
-            if !(route && who.may_use_channel(&channel.slug) && key_may(who, |s| s.can_send)) {
-                return Decision::Forbidden;
+            if channel.route_matching(&who.org).is_none() {
+                return Decision::Refused(Refusal::NotASender);
+            }
+            if !who.may_use_channel(&channel.slug) {
+                return Decision::Refused(Refusal::KeyLacksChannel);
+            }
+            if !key_may(who, |s| s.can_send) {
+                return Decision::Refused(Refusal::KeyCannotSend);
             }
             allow_if(channel.enabled, Decision::ChannelOff)
         }
         Action::ListMailbox => {
             allow_if(key_may(who, |s| s.can_receive) || key_may(who, |s| s.can_send), Decision::Forbidden)
+        }
+        Action::ReadMailbox(Mailbox::Inbox) => {
+            allow_if(key_may(who, |s| s.can_receive), Decision::Refused(Refusal::KeyCannotReceive))
+        }
+        Action::ReadMailbox(Mailbox::Sent) => {
+            allow_if(key_may(who, |s| s.can_send), Decision::Refused(Refusal::KeyCannotSend))
         }
         Action::ReadTransfer(t, gate) | Action::DownloadTransfer(t, gate) => {
             if !who.may_use_channel(&t.channel) {
@@ -252,7 +320,7 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             None => allow_if(who.is_la_admin(), Decision::Forbidden),
             Some(org) => allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Forbidden),
         },
-        Action::ListQuarantine => allow_if(key_may(who, |s| s.can_send), Decision::Forbidden),
+        Action::ListQuarantine => allow_if(key_may(who, |s| s.can_send), Decision::Refused(Refusal::KeyCannotSend)),
         Action::ManageQuarantine(t) => allow_if(
             t.is_quarantined()
                 && who.owns(t.sender.id)
@@ -348,11 +416,12 @@ fn key_may(who: &Principal, test: impl Fn(&KeyScope) -> bool) -> bool {
     }
 }
 
-/// Why someone may not get in. Deliberately not shown to the client, which only learns that
-/// the credentials did not work; the reason goes to the log and (later) the audit trail.
+/// Why someone may not get in. Told to the client only once its password or key's secret was
+/// right, so it reveals nothing to someone guessing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginRefusal {
-    NotActive,
+    PendingApproval,
+    Disabled,
     LeftOn,
     Inactive,
     OrganisationClosed,
@@ -378,8 +447,10 @@ pub fn can_login(subject: LoginSubject<'_>, now: OffsetDateTime) -> Result<(), L
     }
     match subject {
         LoginSubject::User { user, inactivity_days } => {
-            if user.status != UserStatus::Active {
-                return Err(LoginRefusal::NotActive);
+            match user.status {
+                UserStatus::Active => {}
+                UserStatus::Requested => return Err(LoginRefusal::PendingApproval),
+                UserStatus::Disabled => return Err(LoginRefusal::Disabled),
             }
             if user.disable_on.is_some_and(|d| d <= now) {
                 return Err(LoginRefusal::LeftOn);

@@ -54,10 +54,11 @@ async fn try_login(h: &Harness, body: Value) -> Reply {
     h.request(Method::POST, "/api/v1/session", None, Some(body)).await
 }
 
-/// The answer every refused login gets, whatever the reason.
-fn assert_generic_refusal(reply: &Reply, what: &str) {
+/// A 401 with its own code and a message to act on.
+fn assert_refused(reply: &Reply, code: &str, what: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}: {}", reply.json);
-    assert_eq!(reply.error(), "unauthorized", "{what}: {}", reply.json);
+    assert_eq!(reply.error(), code, "{what}: {}", reply.json);
+    assert!(reply.json["message"].as_str().is_some_and(|m| m.len() > 20), "{what}: {}", reply.json);
     assert_eq!(reply.header("www-authenticate"), Some("Bearer realm=\"pigeonpost\""), "{what}");
 }
 
@@ -107,7 +108,7 @@ async fn a_wrong_password_is_refused_with_401_and_a_message_that_does_not_say_wh
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let reply = try_login(&h, login_json(&user.username, "Not-The-Password-42")).await;
-    assert_generic_refusal(&reply, "wrong password");
+    assert_refused(&reply, "wrong_username_or_password", "wrong password");
     let message = reply.json["message"].as_str().unwrap_or_default().to_lowercase();
     assert!(!message.contains("password is"), "the message says which part failed: {message}");
     assert!(reply.json.get("access_token").is_none());
@@ -121,7 +122,7 @@ async fn an_unknown_username_gets_exactly_the_same_answer_as_a_wrong_password() 
     let wrong_password = try_login(&h, login_json(&user.username, "Not-The-Password-42")).await;
     let unknown = try_login(&h, login_json("nobody.here", "Not-The-Password-42")).await;
     let unparseable = try_login(&h, login_json("x", "Not-The-Password-42")).await;
-    assert_generic_refusal(&unknown, "unknown username");
+    assert_refused(&unknown, "wrong_username_or_password", "unknown username");
     assert_eq!(unknown.json, wrong_password.json, "the bodies differ");
     assert_eq!(unknown.body, wrong_password.body, "the bytes differ");
     assert_eq!(unparseable.body, wrong_password.body, "an invalid username is answered differently");
@@ -134,12 +135,11 @@ async fn a_wrong_or_missing_totp_code_is_refused_even_with_the_right_password() 
     let user = h.user(TEAM, "lara", Role::LaUser).await;
     let wrong = wrong_code(&h, &user);
     let with_wrong = try_login(&h, json!({ "username": user.username, "password": PASSWORD, "totp": wrong })).await;
-    assert_generic_refusal(&with_wrong, "wrong TOTP code");
+    assert_refused(&with_wrong, "wrong_second_factor", "wrong TOTP code");
     let without = try_login(&h, login_json(&user.username, PASSWORD)).await;
-    assert_generic_refusal(&without, "no TOTP code");
+    assert_refused(&without, "second_factor_required", "no TOTP code");
     let malformed = try_login(&h, json!({ "username": user.username, "password": PASSWORD, "totp": "12ab56" })).await;
-    assert_generic_refusal(&malformed, "malformed TOTP code");
-    assert_eq!(with_wrong.body, without.body);
+    assert_refused(&malformed, "wrong_second_factor", "malformed TOTP code");
     // The right code still works: the refusals were about the code.
     h.login(&user).await;
 }
@@ -156,7 +156,7 @@ async fn a_totp_code_used_once_is_refused_the_second_time_within_its_step() {
     h.advance_secs(10);
     assert_eq!(h.totp_code(&user), code, "still the same step");
     let replay = try_login(&h, body).await;
-    assert_generic_refusal(&replay, "replayed TOTP code");
+    assert_refused(&replay, "wrong_second_factor", "replayed TOTP code");
 }
 
 #[tokio::test]
@@ -169,7 +169,7 @@ async fn a_totp_code_two_steps_old_is_refused_while_one_step_old_is_still_accept
     let one_old = totp_code_at(&secret, h.now() - Duration::seconds(30));
     assert_ne!(two_old, h.totp_code(&user), "test needs distinct codes");
     let refused = try_login(&h, json!({ "username": user.username, "password": PASSWORD, "totp": two_old })).await;
-    assert_generic_refusal(&refused, "TOTP code two steps old");
+    assert_refused(&refused, "wrong_second_factor", "TOTP code two steps old");
     let accepted = try_login(&h, json!({ "username": user.username, "password": PASSWORD, "totp": one_old })).await;
     assert_eq!(accepted.status, StatusCode::CREATED, "clock drift of one step: {}", accepted.json);
 }
@@ -185,7 +185,7 @@ async fn a_recovery_code_logs_in_once_and_only_once() {
     let first = try_login(&h, body.clone()).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.json);
     let again = try_login(&h, body).await;
-    assert_generic_refusal(&again, "reused recovery code");
+    assert_refused(&again, "wrong_second_factor", "reused recovery code");
     let other = try_login(
         &h,
         json!({ "username": user.username, "password": PASSWORD, "recovery_code": user.recovery_codes[1].to_uppercase() }),
@@ -296,7 +296,7 @@ async fn a_refresh_token_is_refused_after_logout_and_so_is_the_access_token() {
     let session = h.login(&user).await;
     let out = h.request(Method::DELETE, "/api/v1/session", Some(&session.access), None).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.json);
-    assert_generic_refusal(&h.refresh(&session.refresh).await, "refresh after logout");
+    assert_refused(&h.refresh(&session.refresh).await, "session_ended", "refresh after logout");
     assert_eq!(status_with(&h, &session.access).await, StatusCode::UNAUTHORIZED);
 }
 
@@ -312,10 +312,10 @@ async fn a_refresh_token_used_twice_ends_the_session_and_every_token_it_gave_out
     assert_ne!(second.refresh, first.refresh, "the refresh token rotates");
     assert_eq!(status_with(&h, &second.access).await, StatusCode::OK);
     // The old refresh token again: someone copied it.
-    assert_generic_refusal(&h.refresh(&first.refresh).await, "reused refresh token");
+    assert_refused(&h.refresh(&first.refresh).await, "session_ended", "reused refresh token");
     assert_eq!(status_with(&h, &second.access).await, StatusCode::UNAUTHORIZED, "the new access token lives on");
     assert_eq!(status_with(&h, &first.access).await, StatusCode::UNAUTHORIZED);
-    assert_generic_refusal(&h.refresh(&second.refresh).await, "the new refresh token");
+    assert_refused(&h.refresh(&second.refresh).await, "session_ended", "the new refresh token");
 }
 
 // ----- account rules -----
@@ -329,11 +329,12 @@ async fn a_disabled_user_cannot_log_in_and_their_tokens_stop_working_at_once() {
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.json);
     assert_eq!(disabled.json["status"], "disabled");
     assert_eq!(status_with(&f.h, &session.access).await, StatusCode::UNAUTHORIZED, "existing access token");
-    assert_generic_refusal(&f.h.refresh(&session.refresh).await, "refresh of a disabled user");
+    assert_refused(&f.h.refresh(&session.refresh).await, "session_ended", "refresh of a disabled user");
     let login = try_login(&f.h, login_json(&user.username, PASSWORD)).await;
-    assert_generic_refusal(&login, "login of a disabled user");
+    assert_refused(&login, "account_disabled", "login of a disabled user");
+    // Without the right password, nothing is said about the account.
     let wrong = try_login(&f.h, login_json(&user.username, "Not-The-Password-42")).await;
-    assert_eq!(login.body, wrong.body, "a disabled account is told apart from a wrong password");
+    assert_refused(&wrong, "wrong_username_or_password", "wrong password of a disabled user");
 }
 
 #[tokio::test]
@@ -344,7 +345,7 @@ async fn repeated_failures_lock_an_account_even_against_the_right_password_until
     let identity = h.state.settings().identity.clone();
     for i in 0..identity.lockout_threshold {
         let r = try_login(&h, login_json(&user.username, &format!("Wrong-Password-{i}-xyz"))).await;
-        assert_generic_refusal(&r, "failure before the lock");
+        assert_refused(&r, "wrong_username_or_password", "failure before the lock");
     }
     let locked = try_login(&h, login_json(&user.username, PASSWORD)).await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "{}", locked.json);
@@ -380,7 +381,7 @@ async fn a_username_that_does_not_exist_is_locked_out_exactly_like_one_that_does
     assert_eq!(ghost.header("retry-after"), real.header("retry-after"));
     // Before the threshold, both answer 401 alike.
     let other = try_login(&h, login_json("someone.else", "Wrong-Password-xyz")).await;
-    assert_generic_refusal(&other, "first failure of another name");
+    assert_refused(&other, "wrong_username_or_password", "first failure of another name");
 }
 
 #[tokio::test]
@@ -395,8 +396,8 @@ async fn the_people_and_keys_of_a_closed_school_are_refused() {
     assert_eq!(closed.json["status"], "closed");
     assert_eq!(status_with(&f.h, &session.access).await, StatusCode::UNAUTHORIZED, "access token");
     assert_eq!(status_with(&f.h, &key.token).await, StatusCode::UNAUTHORIZED, "API key");
-    assert_generic_refusal(&f.h.refresh(&session.refresh).await, "refresh");
-    assert_generic_refusal(&try_login(&f.h, login_json(&user.username, PASSWORD)).await, "login");
+    assert_refused(&f.h.refresh(&session.refresh).await, "organisation_closed", "refresh");
+    assert_refused(&try_login(&f.h, login_json(&user.username, PASSWORD)).await, "organisation_closed", "login");
 }
 
 #[tokio::test]
@@ -412,8 +413,8 @@ async fn a_leaver_cannot_log_in_or_use_a_token_once_their_leaving_time_has_passe
     assert_eq!(status_with(&f.h, &session.access).await, StatusCode::OK, "before the leaving time");
     f.h.advance(Duration::minutes(5));
     assert_eq!(status_with(&f.h, &session.access).await, StatusCode::UNAUTHORIZED, "token of a leaver");
-    assert_generic_refusal(&f.h.refresh(&session.refresh).await, "refresh of a leaver");
-    assert_generic_refusal(&try_login(&f.h, login_json(&user.username, PASSWORD)).await, "login of a leaver");
+    assert_refused(&f.h.refresh(&session.refresh).await, "account_ended", "refresh of a leaver");
+    assert_refused(&try_login(&f.h, login_json(&user.username, PASSWORD)).await, "account_ended", "login of a leaver");
 }
 
 #[tokio::test]
@@ -426,7 +427,11 @@ async fn an_account_unused_for_longer_than_inactivity_days_cannot_log_in_until_a
     h.advance(Duration::days(days) - Duration::hours(1));
     h.login(&user).await; // a login within the period keeps the account alive
     h.advance(Duration::days(days) + Duration::hours(1));
-    assert_generic_refusal(&try_login(&h, login_json(&user.username, PASSWORD)).await, "login after inactivity");
+    assert_refused(
+        &try_login(&h, login_json(&user.username, PASSWORD)).await,
+        "account_inactive",
+        "login after inactivity",
+    );
     // An administrator who has been active recently turns the account back on.
     let admin = h.user(TEAM, "la.admin", Role::LaAdmin).await;
     let token = h.login(&admin).await.access;
@@ -487,7 +492,11 @@ async fn a_new_la_user_enrols_a_second_factor_and_then_logs_in_with_no_pending_s
     assert_eq!(h.get("/api/v1/transfers", &session.access).await.status, StatusCode::OK, "same token after enrolling");
     // From now on the second factor is required, and nothing is pending.
     h.advance_secs(30);
-    assert_generic_refusal(&try_login(&h, login_json(&user.username, PASSWORD)).await, "login without a code");
+    assert_refused(
+        &try_login(&h, login_json(&user.username, PASSWORD)).await,
+        "second_factor_required",
+        "login without a code",
+    );
     let next = h.login(&user).await;
     assert!(next.pending.is_empty(), "{:?}", next.pending);
 }
@@ -505,7 +514,11 @@ async fn a_user_a_school_admin_creates_is_requested_and_cannot_log_in_until_an_l
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     assert_eq!(created.json["user"]["status"], "requested");
     let id = created.json["user"]["id"].as_i64().expect("id");
-    assert_generic_refusal(&try_login(&f.h, login_json("new.teacher", PASSWORD)).await, "login before approval");
+    assert_refused(
+        &try_login(&f.h, login_json("new.teacher", PASSWORD)).await,
+        "account_pending_approval",
+        "login before approval",
+    );
     let approved = f.as_admin(Method::POST, &format!("/api/v1/users/{id}/approve"), None).await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.json);
     assert_eq!(approved.json["status"], "active");
@@ -530,10 +543,14 @@ async fn changing_the_password_ends_the_other_sessions() {
         .await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.json);
     assert_eq!(status_with(&h, &other.access).await, StatusCode::UNAUTHORIZED, "the other session's token");
-    assert_generic_refusal(&h.refresh(&other.refresh).await, "the other session's refresh token");
+    assert_refused(&h.refresh(&other.refresh).await, "session_ended", "the other session's refresh token");
     // As documented on `account::change_password`, this session ends too.
     assert_eq!(status_with(&h, &this.access).await, StatusCode::UNAUTHORIZED, "the session that changed it");
-    assert_generic_refusal(&try_login(&h, login_json(&user.username, PASSWORD)).await, "old password");
+    assert_refused(
+        &try_login(&h, login_json(&user.username, PASSWORD)).await,
+        "wrong_username_or_password",
+        "old password",
+    );
     let login = try_login(&h, login_json(&user.username, new_password)).await;
     assert_eq!(login.status, StatusCode::CREATED, "{}", login.json);
 }
@@ -589,7 +606,7 @@ async fn an_api_key_past_its_expiry_is_refused() {
     assert_eq!(h.get("/api/v1/transfers", &key.token).await.status, StatusCode::OK);
     h.advance(Duration::hours(1));
     let reply = h.get("/api/v1/transfers", &key.token).await;
-    assert_generic_refusal(&reply, "expired key");
+    assert_refused(&reply, "api_key_expired", "expired key");
 }
 
 #[tokio::test]
@@ -599,7 +616,7 @@ async fn a_revoked_api_key_is_refused_at_once() {
     assert_eq!(f.h.get("/api/v1/transfers", &key.token).await.status, StatusCode::OK);
     let revoked = f.as_admin(Method::DELETE, &format!("/api/v1/keys/{}", key.id), None).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.json);
-    assert_generic_refusal(&f.h.get("/api/v1/transfers", &key.token).await, "revoked key");
+    assert_refused(&f.h.get("/api/v1/transfers", &key.token).await, "api_key_revoked", "revoked key");
 }
 
 #[tokio::test]
@@ -609,7 +626,7 @@ async fn a_receive_only_key_cannot_upload_but_can_download() {
     let receiver = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], false, true))).await;
     let team = h.api_key(TEAM, None).await;
     let refused = h.upload(&receiver.token, TEAM, "returns.csv", b"a,b\n").await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.json);
+    assert_eq!((refused.status, refused.error()), (StatusCode::FORBIDDEN, "key_cannot_send"), "{}", refused.json);
     let content = b"upn,name\nA123,Pupil\n";
     let sent = h.upload(&team.token, SCHOOL_A, "for-the-school.csv", content).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.json);
@@ -656,4 +673,170 @@ async fn a_school_admin_may_grant_a_standing_function_but_not_temporary_cover() 
     assert_eq!(cover.status, StatusCode::FORBIDDEN, "{}", cover.json);
     let standing = f.h.request(Method::PUT, &path, Some(&token), None).await;
     assert_eq!(standing.status, StatusCode::NO_CONTENT, "{}", standing.json);
+}
+
+// ----- what each refusal says -----
+
+#[tokio::test]
+async fn each_refused_key_or_token_has_its_own_code() {
+    let h = Harness::new().await;
+    h.standard_orgs().await;
+    let key = h.api_key(SCHOOL_A, None).await;
+    let none = h.request(Method::GET, "/api/v1/transfers", None, None).await;
+    assert_refused(&none, "credentials_required", "no Authorization header");
+    let made_up = format!("pp_0123456789abcdef_{}", "a".repeat(43));
+    assert_refused(&h.get("/api/v1/transfers", &made_up).await, "unknown_api_key", "a made-up key");
+    // pp_ and a 16-hex-digit id, then the secret.
+    let wrong_secret = format!("{}_{}", &key.token[..19], "b".repeat(43));
+    let reply = h.get("/api/v1/transfers", &wrong_secret).await;
+    assert_refused(&reply, "unknown_api_key", "a known key id with the wrong secret");
+    assert_refused(&h.get("/api/v1/transfers", "pp_short").await, "unknown_api_key", "a malformed key");
+    assert_refused(&h.get("/api/v1/transfers", "not.a.token").await, "invalid_access_token", "a malformed token");
+
+    let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
+    let session = h.login(&user).await;
+    let mut claims = claims_of(&session.access);
+    claims["exp"] = json!(claims["exp"].as_i64().expect("exp") + 3600);
+    let (header, _) = session.access.split_once('.').expect("JWT");
+    let forged = format!("{header}.{}.{}", b64_json(&claims), session.access.rsplit('.').next().expect("signature"));
+    assert_refused(&h.get("/api/v1/session", &forged).await, "invalid_access_token", "a tampered token");
+    let ttl = h.state.settings().identity.access_token_ttl_secs as i64;
+    h.advance_secs(ttl + 31);
+    assert_refused(&h.get("/api/v1/session", &session.access).await, "access_token_expired", "an expired token");
+    let fresh = h.refresh(&session.refresh).await;
+    let fresh_access = fresh.json["access_token"].as_str().expect("refreshed").to_owned();
+    let logout = h.request(Method::DELETE, "/api/v1/session", Some(&fresh_access), None).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.json);
+    assert_refused(&h.get("/api/v1/session", &fresh_access).await, "session_ended", "a token after logout");
+    assert_refused(&h.refresh("not-a-refresh-token").await, "invalid_refresh_token", "a made-up refresh token");
+}
+
+#[tokio::test]
+async fn an_unknown_username_never_learns_an_account_state_that_the_right_password_would_name() {
+    let mut f = Fixture::new().await;
+    let user = f.h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
+    let disabled = f.as_admin(Method::POST, &format!("/api/v1/users/{}/disable", user.id_str()), None).await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.json);
+    let right = try_login(&f.h, login_json(&user.username, PASSWORD)).await;
+    assert_refused(&right, "account_disabled", "the right password");
+    let wrong = try_login(&f.h, login_json(&user.username, "Not-The-Password-42")).await;
+    let unknown = try_login(&f.h, login_json("nobody.here", "Not-The-Password-42")).await;
+    assert_refused(&wrong, "wrong_username_or_password", "the wrong password");
+    assert_eq!(wrong.body, unknown.body, "a wrong password and an unknown name are told apart");
+}
+
+/// A channel the sender's organisation may not use and a key that lacks the channel are
+/// different mistakes with different fixes.
+#[tokio::test]
+async fn a_sender_outside_a_channel_and_a_key_without_it_get_different_403s() {
+    let h = Harness::new().await;
+    h.standard_orgs().await;
+    let census = "/api/v1/transfers?channel=census&filename=8252001_SC.xml";
+    let general_only = h.api_key(SCHOOL_A, None).await;
+    let reply = h.request(Method::POST, census, Some(&general_only.token), None).await;
+    assert_eq!((reply.status, reply.error()), (StatusCode::FORBIDDEN, "key_lacks_channel"), "{}", reply.json);
+    let team = h.api_key(TEAM, Some(Harness::scope(&["*"], true, true))).await;
+    let reply = h.request(Method::POST, census, Some(&team.token), None).await;
+    assert_eq!((reply.status, reply.error()), (StatusCode::FORBIDDEN, "channel_not_for_sender"), "{}", reply.json);
+    assert!(reply.json["message"].as_str().is_some_and(|m| m.contains("GET /api/v1/channels")), "{}", reply.json);
+}
+
+#[tokio::test]
+async fn a_send_only_key_reading_its_inbox_gets_403_with_a_reason_not_an_empty_list() {
+    let h = Harness::new().await;
+    h.standard_orgs().await;
+    let sender = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], true, false))).await;
+    let receiver = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], false, true))).await;
+    let inbox = h.get("/api/v1/transfers?box=inbox", &sender.token).await;
+    assert_eq!((inbox.status, inbox.error()), (StatusCode::FORBIDDEN, "key_cannot_receive"), "{}", inbox.json);
+    assert!(inbox.json["message"].as_str().is_some_and(|m| m.contains("only send")), "{}", inbox.json);
+    let sent = h.get("/api/v1/transfers?box=sent", &sender.token).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.json);
+    let sent = h.get("/api/v1/transfers?box=sent", &receiver.token).await;
+    assert_eq!((sent.status, sent.error()), (StatusCode::FORBIDDEN, "key_cannot_send"), "{}", sent.json);
+    assert_eq!(h.get("/api/v1/transfers", &receiver.token).await.status, StatusCode::OK);
+}
+
+// ----- passwords chosen for the person -----
+
+/// Logs in with a password handed over by someone else; the session owes a password change.
+async fn login_with_given_password(h: &Harness, username: &str, password: &str) -> Session {
+    let reply = try_login(h, login_json(username, password)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let session = inproc::session_from(&reply.json);
+    assert_eq!(session.pending, vec!["change_password".to_owned()]);
+    session
+}
+
+fn assert_must_change(reply: &Reply, what: &str) {
+    assert_eq!(
+        (reply.status, reply.error()),
+        (StatusCode::FORBIDDEN, "password_change_required"),
+        "{what}: {}",
+        reply.json
+    );
+    let message = reply.json["message"].as_str().unwrap_or_default();
+    assert!(message.contains("POST /api/v1/session/password"), "{what}: the message names the route: {message}");
+}
+
+#[tokio::test]
+async fn a_generated_password_opens_only_the_route_that_changes_it_until_it_is_changed() {
+    let mut f = Fixture::new().await;
+    let body =
+        json!({ "org": SCHOOL_A, "username": "new.teacher", "display_name": "New Teacher", "role": "school_user" });
+    let created = f.as_admin(Method::POST, "/api/v1/users", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    let given = created.json["initial_password"].as_str().expect("a generated password").to_owned();
+    let session = login_with_given_password(&f.h, "new.teacher", &given).await;
+
+    assert_must_change(&f.h.get("/api/v1/transfers", &session.access).await, "listing transfers");
+    assert_must_change(&f.h.get("/api/v1/session", &session.access).await, "reading the session");
+    assert_must_change(&f.h.get("/api/v1/session/terms", &session.access).await, "reading the terms");
+    let upload = f.h.upload(&session.access, TEAM, "returns.csv", b"a,b\n").await;
+    assert_must_change(&upload, "uploading");
+    let same = json!({ "current_password": given, "new_password": given });
+    let same = f.h.post("/api/v1/session/password", &session.access, same).await;
+    assert_eq!(
+        (same.status, same.error()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "password_not_changed"),
+        "{}",
+        same.json
+    );
+
+    let own = "Amber-Meadow-Compass-91";
+    let change = json!({ "current_password": given, "new_password": own });
+    let changed = f.h.post("/api/v1/session/password", &session.access, change).await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.json);
+    assert_refused(&try_login(&f.h, login_json("new.teacher", &given)).await, "wrong_username_or_password", "given");
+    let next = try_login(&f.h, login_json("new.teacher", own)).await;
+    assert_eq!(next.status, StatusCode::CREATED, "{}", next.json);
+    assert_eq!(next.json["pending"], json!([]));
+    let token = next.json["access_token"].as_str().expect("access token");
+    assert_eq!(f.h.get("/api/v1/transfers", token).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_reset_password_and_an_operators_new_user_must_change_it_too_but_a_chosen_one_need_not() {
+    let mut f = Fixture::new().await;
+    let user = f.h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
+    let fresh = try_login(&f.h, login_json(&user.username, PASSWORD)).await;
+    assert_eq!(fresh.json["pending"], json!([]), "a password the person chose");
+    let reset = f.as_admin(Method::POST, &format!("/api/v1/users/{}/reset-password", user.id_str()), None).await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.json);
+    let given = reset.json["password"].as_str().expect("a generated password");
+    let session = login_with_given_password(&f.h, &user.username, given).await;
+    assert_must_change(&f.h.get("/api/v1/transfers", &session.access).await, "after a reset");
+
+    // The operator's command line (`admin user add`, and the first administrator) goes the same way.
+    let request = pigeonpost::service::users::NewUserRequest {
+        org: SCHOOL_B.parse().expect("org"),
+        username: "bob".into(),
+        display_name: "Bob".into(),
+        role: Role::SchoolAdmin,
+        password: None,
+    };
+    let created = pigeonpost::service::users::create(&f.h.state, None, request).await.expect("create");
+    let given = secrecy::ExposeSecret::expose_secret(created.initial_password.as_ref().expect("generated")).to_owned();
+    let session = login_with_given_password(&f.h, "bob", &given).await;
+    assert_must_change(&f.h.get("/api/v1/users", &session.access).await, "an operator's new user");
 }

@@ -301,7 +301,7 @@ async fn a_batch_that_is_not_a_zip_or_not_allowed_is_refused_whole_and_keeps_not
     expect_error(general, StatusCode::UNPROCESSABLE_ENTITY, Some("batches_not_supported")).await;
     let school = school_key(&app, SCHOOL_A);
     let from_school = send_multipart(&app, &school, "checking-files", &files).await;
-    expect_error(from_school, StatusCode::FORBIDDEN, Some("forbidden")).await;
+    expect_error(from_school, StatusCode::FORBIDDEN, Some("channel_not_for_sender")).await;
     let plain = app
         .request(Method::POST, &job, "/api/v1/batches")
         .query(&[("channel", "checking-files")])

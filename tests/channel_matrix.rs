@@ -40,7 +40,7 @@ enum Expect {
 use Expect::*;
 use Sender::*;
 
-const FORBIDDEN: Expect = Refused(StatusCode::FORBIDDEN, "forbidden");
+const FORBIDDEN: Expect = Refused(StatusCode::FORBIDDEN, "channel_not_for_sender");
 const WRONG_TYPE: Expect = Refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "type_not_allowed");
 const DISGUISED: Expect = Refused(StatusCode::UNPROCESSABLE_ENTITY, "content_mismatch");
 

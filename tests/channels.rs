@@ -71,7 +71,7 @@ async fn a_census_return_must_carry_the_sending_schools_own_number() {
     expect_error(disguised, StatusCode::UNPROCESSABLE_ENTITY, Some("content_mismatch")).await;
     let team = all_channels_key(&app, TEAM, "team-all");
     let from_team = send(&app, &team, &[("channel", "census"), ("filename", "8252001_SC.xml")], XML).await;
-    expect_error(from_team, StatusCode::FORBIDDEN, Some("forbidden")).await;
+    expect_error(from_team, StatusCode::FORBIDDEN, Some("channel_not_for_sender")).await;
 
     // Only the accepted return is stored anywhere.
     assert_eq!(

@@ -79,7 +79,7 @@ async fn an_operator_adds_people_resets_their_second_factor_and_disables_them() 
     let codes: Vec<&str> = out.lines().skip(2).map(str::trim).collect();
     assert_eq!(codes.len(), 10, "{out}");
     let without = login(&app, json!({ "username": "jo.bloggs", "password": "correct horse battery staple" })).await;
-    expect_error(without, StatusCode::UNAUTHORIZED, Some("unauthorized")).await;
+    expect_error(without, StatusCode::UNAUTHORIZED, Some("second_factor_required")).await;
     let with_code =
         json!({ "username": "jo.bloggs", "password": "correct horse battery staple", "recovery_code": codes[0] });
     let session = expect_json(login(&app, with_code.clone()).await, StatusCode::CREATED).await;
@@ -97,7 +97,7 @@ async fn an_operator_adds_people_resets_their_second_factor_and_disables_them() 
 
     cli_ok(app.data_path(), &["admin", "user", "disable", "jo.bloggs"]);
     let me = app.request(Method::GET, &token, "/api/v1/session").send().await.unwrap();
-    expect_error(me, StatusCode::UNAUTHORIZED, Some("unauthorized")).await;
+    expect_error(me, StatusCode::UNAUTHORIZED, Some("account_disabled")).await;
 }
 
 /// Defines `slug` unless the install already has it (a new install may come with it).

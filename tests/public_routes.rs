@@ -104,7 +104,7 @@ async fn the_public_routes_answer_without_credentials() {
         )
         .await;
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(login.error(), "unauthorized");
+    assert_eq!(login.error(), "wrong_username_or_password");
     let refresh = h.refresh("not-a-refresh-token").await;
     assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
 }

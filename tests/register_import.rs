@@ -131,7 +131,7 @@ async fn a_closed_school_can_no_longer_log_in_or_receive() {
     import(app.data_path(), "establishments-later.csv");
 
     let resp = app.upload(&closing_key, TEAM, "after.csv", b"closed now".to_vec()).await;
-    expect_error(resp, StatusCode::UNAUTHORIZED, Some("unauthorized")).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, Some("organisation_closed")).await;
     let resp = app.upload(&app.key_team, "825/2011", "to-closed.csv", b"x".to_vec()).await;
     expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, Some("recipient_closed")).await;
     // Its history stays: the team still has the file it sent before closing.

@@ -105,6 +105,7 @@ async fn person(repo: &Repo, org: &Organisation, username: &str) -> UserRecord {
         status: UserStatus::Active,
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         requested_by: None,
+        password_change_required: false,
     };
     repo.create_user(&user, t0(), &ev()).await.unwrap()
 }
@@ -253,6 +254,7 @@ async fn users_are_found_without_regard_to_case_and_a_second_with_the_same_name_
             status: UserStatus::Requested,
             password_hash: None,
             requested_by: Some(alice.id),
+            password_change_required: false,
         };
         assert!(matches!(repo.create_user(&dup, t0(), &ev()).await, Err(StoreError::Conflict(_))));
 
@@ -275,8 +277,12 @@ async fn users_are_found_without_regard_to_case_and_a_second_with_the_same_name_
         assert_eq!((back.status, back.activated_at, back.disabled_reason), (UserStatus::Active, Some(at(20)), None));
 
         repo.create_session(&session("s-alice", alice.id, [2; 32], 0), &ev()).await.unwrap();
-        repo.set_password(alice.id, "$argon2id$new", at(30), &ev()).await.unwrap();
-        assert_eq!(repo.get_user(alice.id).await.unwrap().unwrap().password_hash.as_deref(), Some("$argon2id$new"));
+        repo.set_password(alice.id, "$argon2id$given", true, at(29), &ev()).await.unwrap();
+        assert!(repo.get_user(alice.id).await.unwrap().unwrap().password_change_required);
+        repo.set_password(alice.id, "$argon2id$new", false, at(30), &ev()).await.unwrap();
+        let changed = repo.get_user(alice.id).await.unwrap().unwrap();
+        assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$new"));
+        assert!(!changed.password_change_required);
         assert!(repo.get_session("s-alice").await.unwrap().unwrap().revoked_at.is_some());
 
         assert!(repo.set_disable_on(alice.id, Some(at(3600)), &ev()).await.unwrap());

@@ -2,13 +2,13 @@
 //! valid credentials; there is no other gate.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, Method};
 use secrecy::SecretString;
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::policy::Principal;
+use crate::policy::{PendingStep, Principal};
 use crate::service::{api_keys, sessions, ServiceError};
 
 impl FromRequestParts<AppState> for Principal {
@@ -35,9 +35,18 @@ impl FromRequestParts<AppState> for Principal {
             slot.fill(&principal);
         }
         tracing::Span::current().record("principal", principal.describe());
+        // A password chosen for the person opens one door only, whatever the route asks of
+        // the policy (some, such as reading one's own session, ask nothing).
+        let must_change = principal.user().is_some_and(|u| u.pending.contains(&PendingStep::ChangePassword));
+        if must_change && !(parts.method == Method::POST && parts.uri.path() == CHANGE_PASSWORD) {
+            return Err(ServiceError::StepRequired(PendingStep::ChangePassword).into());
+        }
         Ok(principal)
     }
 }
+
+/// The one route open to a person who must first replace a password chosen for them.
+const CHANGE_PASSWORD: &str = "/api/v1/session/password";
 
 /// The peer address of the connection, inserted by the server for every request.
 #[derive(Debug, Clone, Copy)]

@@ -67,7 +67,9 @@ impl From<ServiceError> for ApiError {
             E::BadRequest { code, .. } => Self::new(StatusCode::BAD_REQUEST, code, message),
             E::Unprocessable { code, .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
             E::Conflict { code, .. } => Self::new(StatusCode::CONFLICT, code, message),
-            E::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+            E::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "credentials_required", message)
+                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"pigeonpost\"".into()),
+            E::CredentialsRefused(why) => Self::new(StatusCode::UNAUTHORIZED, why.code(), message)
                 .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"pigeonpost\"".into()),
             E::NotFound | E::Unknown(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             E::Gone(_) => Self::new(StatusCode::GONE, "gone", message),
@@ -77,6 +79,7 @@ impl From<ServiceError> for ApiError {
             E::StepRequired(step) => Self::new(
                 StatusCode::FORBIDDEN,
                 match step {
+                    crate::policy::PendingStep::ChangePassword => "password_change_required",
                     crate::policy::PendingStep::AcceptTerms => "terms_not_accepted",
                     crate::policy::PendingStep::EnrolTotp => "totp_enrolment_required",
                 },

@@ -20,6 +20,8 @@ use tracing::{debug, info, warn};
 
 use super::auth::ClientAddr;
 
+mod unread_body;
+
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const H2_STREAM_WINDOW: u32 = 1024 * 1024;
@@ -34,6 +36,7 @@ pub async fn serve(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
+    let app = app.layer(axum::middleware::from_fn(unread_body::finish_unread_bodies));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);

@@ -85,7 +85,8 @@ async fn refuse_upload(error: ApiError, version: Version, headers: &HeaderMap, m
         .get(header::EXPECT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-    // HTTP/2 resets just the one stream, cleanly; a client waiting for 100-continue sends nothing.
+    // HTTP/2 streams are finished by the server (see `server::unread_body`); a client waiting
+    // for 100-continue sends nothing.
     if version >= Version::HTTP_2 || expects_continue {
         return error.into_response();
     }

@@ -7,7 +7,7 @@ use tracing::info;
 use super::authority::enforce;
 use super::sessions::open_totp_secret;
 use super::users::{check_password, new_totp, TotpEnrolment};
-use super::ServiceError;
+use super::{CredentialRefusal, ServiceError};
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::identity::password::{hash_password, verify_password};
@@ -15,10 +15,10 @@ use crate::identity::totp::verify_totp;
 use crate::policy::{self, Action, Principal};
 use crate::store::meta::UserRecord;
 
-async fn me(state: &AppState, who: &Principal) -> Result<UserRecord, ServiceError> {
-    enforce(policy::decide(who, Action::OwnSession))?;
+async fn me(state: &AppState, who: &Principal, action: Action<'_>) -> Result<UserRecord, ServiceError> {
+    enforce(policy::decide(who, action))?;
     let id = who.user_id().ok_or(ServiceError::Forbidden)?;
-    state.repo().get_user(id).await?.ok_or(ServiceError::Unauthenticated)
+    state.repo().get_user(id).await?.ok_or(ServiceError::CredentialsRefused(CredentialRefusal::SessionEnded))
 }
 
 /// The terms of use in force: their version and text (empty when no file is configured).
@@ -33,7 +33,7 @@ pub fn current_terms(state: &AppState) -> (u32, String) {
 }
 
 pub async fn accept_terms(state: &AppState, who: &Principal, version: u32) -> Result<(), ServiceError> {
-    let user = me(state, who).await?;
+    let user = me(state, who, Action::OwnSession).await?;
     let (current, _) = current_terms(state);
     if version != current {
         return Err(ServiceError::unprocessable(
@@ -52,7 +52,7 @@ pub async fn accept_terms(state: &AppState, who: &Principal, version: u32) -> Re
 /// who already has a confirmed second factor must have an administrator reset it instead, so a
 /// stolen session cannot swap it.
 pub async fn start_totp(state: &AppState, who: &Principal) -> Result<TotpEnrolment, ServiceError> {
-    let user = me(state, who).await?;
+    let user = me(state, who, Action::OwnSession).await?;
     if user.totp_confirmed {
         return Err(ServiceError::Conflict {
             code: "totp_already_enrolled",
@@ -64,7 +64,7 @@ pub async fn start_totp(state: &AppState, who: &Principal) -> Result<TotpEnrolme
 }
 
 pub async fn confirm_totp(state: &AppState, who: &Principal, code: &str) -> Result<(), ServiceError> {
-    let user = me(state, who).await?;
+    let user = me(state, who, Action::OwnSession).await?;
     if user.totp_confirmed {
         return Ok(());
     }
@@ -92,13 +92,19 @@ pub async fn change_password(
     current: &SecretString,
     new: &SecretString,
 ) -> Result<(), ServiceError> {
-    let user = me(state, who).await?;
+    let user = me(state, who, Action::ChangeOwnPassword).await?;
     if !user.password_hash.as_deref().is_some_and(|phc| verify_password(current, phc)) {
         return Err(ServiceError::unprocessable("wrong_password", "the current password is not right"));
     }
     check_password(new, user.username.as_str())?;
+    if user.password_change_required && user.password_hash.as_deref().is_some_and(|phc| verify_password(new, phc)) {
+        return Err(ServiceError::unprocessable(
+            "password_not_changed",
+            "choose a password of your own, not the one you were given",
+        ));
+    }
     let audit = AuditEvent::by(who, state.now(), "user.change_password").target("user", user.id.0);
-    state.repo().set_password(user.id, &hash_password(new)?, state.now(), &audit).await?;
+    state.repo().set_password(user.id, &hash_password(new)?, false, state.now(), &audit).await?;
     info!(user = %user.username, "password changed; sessions revoked");
     Ok(())
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::authority::enforce;
-use super::ServiceError;
+use super::{CredentialRefusal, ServiceError};
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
 use crate::domain::ChannelSlug;
@@ -48,22 +48,24 @@ fn split(token: &str) -> Option<(&str, &str)> {
     (id_ok && secret_ok).then_some((id, secret))
 }
 
-/// Resolves a presented key to its principal. Every failure looks the same to the caller.
+/// Resolves a presented key to its principal. A key that is not ours, or whose secret is wrong,
+/// is "unknown"; only a key whose secret matched is told that it is revoked, expired or suspended.
 pub async fn authenticate(state: &AppState, token: &SecretString) -> Result<Principal, ServiceError> {
+    let unknown = ServiceError::CredentialsRefused(CredentialRefusal::UnknownKey);
     let Some((key_id, secret)) = split(token.expose_secret()) else {
-        return Err(ServiceError::Unauthenticated);
+        return Err(unknown);
     };
     let Some(record) = state.repo().find_api_key(key_id).await? else {
-        return Err(ServiceError::Unauthenticated);
+        return Err(unknown);
     };
     let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let matches: bool = presented.ct_eq(record.secret_hash.as_slice()).into();
     if !matches {
-        return Err(ServiceError::Unauthenticated);
+        return Err(unknown);
     }
     if let Err(refusal) = can_login(LoginSubject::Key(&record), state.now()) {
         tracing::info!(key = %record.key_id, ?refusal, "API key refused");
-        return Err(ServiceError::Unauthenticated);
+        return Err(ServiceError::CredentialsRefused(refusal.into()));
     }
     state.repo().touch_api_key(key_id, state.now()).await?;
     let predecessors = state.repo().predecessors(record.org.id).await?;

@@ -12,6 +12,7 @@ pub fn enforce(decision: Decision) -> Result<(), ServiceError> {
         Decision::Forbidden => Err(ServiceError::Forbidden),
         Decision::StepRequired(step) => Err(ServiceError::StepRequired(step)),
         Decision::Invalid(code) => Err(ServiceError::unprocessable(code, "this request breaks a rule of the exchange")),
+        Decision::Refused(why) => Err(ServiceError::Refused { code: why.code(), message: why.message().into() }),
         Decision::ChannelOff => Err(ServiceError::Refused {
             code: "channel_off",
             message: "the LA has switched this channel off for now: nothing was kept; GET /api/v1/channels shows which channels are open, or ask the LA when this one opens".into(),

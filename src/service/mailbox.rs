@@ -40,7 +40,7 @@ pub async fn list(
     before: Option<i64>,
     limit: Option<u32>,
 ) -> Result<Page, ServiceError> {
-    enforce(policy::decide(who, Action::ListMailbox))?;
+    enforce(policy::decide(who, Action::ReadMailbox(mailbox)))?;
     let limit = page_limit(limit)?;
     let filter = resolve(state, mailbox, filter).await?;
     let orgs = who.mailboxes();

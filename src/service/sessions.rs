@@ -2,15 +2,16 @@
 //! with rotating refresh tokens, logout, and the steps a person may owe before anything else
 //! (accepting new terms, enrolling a second factor).
 //!
-//! Every refusal a client sees is the same "the username, password or code is not right":
-//! which part failed, whether the account exists or is disabled, goes only to the log.
+//! A refused login says what to fix, but never whether a username exists: an unknown name and
+//! a wrong password get the same answer, and the state of the account (awaiting approval,
+//! disabled, a second factor missing) is named only once the password was right.
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use tracing::info;
 
-use super::ServiceError;
+use super::{CredentialRefusal as Why, ServiceError};
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::crypto::DataKey;
@@ -39,8 +40,8 @@ pub struct IssuedSession {
     pub pending: Vec<PendingStep>,
 }
 
-fn refused() -> ServiceError {
-    ServiceError::Unauthenticated
+fn refused(why: Why) -> ServiceError {
+    ServiceError::CredentialsRefused(why)
 }
 
 /// The object id a user's TOTP secret is wrapped under, so a wrapped secret cannot be moved to
@@ -103,37 +104,43 @@ pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession,
             state.repo().clear_login_failures(&subjects[0]).await?;
             start_session(state, user, req.client_addr).await
         }
-        Err(why) => {
-            info!(subject = %subjects[0], reason = why, "login failed");
-            state.repo().record_login_failure(&subjects, state.now(), &failed(why)).await?;
-            Err(refused())
+        Err((why, detail)) => {
+            info!(subject = %subjects[0], reason = detail, "login failed");
+            state.repo().record_login_failure(&subjects, state.now(), &failed(detail)).await?;
+            Err(refused(why))
         }
     }
 }
 
-/// The user, or why not (for the log only).
+/// The user, or why not: what the client is told, and (for the trail) what happened.
 async fn check_credentials(
     state: &AppState,
     req: &LoginRequest,
-) -> Result<Result<UserRecord, &'static str>, ServiceError> {
+) -> Result<Result<UserRecord, (Why, &'static str)>, ServiceError> {
     let user = match req.username.trim().parse::<Username>() {
         Ok(name) => state.repo().find_user(&name).await?,
         Err(_) => None,
     };
     let Some(user) = user else {
         verify_against_dummy(&req.password);
-        return Ok(Err("unknown username"));
+        return Ok(Err((Why::WrongUsernameOrPassword, "unknown username")));
     };
     let password_ok = user.password_hash.as_deref().is_some_and(|phc| verify_password(&req.password, phc));
     if !password_ok {
-        return Ok(Err("wrong password"));
+        return Ok(Err((Why::WrongUsernameOrPassword, "wrong password")));
     }
     if let Err(refusal) = can_login(login_subject(state, &user), state.now()) {
         info!(user = %user.username, ?refusal, "login refused by the access rules");
-        return Ok(Err("account may not log in"));
+        return Ok(Err((refusal.into(), "account may not log in")));
     }
-    if user.totp_confirmed && !second_factor_ok(state, &user, req).await? {
-        return Ok(Err("wrong second factor"));
+    if user.totp_confirmed {
+        let given = [&req.totp, &req.recovery_code].iter().any(|c| c.as_deref().is_some_and(|c| !c.trim().is_empty()));
+        if !given {
+            return Ok(Err((Why::SecondFactorRequired, "no second factor")));
+        }
+        if !second_factor_ok(state, &user, req).await? {
+            return Ok(Err((Why::WrongSecondFactor, "wrong second factor")));
+        }
     }
     Ok(Ok(user))
 }
@@ -162,6 +169,9 @@ pub fn login_subject<'a>(state: &AppState, user: &'a UserRecord) -> LoginSubject
 /// What a person owes before they may do anything else.
 pub async fn pending_steps(state: &AppState, user: &UserRecord) -> Result<Vec<PendingStep>, ServiceError> {
     let mut steps = Vec::new();
+    if user.password_change_required {
+        steps.push(PendingStep::ChangePassword);
+    }
     let terms = state.settings().identity.terms_version;
     if terms > 0 && state.repo().accepted_terms_version(user.id).await?.is_none_or(|v| v < terms) {
         steps.push(PendingStep::AcceptTerms);
@@ -229,7 +239,7 @@ fn access_token(
 /// used twice means it was copied: the whole session ends.
 pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSession, ServiceError> {
     let now = state.now();
-    let Some(hash) = hash_refresh_token(token.expose_secret()) else { return Err(refused()) };
+    let Some(hash) = hash_refresh_token(token.expose_secret()) else { return Err(refused(Why::InvalidRefreshToken)) };
     let Some(session) = state.repo().find_session_by_refresh(&hash).await? else {
         if let Some(stolen) = state.repo().find_session_by_previous_refresh(&hash).await? {
             let audit = AuditEvent::new(now, Actor::system("sessions"), "session.revoke")
@@ -237,13 +247,14 @@ pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSes
                 .detail("reason", "a replaced refresh token was presented again");
             state.repo().revoke_session(&stolen.id, "refresh token reused", now, &audit).await?;
             info!(session = %stolen.id, "a replaced refresh token was presented again: session revoked");
+            return Err(refused(Why::SessionEnded));
         }
-        return Err(refused());
+        return Err(refused(Why::InvalidRefreshToken));
     };
     if session.revoked_at.is_some() || session.expires_at <= now {
-        return Err(refused());
+        return Err(refused(Why::SessionEnded));
     }
-    let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused()) };
+    let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused(Why::SessionEnded)) };
     if let Err(refusal) = can_login(login_subject(state, &user), now) {
         info!(user = %user.username, ?refusal, "refresh refused by the access rules");
         let audit = AuditEvent::new(now, person(&user, None), "session.revoke")
@@ -251,12 +262,12 @@ pub async fn refresh(state: &AppState, token: &SecretString) -> Result<IssuedSes
             .concerning(&user.org.reference)
             .detail("reason", "the user may no longer log in");
         state.repo().revoke_session(&session.id, "user may no longer log in", now, &audit).await?;
-        return Err(refused());
+        return Err(refused(refusal.into()));
     }
     let next = issue_refresh_token();
     let expires = now + Duration::seconds(state.settings().identity.session_ttl_secs as i64);
     if !state.repo().rotate_refresh(&session.id, &hash, &next.hash, expires, now).await? {
-        return Err(refused());
+        return Err(refused(Why::InvalidRefreshToken));
     }
     let pending = pending_steps(state, &user).await?;
     let access_token = access_token(state, &user, &session.id, now)?;
@@ -280,21 +291,27 @@ pub async fn logout(state: &AppState, who: &Principal) -> Result<(), ServiceErro
 /// live and the person may still log in, so logout, disabling and lost functions act at once.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ServiceError> {
     let now = state.now();
+    // Expiry is checked only once the signature verified, so "expired" is said of our tokens only.
+    let token_refused =
+        |e: TokenError| refused(if e == TokenError::Expired { Why::TokenExpired } else { Why::InvalidToken });
     let claims = match verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()) {
         // Perhaps another process rotated the keyring since this one loaded it.
         Err(TokenError::UnknownKid) if state.keys().reload_for_token() => {
-            verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()).map_err(|_| refused())?
+            verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()).map_err(token_refused)?
         }
-        other => other.map_err(|_| refused())?,
+        other => other.map_err(token_refused)?,
     };
-    let Some(session) = state.repo().get_session(&claims.sid).await? else { return Err(refused()) };
-    let user_id: i64 = claims.sub.parse().map_err(|_| refused())?;
-    if session.revoked_at.is_some() || session.expires_at <= now || session.user.0 != user_id {
-        return Err(refused());
+    let Some(session) = state.repo().get_session(&claims.sid).await? else { return Err(refused(Why::SessionEnded)) };
+    let user_id: i64 = claims.sub.parse().map_err(|_| refused(Why::InvalidToken))?;
+    if session.user.0 != user_id {
+        return Err(refused(Why::InvalidToken));
     }
-    let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused()) };
-    if can_login(login_subject(state, &user), now).is_err() {
-        return Err(refused());
+    if session.revoked_at.is_some() || session.expires_at <= now {
+        return Err(refused(Why::SessionEnded));
+    }
+    let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused(Why::SessionEnded)) };
+    if let Err(refusal) = can_login(login_subject(state, &user), now) {
+        return Err(refused(refusal.into()));
     }
     let functions: Vec<FunctionSlug> =
         state.repo().user_functions(user.id, now).await?.into_iter().map(|f| f.function).collect();

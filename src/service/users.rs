@@ -102,6 +102,8 @@ pub async fn create(
         status,
         password_hash: Some(hash_password(&password)?),
         requested_by: who.and_then(|w| w.user_id()),
+        // A generated password is handed over by someone else: the person replaces it first.
+        password_change_required: generated,
     };
     let audit = AuditEvent::new(state.now(), Actor::of_opt(who), "user.create")
         .concerning(&org.reference)
@@ -225,7 +227,7 @@ pub async fn reset_password(
         None => (generate_password(), true),
     };
     let audit = user_event(state, who, "user.reset_password", &user);
-    state.repo().set_password(id, &hash_password(&password)?, state.now(), &audit).await?;
+    state.repo().set_password(id, &hash_password(&password)?, generated, state.now(), &audit).await?;
     info!(user = %user.username, "password reset; sessions revoked");
     Ok(generated.then_some(password))
 }

@@ -258,6 +258,7 @@ impl Harness {
             status,
             password_hash: Some(hash.clone()),
             requested_by: None,
+            password_change_required: false,
         };
         let audit = AuditEvent::new(self.now(), Actor::operator(), "user.create");
         self.state.repo().create_user(&new, self.now(), &audit).await.expect("create victim").id

@@ -20,6 +20,8 @@ pub struct NewUser {
     pub status: UserStatus,
     pub password_hash: Option<String>,
     pub requested_by: Option<UserId>,
+    /// The password was chosen for the person (generated): they must choose their own first.
+    pub password_change_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct UserRecord {
     pub activated_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub disabled_reason: Option<String>,
+    /// The password was chosen for the person: their sessions may only change it.
+    pub password_change_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -131,10 +135,12 @@ pub trait IdentityStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
     /// Sets a new password hash and revokes every session in the same transaction.
+    /// `change_required`: the password was chosen for the person, who must replace it first.
     async fn set_password(
         &self,
         id: UserId,
         phc: &str,
+        change_required: bool,
         at: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;

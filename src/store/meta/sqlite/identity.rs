@@ -14,7 +14,7 @@ use crate::store::meta::*;
 
 const USER_COLS: &str = "u.id AS u_id, u.username, u.display_name, u.role, u.status AS u_status, u.password_hash, \
      u.totp_kek_id, u.totp_wrapped, u.totp_confirmed_at, u.totp_last_step, u.disable_on, u.last_login_at, u.activated_at, \
-     u.created_at AS u_created_at, u.disabled_reason";
+     u.created_at AS u_created_at, u.disabled_reason, u.password_change_required";
 
 fn user_from_row(row: &SqliteRow) -> anyhow::Result<UserRecord> {
     let role: String = row.try_get("role")?;
@@ -41,6 +41,7 @@ fn user_from_row(row: &SqliteRow) -> anyhow::Result<UserRecord> {
         activated_at: millis("activated_at")?,
         created_at: from_millis(row.try_get("u_created_at")?),
         disabled_reason: row.try_get("disabled_reason")?,
+        password_change_required: row.try_get("password_change_required")?,
     })
 }
 
@@ -180,8 +181,8 @@ impl IdentityStore for SqliteRepository {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (org_id, username, display_name, role, status, password_hash, password_changed_at, created_at, requested_by, activated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'active' THEN ? END) RETURNING id",
+            "INSERT INTO users (org_id, username, display_name, role, status, password_hash, password_changed_at, created_at, requested_by, activated_at, password_change_required) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'active' THEN ? END, ?) RETURNING id",
         )
         .bind(user.org.0)
         .bind(user.username.as_str())
@@ -194,6 +195,7 @@ impl IdentityStore for SqliteRepository {
         .bind(user.requested_by.map(|u| u.0))
         .bind(user.status.as_str())
         .bind(at)
+        .bind(user.password_change_required)
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -270,18 +272,22 @@ impl IdentityStore for SqliteRepository {
         &self,
         id: UserId,
         phc: &str,
+        change_required: bool,
         at: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let at = to_millis(at);
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?")
-            .bind(phc)
-            .bind(at)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE users SET password_hash = ?, password_changed_at = ?, password_change_required = ? WHERE id = ?",
+        )
+        .bind(phc)
+        .bind(at)
+        .bind(change_required)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         sqlx::query("UPDATE sessions SET revoked_at = ?, revoked_reason = 'password changed' WHERE user_id = ? AND revoked_at IS NULL")
             .bind(at)
             .bind(id.0)
