@@ -25,8 +25,9 @@ pub struct Addressed {
     pub note: Option<String>,
 }
 
-/// How far a chain of successions is followed (a school that converted, then merged).
-const MAX_SUCCESSION_HOPS: usize = 4;
+/// How far a chain of successions is followed (a school that converted, then merged): as far
+/// as a first import registers closed predecessors, so the two agree.
+use crate::domain::gias::MAX_SUCCESSION_HOPS;
 
 /// A school or team as addressed, or, when it has closed and one open organisation carries it
 /// on (an academy conversion keeps the pupils and gets a new DfE number and URN), that one,
