@@ -35,7 +35,6 @@ fn local_file(content: &[u8]) -> Local {
 
 /// A central record: the entry's name, which local file it points at, and how many bytes of
 /// compressed data it claims (more than the file's own is how one entry swallows its neighbour).
-#[derive(Clone)]
 struct Record {
     name: String,
     local: usize,
@@ -111,7 +110,7 @@ fn the_hand_made_archives_are_read_by_the_zip_crate_when_nothing_overlaps() {
     let local = local_file(&megabyte());
     for zip64 in [false, true] {
         let record = Record { name: "8252001_KS2.pdf".to_owned(), local: 0, compressed: local.compressed };
-        let zip = archive(&[local.clone()], &[record], zip64);
+        let zip = archive(std::slice::from_ref(&local), &[record], zip64);
         let outcomes = read_all(&zip, BatchLimits::default()).expect("reads");
         assert_eq!(outcomes.len(), 1);
         assert_eq!(outcomes[0].1.as_ref().ok(), Some(&megabyte()), "zip64: {zip64}");
@@ -159,7 +158,7 @@ fn an_entry_whose_data_runs_into_the_central_directory_is_refused() {
     let local = local_file(b"alone");
     let record = Record { name: "a.txt".to_owned(), local: 0, compressed: local.compressed + 10 };
     for zip64 in [false, true] {
-        let why = overlap_of(&archive(&[local.clone()], &[record.clone()], zip64));
+        let why = overlap_of(&archive(std::slice::from_ref(&local), std::slice::from_ref(&record), zip64));
         assert_eq!(why.as_deref(), Some("entry 1 runs into the archive's directory"), "zip64: {zip64}");
     }
 }
