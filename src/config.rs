@@ -154,6 +154,7 @@ pub struct BatchSettings {
     pub max_upload_bytes: u64,
     pub max_entries: usize,
     pub max_total_uncompressed_bytes: u64,
+    pub max_total_ratio: u64,
     pub max_entry_bytes: u64,
     pub max_ratio: u64,
 }
@@ -163,6 +164,7 @@ impl BatchSettings {
         crate::domain::batch::BatchLimits {
             max_entries: self.max_entries,
             max_total_uncompressed: self.max_total_uncompressed_bytes,
+            max_total_ratio: self.max_total_ratio,
             max_entry_uncompressed: self.max_entry_bytes,
             max_ratio: self.max_ratio,
             allow_nested_zip: false,
@@ -307,6 +309,12 @@ mod tests {
         assert_eq!(s.storage.kind, StorageKind::Local);
         assert!(s.tls_files().is_none());
         assert_eq!(s.metrics_addr().unwrap(), Some("127.0.0.1:9464".parse().unwrap()), "metrics stay on loopback");
+    }
+
+    #[test]
+    fn the_documented_batch_limits_are_the_readers_own_defaults() {
+        let s: Settings = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        assert_eq!(s.batches.limits(), crate::domain::batch::BatchLimits::default());
     }
 
     #[test]

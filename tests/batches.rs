@@ -316,6 +316,64 @@ async fn a_batch_that_is_not_a_zip_or_not_allowed_is_refused_whole_and_keeps_not
     assert!(quarantine(&app, &job).await.is_empty());
 }
 
+/// One deflated megabyte and `records` central-directory records that all point at it, each under
+/// its own name: the archive that got past the bomb check. The zip crate will not write entries
+/// that share data, so the records and the end record are written here.
+fn one_file_listed(records: u16) -> Vec<u8> {
+    let mut content = PDF_HEAD.to_vec();
+    content.resize(1_000_000, 0);
+    let zip = zip_of(&[("8252001_KS2.pdf", content)]);
+    let central = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    let le32 = |at: usize| u32::from_le_bytes(zip[at..at + 4].try_into().unwrap());
+    let (crc, compressed, size) = (le32(central + 16), le32(central + 20), le32(central + 24));
+    let mut out = zip[..central].to_vec();
+    let directory = out.len() as u32;
+    for i in 0..records {
+        let name = format!("825{:04}_KS2.pdf", 2001 + u32::from(i));
+        out.extend_from_slice(b"PK\x01\x02");
+        for field in [20u16, 20, 0, 8, 0, 0x21] {
+            out.extend_from_slice(&field.to_le_bytes());
+        }
+        for field in [crc, compressed, size] {
+            out.extend_from_slice(&field.to_le_bytes());
+        }
+        for field in [name.len() as u16, 0, 0, 0, 0] {
+            out.extend_from_slice(&field.to_le_bytes());
+        }
+        // No external attributes; every record points at the one local header, at offset 0.
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(name.as_bytes());
+    }
+    let directory_len = out.len() as u32 - directory;
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&records.to_le_bytes());
+    out.extend_from_slice(&records.to_le_bytes());
+    out.extend_from_slice(&directory_len.to_le_bytes());
+    out.extend_from_slice(&directory.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+#[tokio::test]
+async fn a_zip_listing_one_file_a_thousand_times_is_refused_whole_and_keeps_nothing() {
+    let app = TestApp::spawn();
+    let job = team_key(&app);
+    let objects_before = files_under(&app.objects_dir());
+    let zip = one_file_listed(1000);
+    assert!(zip.len() < 100_000, "a small upload: {} bytes", zip.len());
+
+    let refused = send_zip(&app, &job, zip).await;
+    let v = expect_error(refused, StatusCode::UNPROCESSABLE_ENTITY, Some("overlapping_entries")).await;
+    assert!(v["message"].as_str().unwrap().contains("zip the files again"), "{v}");
+
+    let stored: Vec<_> = files_under(&app.objects_dir()).difference(&objects_before).cloned().collect();
+    let bytes: u64 = stored.iter().map(|p| std::fs::metadata(app.objects_dir().join(p)).map_or(0, |m| m.len())).sum();
+    assert!(stored.is_empty(), "nothing was stored, but {} files of {bytes} bytes were", stored.len());
+    assert!(quarantine(&app, &job).await.is_empty());
+    let school = school_key(&app, SCHOOL_A);
+    assert!(app.list_all(&school, "inbox", None).await.is_empty(), "nothing was delivered");
+}
+
 #[tokio::test]
 async fn a_file_sent_to_a_school_that_converted_reaches_its_academy_and_says_so() {
     let app = TestApp::spawn();

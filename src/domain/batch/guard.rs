@@ -7,12 +7,47 @@
 
 use std::io::{self, Read};
 
-use super::EntryRefusal;
+use super::{BatchLimits, EntryRefusal};
 
 /// Below this many decompressed bytes the ratio is not checked. Small text files compress far
 /// better than 100:1 (a 20 KiB CSV of empty columns can shrink to 100 bytes), and a megabyte is
 /// harmless however it got there; the entry and batch limits still apply.
 pub const RATIO_FREE_BYTES: u64 = 1 << 20;
+
+/// What all the entries of a batch may unpack to together, and the rule that set it, so a
+/// refusal can say which one the entry ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Allowance {
+    /// The absolute limit, `max_total_uncompressed`.
+    Absolute(u64),
+    /// `ratio` times the archive's size (or [`RATIO_FREE_BYTES`], if more), when that is less.
+    Relative { bytes: u64, ratio: u64 },
+}
+
+impl Allowance {
+    /// The allowance for an archive of `archive_len` bytes: the smaller of the two limits.
+    pub(super) fn for_archive(limits: &BatchLimits, archive_len: u64) -> Self {
+        let relative = archive_len.saturating_mul(limits.max_total_ratio).max(RATIO_FREE_BYTES);
+        if relative < limits.max_total_uncompressed {
+            Self::Relative { bytes: relative, ratio: limits.max_total_ratio }
+        } else {
+            Self::Absolute(limits.max_total_uncompressed)
+        }
+    }
+
+    pub(super) fn bytes(self) -> u64 {
+        match self {
+            Self::Absolute(bytes) | Self::Relative { bytes, .. } => bytes,
+        }
+    }
+
+    fn refusal(self) -> EntryRefusal {
+        match self {
+            Self::Absolute(limit) => EntryRefusal::TotalTooLarge { limit },
+            Self::Relative { bytes, ratio } => EntryRefusal::BatchRatioTooHigh { limit: bytes, ratio },
+        }
+    }
+}
 
 /// The limits for one entry, in decompressed bytes.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +56,7 @@ pub(super) struct Caps {
     /// What is left of the batch's allowance when this entry starts.
     pub total_left: u64,
     /// The batch's whole allowance, for the message.
-    pub total: u64,
+    pub total: Allowance,
     pub max_ratio: u64,
     pub compressed: u64,
 }
@@ -46,7 +81,7 @@ impl Caps {
         } else if bytes > self.entry {
             Some(EntryRefusal::TooLarge { limit: self.entry })
         } else if bytes > self.total_left {
-            Some(EntryRefusal::TotalTooLarge { limit: self.total })
+            Some(self.total.refusal())
         } else {
             None
         }
@@ -141,7 +176,7 @@ mod tests {
     use super::*;
 
     fn caps(entry: u64, total_left: u64, max_ratio: u64, compressed: u64) -> Caps {
-        Caps { entry, total_left, total: 1 << 40, max_ratio, compressed }
+        Caps { entry, total_left, total: Allowance::Absolute(1 << 40), max_ratio, compressed }
     }
 
     /// Reads everything through the guard with a fixed buffer, as a caller would.
@@ -183,6 +218,20 @@ mod tests {
         let mut guard = Guard::new(io::repeat(1), caps(u64::MAX, 10, u64::MAX, 1 << 30));
         assert!(drain(&mut guard).is_err());
         assert_eq!(guard.into_refusal(), Some(EntryRefusal::TotalTooLarge { limit: 1 << 40 }));
+    }
+
+    #[test]
+    fn the_batch_allowance_is_the_smaller_limit_and_names_its_rule() {
+        let limits = BatchLimits { max_total_uncompressed: 2 << 30, max_total_ratio: 100, ..BatchLimits::default() };
+        assert_eq!(Allowance::for_archive(&limits, 70_000), Allowance::Relative { bytes: 7_000_000, ratio: 100 });
+        assert_eq!(Allowance::for_archive(&limits, 1 << 30), Allowance::Absolute(2 << 30));
+        let tiny = Allowance::for_archive(&limits, 200);
+        assert_eq!(tiny.bytes(), RATIO_FREE_BYTES, "a small archive may still unpack to a megabyte");
+
+        let mut guard =
+            Guard::new(io::repeat(1), Caps { total_left: 10, total: tiny, ..caps(u64::MAX, 10, u64::MAX, 1) });
+        assert!(drain(&mut guard).is_err());
+        assert_eq!(guard.into_refusal(), Some(EntryRefusal::BatchRatioTooHigh { limit: RATIO_FREE_BYTES, ratio: 100 }));
     }
 
     #[test]

@@ -3,16 +3,21 @@
 //!
 //! A zip is written by the sender and is as hostile as they like, so it is read defensively:
 //! - the entry count is checked before the central directory is parsed ([`preflight`]);
+//! - entries that share bytes, or run into the central directory, refuse the archive before any
+//!   entry is read ([`extent`]): one compressed file listed 1,000 times is a bomb of its own;
 //! - names that point outside the archive, or would mislead a reader, are refused ([`name`]);
 //! - entries are streamed through a [`guard`] that counts the bytes actually decompressed and
-//!   stops at the per-entry, ratio and batch limits, because declared sizes lie in a zip bomb;
+//!   stops at the per-entry, ratio and batch limits, because declared sizes lie in a zip bomb
+//!   (the batch limit is the smaller of an absolute one and one relative to the archive's size);
 //! - an archive inside the archive is refused ([`nested`]), since it would skip these checks.
 //!
 //! A refused *entry* does not stop the batch: it is reported with its [`EntryRefusal`], and the
-//! caller puts it in the sender's quarantine. Only a file that is not a zip at all, or that lists
-//! more entries than allowed, is refused whole ([`BatchError`]).
+//! caller puts it in the sender's quarantine. Only a file that is not a zip at all, that lists
+//! more entries than allowed, or whose entries overlap is refused whole ([`BatchError`]), and
+//! that is decided in [`BatchReader::open`], before any entry is read or anything stored.
 
 mod entry;
+mod extent;
 mod guard;
 mod name;
 mod nested;
@@ -22,7 +27,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use std::io::{self, Read, Seek};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
@@ -31,7 +36,7 @@ pub use entry::{EntryInfo, EntryInfoOrName};
 pub use guard::RATIO_FREE_BYTES;
 pub use refusal::EntryRefusal;
 
-use guard::{Caps, Guard};
+use guard::{Allowance, Caps, Guard};
 use name::Named;
 use source::{SourceFailure, Watched};
 
@@ -43,6 +48,11 @@ pub struct BatchLimits {
     pub max_entries: usize,
     /// Decompressed bytes for all entries together, counted as they are read.
     pub max_total_uncompressed: u64,
+    /// How many times the archive's own size all entries together may unpack to (never less
+    /// than [`RATIO_FREE_BYTES`]); the smaller of this and `max_total_uncompressed` applies.
+    /// Many small entries each stay under [`RATIO_FREE_BYTES`], where their own ratio is not
+    /// checked, so without this a 1 MB archive could unpack to 1 GB.
+    pub max_total_ratio: u64,
     /// Decompressed bytes for one entry.
     pub max_entry_uncompressed: u64,
     /// How many times its compressed size an entry may expand to (once past [`RATIO_FREE_BYTES`]).
@@ -56,6 +66,7 @@ impl Default for BatchLimits {
         Self {
             max_entries: 1000,
             max_total_uncompressed: 2 << 30,
+            max_total_ratio: 100,
             max_entry_uncompressed: 512 << 20,
             max_ratio: 100,
             allow_nested_zip: false,
@@ -77,6 +88,11 @@ pub enum BatchError {
     )]
     TooManyEntries { found: usize, limit: usize },
     #[error(
+        "the archive's entries overlap ({0}): no zip tool writes that, but zip bombs do, to unpack the \
+         same data many times over: zip the files again and upload the new archive"
+    )]
+    OverlappingEntries(String),
+    #[error(
         "the server could not read the uploaded archive back from its temporary storage ({0}): try again, \
          and tell the service desk if it keeps happening"
     )]
@@ -91,6 +107,8 @@ pub type EntryOutcome<T> = (EntryInfoOrName, Result<T, EntryRefusal>);
 pub struct BatchReader<R: Read + Seek> {
     archive: ZipArchive<Watched<R>>,
     limits: BatchLimits,
+    /// What all entries together may unpack to, worked out from the limits and the archive's size.
+    allowance: Allowance,
     source: SourceFailure,
 }
 
@@ -103,17 +121,20 @@ enum Inspected {
 
 impl<R: Read + Seek> BatchReader<R> {
     /// Reads the central directory and checks the entry count, first from the end record (so a
-    /// hostile count is refused before it costs memory) and then from what was parsed.
+    /// hostile count is refused before it costs memory) and then from what was parsed; then
+    /// checks that no two entries share bytes. Everything that refuses a whole archive is decided
+    /// here, before any entry is read, so a refused archive never has some of its files stored.
     pub fn open(reader: R, limits: BatchLimits) -> Result<Self, BatchError> {
         let (mut reader, source) = Watched::new(reader);
         let too_many = |found: usize| {
             (found > limits.max_entries).then_some(BatchError::TooManyEntries { found, limit: limits.max_entries })
         };
         let declared = preflight::declared_entries(&mut reader)?;
+        let allowance = Allowance::for_archive(&limits, reader.seek(SeekFrom::End(0))?);
         if let Some(error) = too_many(usize::try_from(declared).unwrap_or(usize::MAX)) {
             return Err(error);
         }
-        let archive = ZipArchive::new(reader).map_err(|e| match source::failed(&source) {
+        let mut archive = ZipArchive::new(reader).map_err(|e| match source::failed(&source) {
             Some(io) => BatchError::Io(io),
             None => BatchError::NotAZip(describe_archive_error(&e)),
         })?;
@@ -125,7 +146,12 @@ impl<R: Read + Seek> BatchReader<R> {
         if archive.has_duplicate_names() {
             return Err(BatchError::NotAZip("it lists the same name more than once".to_owned()));
         }
-        Ok(Self { archive, limits, source })
+        let layout = extent::check(&mut archive);
+        if let Some(io) = source::failed(&source) {
+            return Err(BatchError::Io(io));
+        }
+        layout.map_err(|overlap| BatchError::OverlappingEntries(overlap.0))?;
+        Ok(Self { archive, limits, allowance, source })
     }
 
     /// Entries the archive lists, folders and skipped entries included.
@@ -170,8 +196,8 @@ impl<R: Read + Seek> BatchReader<R> {
     fn caps(&self, compressed: u64, used: u64) -> Caps {
         Caps {
             entry: self.limits.max_entry_uncompressed,
-            total_left: self.limits.max_total_uncompressed.saturating_sub(used),
-            total: self.limits.max_total_uncompressed,
+            total_left: self.allowance.bytes().saturating_sub(used),
+            total: self.allowance,
             max_ratio: self.limits.max_ratio,
             compressed,
         }

@@ -23,6 +23,10 @@ pub enum EntryRefusal {
     /// The entries before this one left too little of the batch's total uncompressed allowance.
     /// Later, smaller entries that still fit are delivered.
     TotalTooLarge { limit: u64 },
+    /// The entries before this one left too little of what the batch may unpack to relative to
+    /// the archive's own size: `limit` bytes, `ratio` times the archive. Many small entries that
+    /// each compress extremely well are how a small upload becomes a huge store.
+    BatchRatioTooHigh { limit: u64, ratio: u64 },
     /// The entry is password-protected; the service cannot read it, and would not hold the key.
     Encrypted,
     /// The entry cannot be unpacked by this service. Holds the rest of the sentence after
@@ -55,6 +59,7 @@ impl EntryRefusal {
             Self::TooLarge { .. } => "too_large",
             Self::RatioTooHigh { .. } => "compression_ratio",
             Self::TotalTooLarge { .. } => "batch_too_large",
+            Self::BatchRatioTooHigh { .. } => "batch_compression_ratio",
             Self::Encrypted => "encrypted",
             Self::Unsupported(_) => "unsupported",
             Self::Corrupt(_) => "damaged",
@@ -84,6 +89,12 @@ impl fmt::Display for EntryRefusal {
                 f,
                 "the entry would take the batch past the {} its files may unpack to in all: send it in \
                  another batch",
+                human(*limit)
+            ),
+            Self::BatchRatioTooHigh { limit, ratio } => write!(
+                f,
+                "the entry would take the batch past {}, {ratio} times the size of the archive, which is as far as \
+                 a batch may expand: if the file is genuine, send it on its own",
                 human(*limit)
             ),
             Self::Encrypted => f.write_str(
@@ -118,6 +129,7 @@ mod tests {
             EntryRefusal::TooLarge { limit: 512 << 20 },
             EntryRefusal::RatioTooHigh { ratio: 1000, limit: 100 },
             EntryRefusal::TotalTooLarge { limit: 2 << 30 },
+            EntryRefusal::BatchRatioTooHigh { limit: 7 << 20, ratio: 100 },
             EntryRefusal::Encrypted,
             EntryRefusal::Unsupported("uses the LZMA compression method".into()),
             EntryRefusal::Corrupt("its checksum does not match its content".into()),

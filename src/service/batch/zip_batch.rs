@@ -18,8 +18,9 @@ use crate::service::ServiceError;
 const SPOOL_QUEUE: usize = 8;
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Spools the archive, then places each of its files. A file that is not a zip, or that holds
-/// more entries than allowed, is refused whole and nothing of it is kept.
+/// Spools the archive, then places each of its files. A file that is not a zip, that holds more
+/// entries than allowed, or whose entries overlap, is refused whole by [`BatchReader::open`],
+/// before the batch is recorded or any file stored, and nothing of it is kept.
 pub async fn place_zip<S, E>(batch: Batch, body: S) -> Result<BatchReport, ServiceError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
@@ -71,6 +72,7 @@ fn refuse_archive(e: BatchError) -> ServiceError {
     match e {
         BatchError::NotAZip(_) => ServiceError::unprocessable("not_a_zip", e.to_string()),
         BatchError::TooManyEntries { .. } => ServiceError::unprocessable("too_many_entries", e.to_string()),
+        BatchError::OverlappingEntries(_) => ServiceError::unprocessable("overlapping_entries", e.to_string()),
         BatchError::Io(io) => ServiceError::Internal(anyhow::Error::new(io).context("reading a spooled batch")),
     }
 }

@@ -75,7 +75,7 @@ fn an_entry_compressed_with_another_method_is_refused() {
     assert!(matches!(&outcomes[0].1, Err(EntryRefusal::Unsupported(what)) if what.contains("compression method")));
 }
 
-/// The spool file fails when the data of the entry at `fail_from` is read.
+/// The spool file fails when a read starts between `fail_from` and `fail_to`.
 struct FailingDisk {
     inner: Cursor<Vec<u8>>,
     fail_from: u64,
@@ -103,10 +103,15 @@ fn a_failing_disk_stops_the_batch_instead_of_blaming_the_sender() {
     let zip = zip_of(&[("a.csv", b"one"), ("b.csv", &noise(10_000, 8)), ("pad.bin", &noise(80_000, 10))]);
     let h = headers(&zip, "b.csv");
     let fail_to = headers(&zip, "pad.bin").local as u64;
-    let disk = FailingDisk { inner: Cursor::new(zip), fail_from: h.local as u64, fail_to };
-    let mut reader = BatchReader::open(disk, BatchLimits::default()).expect("the end of the file reads");
+    let disk = FailingDisk { inner: Cursor::new(zip.clone()), fail_from: h.data as u64, fail_to };
+    let mut reader = BatchReader::open(disk, BatchLimits::default()).expect("the end and the local headers read");
     let result = reader.for_each(|_, entry| io::copy(entry, &mut io::sink()));
     assert!(matches!(&result, Err(BatchError::Io(e)) if e.to_string().contains("spool file")), "{result:?}");
+
+    // `open` reads every local header to check the layout: a failure there is the server's too.
+    let disk = FailingDisk { inner: Cursor::new(zip), fail_from: h.local as u64, fail_to };
+    let result = BatchReader::open(disk, BatchLimits::default()).err();
+    assert!(matches!(&result, Some(BatchError::Io(e)) if e.to_string().contains("spool file")), "{result:?}");
 }
 
 proptest! {

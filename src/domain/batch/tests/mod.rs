@@ -5,6 +5,7 @@ mod damage;
 mod hostile_names;
 mod limits;
 mod ordinary;
+mod shared_data;
 
 use std::io::{self, Cursor, Read, Write};
 
