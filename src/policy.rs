@@ -5,8 +5,7 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::{
-    FunctionSlug, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Role, TransferState, UserId, UserStatus,
-    Username,
+    FunctionSlug, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Role, TransferState, UserId, UserStatus, Username,
 };
 use crate::store::meta::{ApiKeyRecord, KeyScope, TransferRecord, UserRecord};
 
