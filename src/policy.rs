@@ -38,7 +38,7 @@ pub struct SessionPrincipal {
     pub pending: Vec<PendingStep>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingStep {
     AcceptTerms,

@@ -14,6 +14,7 @@ mod holds;
 mod json;
 mod keys;
 mod messages;
+pub mod openapi;
 mod organisations;
 mod quarantine;
 pub mod refusals;
@@ -74,6 +75,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         organisations::endpoints(),
         users::endpoints(),
         keys::endpoints(),
+        openapi::endpoints(),
     ]
     .into_iter()
     .flatten()
