@@ -122,6 +122,7 @@ pub fn document() -> Result<Value, serde_json::Error> {
                 let public =
                     table.iter().any(|e| e.public && e.path == path && e.method.as_str().eq_ignore_ascii_case(method));
                 if let Some(op) = op.as_object_mut() {
+                    op.insert("operationId".into(), Value::String(operation_id(method, path)));
                     describe_shared(path, public, op);
                 }
             }
@@ -153,6 +154,13 @@ const BACKED: &[(&str, &str)] = &[
     ("500", "`internal`: something went wrong on the server; it has been logged"),
     ("503", "`unavailable`: the database or the object store is not answering; try again shortly"),
 ];
+
+/// `get_users_id`, `post_session_totp_confirm`: unique, as a method and path are, where the
+/// handlers' own names (`list`, `show`) repeat from module to module.
+fn operation_id(method: &str, path: &str) -> String {
+    let words = path.trim_start_matches("/api/v1").split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty());
+    std::iter::once(method).chain(words).collect::<Vec<_>>().join("_")
+}
 
 fn describe_shared(path: &str, public: bool, op: &mut Map<String, Value>) {
     let mut shared: Vec<(&str, &str)> = ANY_ROUTE.to_vec();
@@ -194,14 +202,14 @@ fn describe_error(status: &str, response: &mut Value) {
             ] })
         };
         response["content"] = json!({ "application/json": { "schema": schema } });
-    }
-    let header = match status {
-        "401" => Some(("WWW-Authenticate", "`Bearer realm=\"pigeonpost\"`")),
-        "429" | "503" => Some(("Retry-After", "Seconds to wait before trying again")),
-        _ => None,
-    };
-    if let Some((name, description)) = header {
-        response["headers"][name] = json!({ "description": description, "schema": { "type": "string" } });
+        let header = match status {
+            "401" => Some(("WWW-Authenticate", "`Bearer realm=\"pigeonpost\"`")),
+            "429" | "503" => Some(("Retry-After", "Seconds to wait before trying again")),
+            _ => None,
+        };
+        if let Some((name, description)) = header {
+            response["headers"][name] = json!({ "description": description, "schema": { "type": "string" } });
+        }
     }
 }
 
@@ -230,6 +238,12 @@ mod tests {
     fn the_codes_of_an_error_are_the_backticked_words_before_each_colon() {
         let text = "`not_found`: no such `thing` here\n\n`too_large`, `too_many_files`: smaller\n\n`not_found`: again";
         assert_eq!(codes(text), ["not_found", "too_large", "too_many_files"]);
+    }
+
+    #[test]
+    fn an_operation_is_named_by_its_method_and_path() {
+        assert_eq!(super::operation_id("post", "/api/v1/users/{id}/reset-password"), "post_users_id_reset_password");
+        assert_eq!(super::operation_id("get", "/healthz"), "get_healthz");
     }
 
     #[test]

@@ -181,6 +181,7 @@ async fn receive(
 struct ListParams {
     /// `inbox` (default) or `sent`.
     #[serde(rename = "box")]
+    #[param(inline)]
     mailbox: Option<Mailbox>,
     /// Items per page, 1 to 200.
     limit: Option<u32>,
