@@ -203,7 +203,7 @@ async fn every_route_in_the_table_is_in_the_openapi_document_with_its_method_and
         "routes without a #[utoipa::path] in their module's Api: {undocumented:?}\n\
          documented operations the route table does not have: {unrouted:?}"
     );
-    assert!(table.len() > 60, "only {} routes: is the route table empty?", table.len());
+    assert!(table.len() > 50, "only {} routes: is the route table empty?", table.len());
 }
 
 #[tokio::test]

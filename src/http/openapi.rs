@@ -158,7 +158,8 @@ const BACKED: &[(&str, &str)] = &[
 /// `get_users_id`, `post_session_totp_confirm`: unique, as a method and path are, where the
 /// handlers' own names (`list`, `show`) repeat from module to module.
 fn operation_id(method: &str, path: &str) -> String {
-    let words = path.trim_start_matches("/api/v1").split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty());
+    let words =
+        path.trim_start_matches("/api/v1").split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty());
     std::iter::once(method).chain(words).collect::<Vec<_>>().join("_")
 }
 
