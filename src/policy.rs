@@ -40,7 +40,7 @@ pub struct SessionPrincipal {
     pub pending: Vec<PendingStep>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingStep {
     /// The password was chosen for the person (generated): only changing it is allowed.

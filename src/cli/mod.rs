@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `admin`, `keys`, `audit`, `retention`, `config`.
+//! The command line: `serve`, `migrate`, `admin`, `keys`, `audit`, `retention`, `config`, `openapi`.
 
 mod admin;
 mod admin_users;
@@ -53,6 +53,8 @@ pub enum Command {
     /// Show settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the OpenAPI 3.1 description of the HTTP API (also served at /api/v1/openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +69,19 @@ pub enum ConfigCommand {
 struct Refuted;
 
 pub fn run(cli: Cli) -> ExitCode {
+    // Needs no settings, database or runtime: the document is built from the code alone.
+    if let Command::Openapi = cli.command {
+        return match crate::http::openapi::json() {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: the OpenAPI document could not be built: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
@@ -111,6 +126,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 print!("{}", crate::config::DEFAULT_TOML);
                 Ok(())
             }
+            // Answered above, before the settings were read.
+            Command::Openapi => Ok(()),
         }
     });
     match result {

@@ -14,8 +14,17 @@ pub struct Catalogue {
     pub channels: Vec<Channel>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "slug": "governors",
+    "name": "Governors",
+    "description": "Papers for governing boards, from the LA's governor services to schools.",
+    "route": [{"from": "team:smst", "to": "explicit_school"}],
+    "extensions": ["pdf", "docx"],
+    "max_size_bytes": 20971520,
+    "retention": {"purge_after_upload_days": 60}
+})))]
 pub struct Channel {
     pub slug: String,
     /// Switched off, nobody may send on it (the census outside its window); files already
@@ -63,7 +72,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     pub purge_after_upload_days: Option<u32>,
@@ -71,7 +80,7 @@ pub struct Retention {
     pub warn_days_before_expiry: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NameRule {
     #[default]
@@ -80,10 +89,14 @@ pub enum NameRule {
     OwnDfeNumber,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
+    /// `schools`, `teams`, `any`, or `team:<slug>`.
+    #[schema(value_type = String)]
     pub from: Sender,
+    /// `team:<slug>`, `explicit_school`, `explicit_team`, `explicit`, `named_school`, `group` or `reply`.
+    #[schema(value_type = String)]
     pub to: Recipients,
 }
 

@@ -89,7 +89,7 @@ impl TransferState {
 }
 
 /// Which side of a mailbox a listing shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mailbox {
     Inbox,

@@ -21,6 +21,10 @@ use crate::policy::Principal;
 use crate::service::audit;
 use crate::store::meta::{AuditFilter, AuditRecord};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(search))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::new(Method::GET, "/api/v1/audit", get(search))]
 }
@@ -28,7 +32,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 /// Most rows one CSV export holds; narrow the filters for more.
 const EXPORT_LIMIT: usize = 100_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Params {
     org: Option<String>,
     actor: Option<String>,
@@ -45,7 +50,7 @@ struct Params {
     format: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ActorView {
     kind: &'static str,
     id: String,
@@ -55,7 +60,7 @@ struct ActorView {
     client_addr: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EventView {
     seq: u64,
     at: String,
@@ -68,6 +73,7 @@ struct EventView {
     #[serde(skip_serializing_if = "Option::is_none")]
     org: Option<String>,
     outcome: &'static str,
+    #[schema(value_type = Object)]
     details: serde_json::Value,
     hash: String,
 }
@@ -95,7 +101,8 @@ impl From<&AuditRecord> for EventView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditPage)]
 struct PageView {
     items: Vec<EventView>,
     next_cursor: Option<u64>,
@@ -113,6 +120,15 @@ fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, A
     .transpose()
 }
 
+/// Searches the audit trail, newest first: a page of JSON, or every match as CSV.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(Params), responses(
+    (status = 200, description = "A page of events (`format=json`), or all of them as CSV (`format=csv`)", content(
+        (PageView = "application/json"),
+        (String = "text/csv"),
+    )),
+    (status = 400, description = "`invalid_query`, `invalid_time`, `invalid_format`, `invalid_cursor`: a parameter is not valid"),
+    (status = 403, description = "`forbidden`: only administrators read the audit trail"),
+))]
 async fn search(
     State(state): State<AppState>,
     who: Principal,

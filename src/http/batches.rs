@@ -18,6 +18,10 @@ use crate::policy::Principal;
 use crate::service::batch::{self, refused, Batch, BatchReport, FileReport};
 use crate::service::ServiceError;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, show))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/api/v1/batches", post(create)),
@@ -25,13 +29,31 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BatchParams {
+    /// The channel, e.g. `checking-files` (required).
+    #[param(required = true)]
     channel: Option<String>,
 }
 
 const ZIP_TYPES: &[&str] = &["application/zip", "application/x-zip-compressed", "application/octet-stream"];
 
+/// Many files at once, each routed to the school whose DfE number starts its name; a file that
+/// cannot be routed is held in the sender's quarantine with the reason.
+#[utoipa::path(post, path = "/api/v1/batches", tag = "batches", params(BatchParams),
+    request_body(description = "One part per file, or one zip archive", content(
+        (super::openapi::FileBytes = "multipart/form-data"),
+        (super::openapi::FileBytes = "application/zip"),
+    )),
+    responses(
+        (status = 200, description = "What became of each file", body = BatchReport),
+        (status = 400, description = "`invalid_query`, `missing_parameter`, `invalid_channel`: a parameter is not valid\n\n`invalid_multipart`: the form has no boundary"),
+        (status = 403, description = "`forbidden`: the caller may not send on this channel\n\n`channel_off`: the channel is switched off for now"),
+        (status = 413, description = "`too_large`: the archive is larger than a batch may be"),
+        (status = 415, description = "`type_not_allowed`: neither multipart/form-data nor a zip archive"),
+        (status = 422, description = "`empty_batch`, `not_a_zip`, `too_many_entries`: the batch cannot be read, or holds too many files"),
+))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -128,6 +150,11 @@ fn stopped(e: &multer::Error, limit: u64) -> FileReport {
     }
 }
 
+/// The report of an earlier batch.
+#[utoipa::path(get, path = "/api/v1/batches/{id}", tag = "batches", params(("id" = String, Path, description = "The batch's id (a UUID)")), responses(
+    (status = 200, description = "The batch's report (for a batch not read to its end: `batch`, `channel`, `complete: false` and a `message`)", body = BatchReport),
+    (status = 404, description = "`not_found`: no such batch, or not the caller's"),
+))]
 async fn show(
     State(state): State<AppState>,
     who: Principal,

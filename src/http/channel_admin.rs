@@ -17,6 +17,10 @@ use crate::domain::channel::Channel;
 use crate::policy::Principal;
 use crate::service::channel_admin::{self, ChannelDetail};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show, put, revert))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::GET, "/api/v1/channels/{slug}", get(show)),
@@ -25,7 +29,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChannelDetailView {
     /// The definition in force, in the fields of channels.toml.
     channel: Channel,
@@ -58,6 +62,12 @@ impl From<ChannelDetail> for ChannelDetailView {
     }
 }
 
+/// A channel's whole definition, and where it comes from.
+#[utoipa::path(get, path = "/api/v1/channels/{slug}", tag = "channels", params(("slug" = String, Path, description = "The channel, e.g. `census`")), responses(
+    (status = 200, description = "The definition in force", body = ChannelDetailView),
+    (status = 403, description = "`forbidden`: only LA administrators manage channels"),
+    (status = 404, description = "`not_found`: no such channel"),
+))]
 async fn show(
     State(state): State<AppState>,
     who: Principal,
@@ -66,6 +76,16 @@ async fn show(
     Ok(Json(channel_admin::show(&state, &who, &slug).await?.into()))
 }
 
+/// Defines a channel, or changes one from channels.toml; the body has the fields of channels.toml.
+#[utoipa::path(put, path = "/api/v1/channels/{slug}", tag = "channels", params(("slug" = String, Path, description = "The channel, e.g. `census`")),
+    request_body = Channel,
+    responses(
+        (status = 200, description = "Changed", body = ChannelDetailView),
+        (status = 201, description = "A new channel", body = ChannelDetailView),
+        (status = 400, description = "`invalid_body`: the body is not JSON\n\n`slug_mismatch`: the body's slug is not the address's"),
+        (status = 403, description = "`forbidden`: only LA administrators manage channels"),
+        (status = 422, description = "`invalid_channel`: the definition is not valid, or leaves the catalogue inconsistent"),
+))]
 async fn put(
     State(state): State<AppState>,
     who: Principal,
@@ -77,6 +97,12 @@ async fn put(
 }
 
 /// The file's definition, back in force; 204 when the channel existed only through the API.
+#[utoipa::path(delete, path = "/api/v1/channels/{slug}", tag = "channels", params(("slug" = String, Path, description = "The channel, e.g. `census`")), responses(
+    (status = 200, description = "The file's definition, in force again", body = ChannelDetailView),
+    (status = 204, description = "The channel existed only through the API and is gone"),
+    (status = 403, description = "`forbidden`: only LA administrators manage channels"),
+    (status = 404, description = "`not_found`: no such channel, or it was never changed"),
+))]
 async fn revert(State(state): State<AppState>, who: Principal, Path(slug): Path<String>) -> Result<Response, ApiError> {
     Ok(match channel_admin::revert(&state, &who, &slug).await? {
         Some(detail) => Json(ChannelDetailView::from(detail)).into_response(),

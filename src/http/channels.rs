@@ -15,6 +15,10 @@ use crate::policy::Principal;
 use crate::service::channels::{self, ChannelOffer};
 use crate::service::reports;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, turnaround))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::GET, "/api/v1/channels", get(list)),
@@ -22,12 +26,14 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TurnaroundParams {
+    /// The request channel, e.g. `fsm`.
     channel: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OpenRequestView {
     #[serde(flatten)]
     transfer: TransferView,
@@ -35,7 +41,7 @@ struct OpenRequestView {
     overdue: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TurnaroundView {
     channel: String,
     target_business_days: Option<u32>,
@@ -44,6 +50,13 @@ struct TurnaroundView {
     requests: Vec<OpenRequestView>,
 }
 
+/// Requests on a channel with a turnaround target that are still unanswered, oldest first.
+#[utoipa::path(get, path = "/api/v1/reports/turnaround", tag = "reports", params(TurnaroundParams), responses(
+    (status = 200, description = "The open requests", body = TurnaroundView),
+    (status = 400, description = "`missing_parameter`: say which channel"),
+    (status = 403, description = "`forbidden`: only the LA sees this report"),
+    (status = 404, description = "`not_found`: no such channel"),
+))]
 async fn turnaround(
     State(state): State<AppState>,
     who: Principal,
@@ -70,7 +83,7 @@ async fn turnaround(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChannelView {
     slug: String,
     name: String,
@@ -117,6 +130,10 @@ impl From<ChannelOffer> for ChannelView {
     }
 }
 
+/// The channels, what each accepts, and whether the caller may send on it.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", responses(
+    (status = 200, description = "Every channel, with what the caller may do on it", body = Vec<ChannelView>),
+))]
 async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<ChannelView>>, ApiError> {
     Ok(Json(channels::offered(&state, &who)?.into_iter().map(Into::into).collect()))
 }

@@ -10,16 +10,36 @@ use super::Endpoint;
 use crate::app::AppState;
 use crate::service::startup::{keyring_state, KeyringState};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz))]
+pub(super) struct Api;
+
+/// What a probe answers: `ok`, or `unavailable` for a backend that does not answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the JSON the probes build.
+struct Probe {
+    status: String,
+    database: Option<String>,
+    store: Option<String>,
+    keyring: Option<String>,
+}
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::public(Method::GET, "/healthz", get(healthz)), Endpoint::public(Method::GET, "/readyz", get(readyz))]
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "Up", body = Probe)))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready when both backends answer and this node's master keys agree with the database's
 /// record of them. Says which part is wrong, but never why (the log has that).
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, description = "The database and the object store answer, and this node holds the master keys the database needs", body = Probe),
+    (status = 503, description = "A backend does not answer, or this node's master keys do not match the database's (`keyring`: `mismatch`); the log says why", body = Probe),
+))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let (db, store) = tokio::join!(state.repo().ping(), state.blobs().check());
     if let Err(e) = &db {

@@ -17,6 +17,10 @@ use crate::policy::Principal;
 use crate::service::holds::{self, HoldRequest};
 use crate::store::meta::HoldRecord;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(place, list, lift))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/api/v1/holds", axum::routing::post(place)),
@@ -25,8 +29,9 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewHold, examples(json!({"scope": "organisation", "target": "825/2001", "reason": "Subject access request SAR-2026-014"})))]
 struct PlaceBody {
     /// `transfer`, `organisation` or `channel`.
     scope: String,
@@ -35,7 +40,8 @@ struct PlaceBody {
     reason: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
     /// Lifted holds too, not only those in force.
@@ -43,7 +49,7 @@ struct ListParams {
     include_lifted: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct HoldView {
     id: String,
     scope: &'static str,
@@ -74,11 +80,18 @@ impl From<HoldRecord> for HoldView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct HoldList {
     holds: Vec<HoldView>,
 }
 
+/// Places a legal hold: nothing it covers is purged until it is lifted.
+#[utoipa::path(post, path = "/api/v1/holds", tag = "holds", request_body = PlaceBody, responses(
+    (status = 201, description = "Placed", body = HoldView),
+    (status = 400, description = "`invalid_body`: the body is not a hold\n\n`invalid_scope`, `invalid_target`: scope or target is not valid"),
+    (status = 403, description = "`forbidden`: only LA administrators place holds"),
+    (status = 404, description = "`not_found`: the target does not exist"),
+))]
 async fn place(
     State(state): State<AppState>,
     who: Principal,
@@ -88,6 +101,12 @@ async fn place(
     Ok((StatusCode::CREATED, Json(holds::place(&state, &who, request).await?.into())))
 }
 
+/// The holds in force (and the lifted ones, with `include_lifted=true`).
+#[utoipa::path(get, path = "/api/v1/holds", tag = "holds", params(ListParams), responses(
+    (status = 200, description = "The holds", body = HoldList),
+    (status = 400, description = "`invalid_query`: the only parameter is include_lifted"),
+    (status = 403, description = "`forbidden`: only LA administrators see holds"),
+))]
 async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -100,6 +119,13 @@ async fn list(
     Ok(Json(HoldList { holds: found.into_iter().map(Into::into).collect() }))
 }
 
+/// Lifts a hold.
+#[utoipa::path(delete, path = "/api/v1/holds/{id}", tag = "holds", params(("id" = String, Path, description = "The hold's id")), responses(
+    (status = 200, description = "Lifted", body = HoldView),
+    (status = 403, description = "`forbidden`: only LA administrators lift holds"),
+    (status = 404, description = "`not_found`: no such hold"),
+    (status = 409, description = "`already_lifted`: the hold was lifted before"),
+))]
 async fn lift(
     State(state): State<AppState>,
     who: Principal,

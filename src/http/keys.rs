@@ -19,6 +19,10 @@ use crate::policy::Principal;
 use crate::service::api_keys;
 use crate::store::meta::KeyScope;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, revoke, resume))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::GET, "/api/v1/keys", get(list)),
@@ -28,6 +32,13 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
+/// API keys, without their secrets.
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", params(super::organisations::OrgFilterParams), responses(
+    (status = 200, description = "The keys", body = Vec<KeyView>),
+    (status = 400, description = "`invalid_query`: the org filter is not valid"),
+    (status = 403, description = "`forbidden`: only LA administrators manage keys"),
+    (status = 404, description = "`not_found`: no such organisation"),
+))]
 async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -36,24 +47,40 @@ async fn list(
     Ok(Json(api_keys::list_as(&state, &who, org.as_ref()).await?.iter().map(Into::into).collect()))
 }
 
-#[derive(Deserialize)]
+/// An API key for an automated job, scoped to one organisation and to named channels.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"org": "825/2001", "name": "census-upload", "channels": ["census", "general"], "send": true, "receive": false, "expires_at": "2027-07-31T00:00:00Z"})))]
 struct NewKey {
+    /// The organisation the key acts for: a DfE number or a team slug.
     org: String,
+    /// A name unique within the organisation, saying what uses it.
     name: String,
+    /// The channels it may use, or `["*"]` for all; `["general"]` when left out.
     channels: Option<Vec<String>>,
+    /// Whether it may upload (default true).
     send: Option<bool>,
+    /// Whether it may read its organisation's inbox and download (default true).
     receive: Option<bool>,
+    /// An RFC 3339 time after which it stops working; none when left out.
     expires_at: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CreatedKey {
     id: String,
     /// Shown once; only a hash is kept.
     key: String,
 }
 
+/// Makes an API key; its secret is in the answer and nowhere else.
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = NewKey, responses(
+    (status = 201, description = "Made: keep `key` now, it is shown once", body = CreatedKey),
+    (status = 400, description = "`invalid_body`: the body is not a key\n\n`invalid_org`, `invalid_time`, `invalid_scope`: a field is not valid"),
+    (status = 403, description = "`forbidden`: only LA administrators make keys"),
+    (status = 409, description = "`duplicate_key_name`: the organisation has a key of that name"),
+    (status = 422, description = "`unknown_organisation`: no such organisation"),
+))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -77,11 +104,23 @@ async fn create(
 }
 
 /// Lets a key that a download alert suspended go on.
+#[utoipa::path(post, path = "/api/v1/keys/{id}/resume", tag = "keys", params(("id" = String, Path, description = "The key's id")), responses(
+    (status = 204, description = "Resumed"),
+    (status = 403, description = "`forbidden`: only LA administrators resume keys"),
+    (status = 404, description = "`not_found`: no such key"),
+    (status = 409, description = "`not_suspended`: the key is not suspended"),
+))]
 async fn resume(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     crate::service::audit::resume_key(&state, &who, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Revokes a key: it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", params(("id" = String, Path, description = "The key's id")), responses(
+    (status = 204, description = "Revoked"),
+    (status = 403, description = "`forbidden`: only LA administrators revoke keys"),
+    (status = 404, description = "`not_found`: no such key"),
+))]
 async fn revoke(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     api_keys::revoke(state.repo(), state.now(), Some(&who), &id).await?;
     Ok(StatusCode::NO_CONTENT)

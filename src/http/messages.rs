@@ -15,19 +15,35 @@ use crate::domain::ChannelSlug;
 use crate::policy::Principal;
 use crate::service::messages::{self, MessageRequest};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::new(Method::POST, "/api/v1/messages", post(create))]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewMessage, examples(json!({"channel": "general", "to": "smst", "message": "Our census return will be a day late: the office is closed on Thursday."})))]
 struct MessageBody {
+    /// A channel that takes messages without a file, e.g. `general`.
     channel: String,
+    /// The recipient, on channels that ask for one: a DfE number or a team slug.
     to: Option<String>,
     message: String,
+    /// The id of the transfer this answers.
     reply_to: Option<String>,
 }
 
+/// Sends a message with no file, on a channel that allows it.
+#[utoipa::path(post, path = "/api/v1/messages", tag = "transfers", request_body = MessageBody, responses(
+    (status = 201, description = "Sent", body = TransferView),
+    (status = 400, description = "`invalid_body`: the body is not a message\n\n`invalid_channel`, `invalid_reply_to`, `invalid_recipient`, `empty_message`: a field is not valid"),
+    (status = 403, description = "`forbidden`: the caller may not send on this channel, or to this recipient\n\n`channel_off`: the channel is switched off for now"),
+    (status = 404, description = "`not_found`: the recipient, or the transfer answered, does not exist"),
+    (status = 422, description = "`messages_not_allowed`, `schools_only`, `wrong_recipient_kind`, `empty_group`: the channel does not carry it this way"),
+))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,

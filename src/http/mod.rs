@@ -16,6 +16,7 @@ mod holds;
 mod json;
 mod keys;
 mod messages;
+pub mod openapi;
 mod organisations;
 mod quarantine;
 pub mod refusals;
@@ -78,6 +79,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         organisations::endpoints(),
         users::endpoints(),
         keys::endpoints(),
+        openapi::endpoints(),
     ]
     .into_iter()
     .flatten()

@@ -15,6 +15,10 @@ use crate::domain::{OrgKind, OrgRef};
 use crate::policy::Principal;
 use crate::service::organisations;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, show, close, second_factor))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::GET, "/api/v1/organisations", get(list)),
@@ -33,8 +37,10 @@ pub fn org_ref(raw: &str) -> Result<OrgRef, ApiError> {
 /// The optional `?org=` filter of listings: a DfE number or a team slug.
 pub struct OrgFilter(pub Option<OrgRef>);
 
-#[derive(Deserialize)]
-struct OrgFilterParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct OrgFilterParams {
+    /// Only this organisation's: a DfE number (`825/2001`) or a team slug.
     org: Option<String>,
 }
 
@@ -49,10 +55,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for OrgFilter {
     }
 }
 
+/// The register: schools and teams.
+#[utoipa::path(get, path = "/api/v1/organisations", tag = "organisations", responses(
+    (status = 200, description = "Every organisation", body = Vec<OrgDetailView>),
+    (status = 403, description = "`forbidden`: only LA administrators read the register"),
+))]
 async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<OrgDetailView>>, ApiError> {
     Ok(Json(organisations::list_as(&state, &who).await?.iter().map(Into::into).collect()))
 }
 
+/// One organisation.
+#[utoipa::path(get, path = "/api/v1/organisations/{org}", tag = "organisations", params(("org" = String, Path, description = "A DfE number without its slash (`8252001`) or a team slug")), responses(
+    (status = 200, description = "The organisation", body = OrgDetailView),
+    (status = 403, description = "`forbidden`: the caller may not see it"),
+    (status = 404, description = "`not_found`: no such organisation"),
+))]
 async fn show(
     State(state): State<AppState>,
     who: Principal,
@@ -61,15 +78,25 @@ async fn show(
     Ok(Json((&organisations::show(&state, &who, &org_ref(&org)?).await?).into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"kind": "school", "ref": "825/2099", "name": "Riverside Primary School"})))]
 struct NewOrg {
+    /// `school` or `team`.
     kind: String,
+    /// A school's DfE number (`825/2099`), or a team's slug (`admissions`).
     #[serde(rename = "ref")]
     reference: String,
     name: String,
 }
 
+/// Adds a school or a team by hand (schools normally come from the GIAS import).
+#[utoipa::path(post, path = "/api/v1/organisations", tag = "organisations", request_body = NewOrg, responses(
+    (status = 201, description = "Added", body = OrgDetailView),
+    (status = 400, description = "`invalid_body`: the body is not an organisation\n\n`invalid_kind`, `invalid_reference`: a field is not valid"),
+    (status = 403, description = "`forbidden`: only LA administrators change the register"),
+    (status = 409, description = "`duplicate_organisation`: it exists already"),
+))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -87,6 +114,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json((&org).into())))
 }
 
+/// Marks an organisation closed: it sends and receives nothing more.
+#[utoipa::path(post, path = "/api/v1/organisations/{org}/close", tag = "organisations", params(("org" = String, Path, description = "A DfE number without its slash (`8252001`) or a team slug")), responses(
+    (status = 200, description = "Closed", body = OrgDetailView),
+    (status = 403, description = "`forbidden`: only LA administrators change the register"),
+    (status = 404, description = "`not_found`: no such organisation"),
+))]
 async fn close(
     State(state): State<AppState>,
     who: Principal,
@@ -95,12 +128,23 @@ async fn close(
     Ok(Json((&organisations::close(state.repo(), state.now(), Some(&who), &org_ref(&org)?).await?).into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"required": true})))]
 struct SecondFactor {
+    /// Whether the organisation's people must use a second factor.
     required: bool,
 }
 
+/// Requires (or stops requiring) a second factor for a school's people; LA people always need one.
+#[utoipa::path(post, path = "/api/v1/organisations/{org}/second-factor", tag = "organisations", params(("org" = String, Path, description = "A DfE number without its slash (`8252001`) or a team slug")),
+    request_body = SecondFactor,
+    responses(
+        (status = 204, description = "Set"),
+        (status = 400, description = "`invalid_body`: the body is not a setting"),
+        (status = 403, description = "`forbidden`: only LA administrators change it"),
+        (status = 404, description = "`not_found`: no such organisation"),
+))]
 async fn second_factor(
     State(state): State<AppState>,
     who: Principal,

@@ -17,6 +17,10 @@ use crate::app::AppState;
 use crate::policy::Principal;
 use crate::service::quarantine;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, route, discard))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::GET, "/api/v1/quarantine", get(list)),
@@ -25,12 +29,21 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Items per page, 1 to 200.
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// The caller's files that could not be routed, newest first.
+#[utoipa::path(get, path = "/api/v1/quarantine", tag = "batches", params(ListParams), responses(
+    (status = 200, description = "A page of quarantined files; each says why in `quarantine`", body = PageView),
+    (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid"),
+    (status = 403, description = "`forbidden`: this credential may not send"),
+))]
 async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -45,13 +58,24 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = QuarantineRoute, examples(json!({"to": "825/2001"})))]
 struct RouteBody {
     /// The school's DfE number: `825/2001` or `8252001`.
     to: String,
 }
 
+/// Sends a quarantined file on to the school chosen for it.
+#[utoipa::path(post, path = "/api/v1/quarantine/{id}/route", tag = "batches", params(("id" = String, Path, description = "The transfer's id (a UUID)")),
+    request_body = RouteBody,
+    responses(
+        (status = 200, description = "Delivered", body = TransferView),
+        (status = 400, description = "`invalid_body`: the body is not a route\n\n`invalid_recipient`: `to` is not a DfE number"),
+        (status = 404, description = "`not_found`: no such file in the caller's quarantine, or no such school"),
+        (status = 410, description = "`gone`: it is no longer in the quarantine"),
+        (status = 422, description = "`wrong_recipient_kind`, `recipient_closed`: not a school that can receive\n\n`not_reroutable`: its content was refused, so it cannot be sent on"),
+))]
 async fn route(
     State(state): State<AppState>,
     who: Principal,
@@ -62,6 +86,12 @@ async fn route(
     Ok(Json(TransferView::new(&record, None)))
 }
 
+/// Discards a quarantined file.
+#[utoipa::path(delete, path = "/api/v1/quarantine/{id}", tag = "batches", params(("id" = String, Path, description = "The transfer's id (a UUID)")), responses(
+    (status = 204, description = "Discarded"),
+    (status = 404, description = "`not_found`: no such file in the caller's quarantine"),
+    (status = 410, description = "`gone`: it is no longer in the quarantine"),
+))]
 async fn discard(
     State(state): State<AppState>,
     who: Principal,

@@ -28,6 +28,10 @@ use crate::service::upload::UploadRequest;
 use crate::service::{download, mailbox, upload};
 use crate::store::meta::DownloadState;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, show, remove, content))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/api/v1/transfers", post(create)),
@@ -38,12 +42,20 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadParams {
+    /// The channel, e.g. `census` (required).
+    #[param(required = true)]
     channel: Option<String>,
+    /// The recipient, on channels that ask for one: a DfE number (`825/2001`), a team slug, or a group.
     to: Option<String>,
+    /// The file's name, kept as metadata only (required).
+    #[param(required = true)]
     filename: Option<String>,
+    /// A note for the recipient.
     message: Option<String>,
+    /// The id of the transfer this answers.
     reply_to: Option<String>,
 }
 
@@ -59,6 +71,20 @@ pub(super) fn required<'a>(value: &'a Option<String>, name: &str, example: &str)
     })
 }
 
+/// Uploads one file as the request body, streamed and encrypted as it arrives.
+#[utoipa::path(post, path = "/api/v1/transfers", tag = "transfers", params(UploadParams,
+        ("Content-Digest" = Option<String>, Header, description = "`sha-256=:<base64>:` (RFC 9530): the server checks the file against it"),
+    ),
+    request_body(content = super::openapi::FileBytes, content_type = "application/octet-stream", description = "The file's bytes"),
+    responses(
+        (status = 201, description = "Stored and delivered (or held in the sender's quarantine)", body = TransferView),
+    (status = 400, description = "`invalid_query`, `missing_parameter`, `invalid_channel`, `invalid_filename`, `invalid_reply_to`, `invalid_digest`, `invalid_recipient`: a parameter or header is not valid\n\n`upload_incomplete`: the body ended early; nothing was kept"),
+    (status = 403, description = "`forbidden`: the caller may not send on this channel, or to this recipient\n\n`channel_off`: the channel is switched off for now"),
+    (status = 404, description = "`not_found`: the recipient, or the transfer answered, does not exist"),
+    (status = 413, description = "`too_large`: larger than the channel's limit; nothing was kept"),
+    (status = 415, description = "`type_not_allowed`: the channel does not take this kind of file"),
+    (status = 422, description = "`content_mismatch`: the content is not what its name says, or does not match Content-Digest\n\n`schools_only`, `wrong_school_in_name`, `wrong_recipient_kind`, `empty_group`: the channel does not route it this way"),
+))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -153,11 +179,16 @@ async fn receive(
     Ok((StatusCode::CREATED, Json(TransferView::new(&record, None))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// `inbox` (default) or `sent`.
     #[serde(rename = "box")]
+    #[param(inline)]
     mailbox: Option<Mailbox>,
+    /// Items per page, 1 to 200.
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Only this channel.
     channel: Option<String>,
@@ -226,6 +257,12 @@ fn decode_cursor(s: &str) -> Option<i64> {
     std::str::from_utf8(&raw).ok()?.strip_prefix("v1:")?.parse().ok()
 }
 
+/// The caller's inbox or sent items, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/transfers", tag = "transfers", params(ListParams), responses(
+    (status = 200, description = "A page of transfers", body = PageView),
+    (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid"),
+    (status = 403, description = "`forbidden`: this credential may not read the mailbox"),
+))]
 async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -247,6 +284,11 @@ pub(super) fn transfer_id(raw: &str) -> Result<TransferId, ApiError> {
     raw.parse().map_err(|_| crate::service::ServiceError::NotFound.into())
 }
 
+/// One transfer, with its receipts for the sender and its replies.
+#[utoipa::path(get, path = "/api/v1/transfers/{id}", tag = "transfers", params(("id" = String, Path, description = "The transfer's id (a UUID)")), responses(
+    (status = 200, description = "The transfer", body = TransferView),
+    (status = 404, description = "`not_found`: no such transfer, or not one the caller may see"),
+))]
 async fn show(
     State(state): State<AppState>,
     who: Principal,
@@ -256,11 +298,33 @@ async fn show(
     Ok(Json(TransferView::new(&detail.transfer, detail.downloads.as_deref()).with_replies(&detail.replies)))
 }
 
+/// Withdraws a transfer (its sender) or removes it from an inbox.
+#[utoipa::path(delete, path = "/api/v1/transfers/{id}", tag = "transfers", params(("id" = String, Path, description = "The transfer's id (a UUID)")), responses(
+    (status = 204, description = "Done"),
+    (status = 403, description = "`forbidden`: the caller may not remove it"),
+    (status = 404, description = "`not_found`: no such transfer, or not one the caller may see"),
+    (status = 410, description = "`gone`: it is withdrawn, expired or purged already"),
+))]
 async fn remove(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     mailbox::delete(&state, &who, transfer_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The file itself, streamed; `Range` resumes a download (`If-Range` with the ETag).
+#[utoipa::path(get, path = "/api/v1/transfers/{id}/content", tag = "transfers", params(
+        ("id" = String, Path, description = "The transfer's id (a UUID)"),
+        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range"),
+        ("If-Range" = Option<String>, Header, description = "The ETag the download started with"),
+    ),
+    responses(
+        (status = 200, description = "The whole file, with Content-Digest and an ETag of its SHA-256", content_type = "application/octet-stream", body = super::openapi::FileBytes),
+        (status = 206, description = "The range asked for, with Repr-Digest of the whole file", content_type = "application/octet-stream", body = super::openapi::FileBytes),
+        (status = 403, description = "`forbidden`: this credential may not download it"),
+        (status = 404, description = "`not_found`: no such transfer, or not one the caller may see"),
+        (status = 409, description = "`no_file`: a message without a file"),
+        (status = 410, description = "`gone`: it is withdrawn, expired or purged"),
+        (status = 416, description = "`range_not_satisfiable`: the range is outside the file"),
+))]
 async fn content(
     State(state): State<AppState>,
     who: Principal,

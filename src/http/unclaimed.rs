@@ -15,11 +15,16 @@ use crate::domain::OrgRef;
 use crate::policy::Principal;
 use crate::service::unclaimed::{self, Item, Report};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(report))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::new(Method::GET, "/api/v1/reports/unclaimed", get(report))]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Params {
     older_than_days: Option<u32>,
@@ -27,7 +32,8 @@ struct Params {
     org: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UnclaimedItem)]
 struct ItemView {
     transfer_id: String,
     channel: String,
@@ -53,19 +59,20 @@ impl From<&Item> for ItemView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChannelTotal {
     channel: String,
     unclaimed: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RecipientTotal {
     recipient: OrgView,
     unclaimed: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UnclaimedReport)]
 struct ReportView {
     total: usize,
     /// More files are unclaimed than listed: narrow the report by channel or organisation.
@@ -95,6 +102,12 @@ impl From<Report> for ReportView {
     }
 }
 
+/// Files their recipients have not downloaded, by channel and by recipient.
+#[utoipa::path(get, path = "/api/v1/reports/unclaimed", tag = "reports", params(Params), responses(
+    (status = 200, description = "The unclaimed files", body = ReportView),
+    (status = 400, description = "`invalid_query`: a parameter is not valid, or not one of these"),
+    (status = 403, description = "`forbidden`: only LA administrators see this report"),
+))]
 async fn report(
     State(state): State<AppState>,
     who: Principal,

@@ -20,6 +20,26 @@ use crate::domain::{Role, UserId};
 use crate::policy::Principal;
 use crate::service::users::{self, NewUserRequest};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    show,
+    approve,
+    disable,
+    enable,
+    reset_password,
+    reset_totp,
+    leaver,
+    grant,
+    revoke,
+    functions,
+    define_function,
+    confirm_list,
+    confirmation_report
+))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::GET, "/api/v1/users", get(list)),
@@ -55,6 +75,13 @@ async fn with_functions(state: &AppState, user: &crate::store::meta::UserRecord)
     Ok(UserView::new(user, Some(&functions)))
 }
 
+/// People, for administrators (a school administrator sees their own school's).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(super::organisations::OrgFilterParams), responses(
+    (status = 200, description = "The people", body = Vec<UserView>),
+    (status = 400, description = "`invalid_query`: the org filter is not valid"),
+    (status = 403, description = "`forbidden`: only administrators list people"),
+    (status = 404, description = "`not_found`: no such organisation"),
+))]
 async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -64,23 +91,36 @@ async fn list(
     Ok(Json(people.iter().map(|u| UserView::new(u, None)).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewUser, examples(json!({"org": "825/2001", "username": "a.jones", "display_name": "Alex Jones", "role": "school_user"})))]
 struct NewUserBody {
+    /// The organisation: a DfE number or a team slug.
     org: String,
     username: String,
     display_name: String,
     role: Role,
+    /// A first password; when left out one is made and answered once, to be changed at first login.
+    #[schema(value_type = Option<String>)]
     password: Option<SecretString>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedUser)]
 struct CreatedView {
     user: UserView,
     #[serde(skip_serializing_if = "Option::is_none")]
     initial_password: Option<String>,
 }
 
+/// Adds a person (awaiting approval when a school administrator adds them).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserBody, responses(
+    (status = 201, description = "Added; `initial_password` is shown once", body = CreatedView),
+    (status = 400, description = "`invalid_body`: the body is not a person\n\n`invalid_org`, `invalid_username`, `weak_password`: a field is not valid"),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 409, description = "`username_taken`: choose another username"),
+    (status = 422, description = "`unknown_organisation`: no such organisation"),
+))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -102,6 +142,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// One person, with their functions.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "The user's id")), responses(
+    (status = 200, description = "The person", body = UserView),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+))]
 async fn show(
     State(state): State<AppState>,
     who: Principal,
@@ -111,6 +157,13 @@ async fn show(
     Ok(Json(with_functions(&state, &user).await?))
 }
 
+/// Approves a person a school administrator added.
+#[utoipa::path(post, path = "/api/v1/users/{id}/approve", tag = "users", params(("id" = i64, Path, description = "The user's id")), responses(
+    (status = 200, description = "Approved", body = UserView),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+    (status = 409, description = "`not_requested`: the account is not awaiting approval"),
+))]
 async fn approve(
     State(state): State<AppState>,
     who: Principal,
@@ -119,12 +172,20 @@ async fn approve(
     Ok(Json(UserView::new(&users::approve(&state, Some(&who), user_id(&id)?).await?, None)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DisableReason, examples(json!({"reason": "on long-term leave until September"})))]
 struct ReasonBody {
     reason: Option<String>,
 }
 
+/// Disables an account: it cannot log in, and its sessions end. The body is optional.
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", params(("id" = i64, Path, description = "The user's id")), request_body = Option<ReasonBody>, responses(
+    (status = 200, description = "Disabled", body = UserView),
+    (status = 400, description = "`invalid_body`: the body is not a reason"),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+))]
 async fn disable(
     State(state): State<AppState>,
     who: Principal,
@@ -135,6 +196,13 @@ async fn disable(
     Ok(Json(UserView::new(&users::set_active(&state, Some(&who), user_id(&id)?, false, &reason).await?, None)))
 }
 
+/// Enables a disabled account.
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", params(("id" = i64, Path, description = "The user's id")), responses(
+    (status = 200, description = "Enabled", body = UserView),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+    (status = 409, description = "`not_approved`: approve the account instead"),
+))]
 async fn enable(
     State(state): State<AppState>,
     who: Principal,
@@ -146,11 +214,18 @@ async fn enable(
     )))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = GeneratedPassword)]
 struct PasswordView {
     password: String,
 }
 
+/// Sets a new one-time password, answered once; the person changes it at their next login.
+#[utoipa::path(post, path = "/api/v1/users/{id}/reset-password", tag = "users", params(("id" = i64, Path, description = "The user's id")), responses(
+    (status = 200, description = "The new password, shown once", body = PasswordView),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+))]
 async fn reset_password(
     State(state): State<AppState>,
     who: Principal,
@@ -161,6 +236,12 @@ async fn reset_password(
     Ok(Json(PasswordView { password }))
 }
 
+/// Replaces a person's second factor (a lost phone): the new secret and recovery codes, shown once.
+#[utoipa::path(post, path = "/api/v1/users/{id}/reset-totp", tag = "users", params(("id" = i64, Path, description = "The user's id")), responses(
+    (status = 200, description = "The new enrolment, for the person to confirm", body = EnrolmentView),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+))]
 async fn reset_totp(
     State(state): State<AppState>,
     who: Principal,
@@ -169,13 +250,21 @@ async fn reset_totp(
     Ok(Json(users::reset_totp(&state, Some(&who), user_id(&id)?).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Leaver, examples(json!({"on": "2026-07-31T17:00:00Z"})))]
 struct LeaverBody {
     /// The moment the account stops working; null cancels a leaving date.
     on: Option<String>,
 }
 
+/// Sets (or, with `"on": null`, cancels) the moment a leaver's account stops working.
+#[utoipa::path(put, path = "/api/v1/users/{id}/leaver", tag = "users", params(("id" = i64, Path, description = "The user's id")), request_body = LeaverBody, responses(
+    (status = 200, description = "Set", body = UserView),
+    (status = 400, description = "`invalid_body`: the body is not a leaving date\n\n`invalid_time`: `on` is not an RFC 3339 time"),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+))]
 async fn leaver(
     State(state): State<AppState>,
     who: Principal,
@@ -186,13 +275,22 @@ async fn leaver(
     Ok(Json(UserView::new(&users::set_leaver_date(&state, Some(&who), user_id(&id)?, on).await?, None)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = FunctionGrant, examples(json!({"until": "2026-04-30T17:00:00Z"})))]
 struct GrantBody {
     /// For temporary cover: when it lapses.
     until: Option<String>,
 }
 
+/// Gives a person a function (what they do: `finance`, `admissions`...), for good or, with `until`, as cover. The body is optional.
+#[utoipa::path(put, path = "/api/v1/users/{id}/functions/{function}", tag = "users", params(("id" = i64, Path, description = "The user's id"), ("function" = String, Path, description = "The function, e.g. `finance`")), request_body = Option<GrantBody>, responses(
+    (status = 204, description = "Given"),
+    (status = 400, description = "`invalid_body`: the body is not a grant\n\n`invalid_time`, `invalid_until`: `until` is not a time in the future"),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+    (status = 422, description = "`unknown_function`: the LA has not defined it"),
+))]
 async fn grant(
     State(state): State<AppState>,
     who: Principal,
@@ -204,6 +302,13 @@ async fn grant(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Takes a function away from a person.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/functions/{function}", tag = "users", params(("id" = i64, Path, description = "The user's id"), ("function" = String, Path, description = "The function, e.g. `finance`")), responses(
+    (status = 204, description = "Taken away"),
+    (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
+    (status = 404, description = "`not_found`: no such user"),
+    (status = 422, description = "`unknown_function`: the LA has not defined it"),
+))]
 async fn revoke(
     State(state): State<AppState>,
     who: Principal,
@@ -213,18 +318,31 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Function, examples(json!({"slug": "send", "name": "Special educational needs"})))]
 struct FunctionBody {
     slug: String,
     name: String,
 }
 
+/// The functions people can hold.
+#[utoipa::path(get, path = "/api/v1/functions", tag = "users", responses(
+    (status = 200, description = "The functions", body = Vec<FunctionBody>),
+    (status = 403, description = "`forbidden`: only administrators see them"),
+))]
 async fn functions(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<FunctionBody>>, ApiError> {
     let all = users::list_functions(&state, &who).await?;
     Ok(Json(all.into_iter().map(|(slug, name)| FunctionBody { slug: slug.to_string(), name }).collect()))
 }
 
+/// Defines a function.
+#[utoipa::path(post, path = "/api/v1/functions", tag = "users", request_body = FunctionBody, responses(
+    (status = 201, description = "Defined"),
+    (status = 400, description = "`invalid_body`: the body is not a function\n\n`invalid_function`: the slug is not valid"),
+    (status = 403, description = "`forbidden`: only LA administrators define functions"),
+    (status = 409, description = "`duplicate_function`: it exists already"),
+))]
 async fn define_function(
     State(state): State<AppState>,
     who: Principal,
@@ -234,18 +352,28 @@ async fn define_function(
     Ok(StatusCode::CREATED)
 }
 
+/// A school administrator confirms that their school's list of people is right, as the LA asks each term.
+#[utoipa::path(post, path = "/api/v1/user-list-confirmations", tag = "users", responses(
+    (status = 204, description = "Confirmed"),
+    (status = 403, description = "`forbidden`: only a school administrator confirms"),
+))]
 async fn confirm_list(State(state): State<AppState>, who: Principal) -> Result<StatusCode, ApiError> {
     users::confirm_user_list(&state, &who).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ConfirmationView {
     org: OrgView,
     last_confirmed: Option<String>,
     overdue: bool,
 }
 
+/// Which schools have confirmed their list of people, and which are overdue.
+#[utoipa::path(get, path = "/api/v1/reports/user-list-confirmations", tag = "reports", responses(
+    (status = 200, description = "Every school, with its last confirmation", body = Vec<ConfirmationView>),
+    (status = 403, description = "`forbidden`: only LA administrators see this report"),
+))]
 async fn confirmation_report(
     State(state): State<AppState>,
     who: Principal,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::domain::Organisation;
 use crate::store::meta::{DownloadRecord, TransferRecord};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OrgView {
     #[serde(rename = "ref")]
     pub reference: String,
@@ -20,7 +20,7 @@ impl From<&Organisation> for OrgView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TransferView {
     pub id: String,
     pub channel: String,
@@ -55,10 +55,11 @@ pub struct TransferView {
     pub batch: Option<String>,
     /// The answers to it, on the detail of a request.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub replies: Option<Vec<TransferView>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct QuarantineView {
     pub code: String,
     pub reason: String,
@@ -66,7 +67,7 @@ pub struct QuarantineView {
     pub since: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DownloadView {
     pub org: String,
     pub at: String,
@@ -125,13 +126,13 @@ impl TransferView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PageView {
     pub items: Vec<TransferView>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OrgDetailView {
     pub kind: &'static str,
     #[serde(rename = "ref")]
@@ -162,7 +163,7 @@ impl From<&Organisation> for OrgDetailView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: i64,
     pub username: String,
@@ -179,7 +180,7 @@ pub struct UserView {
     pub functions: Option<Vec<FunctionView>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FunctionView {
     pub function: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,7 +209,7 @@ impl UserView {
 }
 
 /// Who the caller is, as the server sees them.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PrincipalView {
     pub kind: &'static str,
     pub org: OrgView,
@@ -254,7 +255,7 @@ impl PrincipalView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ScopeView {
     pub channels: Vec<String>,
     pub send: bool,
@@ -274,7 +275,7 @@ impl From<&crate::store::meta::KeyScope> for ScopeView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: String,
     pub name: String,

@@ -31,7 +31,7 @@ use crate::store::meta::{BatchId, NewBatch, Quarantine};
 pub use zip_batch::place_zip;
 
 /// Where one file of a batch went.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq, Eq)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Placement {
     Delivered {
@@ -55,7 +55,7 @@ pub enum Placement {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FileReport {
     /// The file's name as sent (for a zip, its path inside the archive).
     pub name: String,
@@ -63,7 +63,7 @@ pub struct FileReport {
     pub placement: Placement,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchReport {
     pub batch: String,
     pub channel: String,
