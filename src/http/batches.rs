@@ -49,7 +49,7 @@ const ZIP_TYPES: &[&str] = &["application/zip", "application/x-zip-compressed", 
     responses(
         (status = 200, description = "What became of each file", body = BatchReport),
         (status = 400, description = "`invalid_query`, `missing_parameter`, `invalid_channel`: a parameter is not valid\n\n`invalid_multipart`: the form has no boundary"),
-        (status = 403, description = "`forbidden`: the caller may not send on this channel\n\n`channel_off`: the channel is switched off for now"),
+        (status = 403, description = "`channel_not_for_sender`: your organisation does not send on this channel\n\n`key_lacks_channel`: the API key is not scoped to this channel\n\n`key_cannot_send`: the API key may only receive\n\n`forbidden`: the caller may not send on this channel\n\n`channel_off`: the channel is switched off for now"),
         (status = 413, description = "`too_large`: the archive is larger than a batch may be"),
         (status = 415, description = "`type_not_allowed`: neither multipart/form-data nor a zip archive"),
         (status = 422, description = "`empty_batch`, `not_a_zip`, `too_many_entries`: the batch cannot be read, or holds too many files"),

@@ -21,13 +21,19 @@ use crate::policy::Principal;
 use crate::service::collection::{self, Report, SchoolLine};
 use crate::service::ServiceError;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(report))]
+pub(super) struct Api;
+
 pub fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::new(Method::GET, "/api/v1/reports/collection", get(report))]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// The channel collected, e.g. `census`.
     channel: Option<String>,
     /// A date (its midnight UTC) or an RFC 3339 time; the start of the current term if absent.
     since: Option<String>,
@@ -35,7 +41,8 @@ struct Params {
     format: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CollectionSchool)]
 struct SchoolView {
     dfe_number: String,
     urn: Option<u32>,
@@ -57,14 +64,16 @@ impl From<&SchoolLine> for SchoolView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CollectionCounts)]
 struct Counts {
     expected: usize,
     sent: usize,
     not_sent: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CollectionReport)]
 struct ReportView {
     channel: String,
     since: String,
@@ -96,6 +105,12 @@ fn dfe_number(line: &SchoolLine) -> String {
     }
 }
 
+/// Which open schools expected to send on a channel have sent since a date, and which have not.
+#[utoipa::path(get, path = "/api/v1/reports/collection", tag = "reports", params(Params), responses(
+    (status = 200, description = "The report as JSON, or with `format=csv` as a CSV attachment (one line per school, those that have not sent first)", body = ReportView),
+    (status = 400, description = "`invalid_query`, `missing_parameter`, `invalid_channel`, `unknown_channel`, `invalid_since`, `invalid_format`: a parameter is missing or not valid"),
+    (status = 403, description = "`forbidden`: only the team that collects the channel and LA administrators see this report"),
+))]
 async fn report(
     State(state): State<AppState>,
     who: Principal,

@@ -40,7 +40,7 @@ struct MessageBody {
 #[utoipa::path(post, path = "/api/v1/messages", tag = "transfers", request_body = MessageBody, responses(
     (status = 201, description = "Sent", body = TransferView),
     (status = 400, description = "`invalid_body`: the body is not a message\n\n`invalid_channel`, `invalid_reply_to`, `invalid_recipient`, `empty_message`: a field is not valid"),
-    (status = 403, description = "`forbidden`: the caller may not send on this channel, or to this recipient\n\n`channel_off`: the channel is switched off for now"),
+    (status = 403, description = "`channel_not_for_sender`: your organisation does not send on this channel\n\n`key_lacks_channel`: the API key is not scoped to this channel\n\n`key_cannot_send`: the API key may only receive\n\n`forbidden`: the caller may not send to this recipient\n\n`channel_off`: the channel is switched off for now"),
     (status = 404, description = "`not_found`: the recipient, or the transfer answered, does not exist"),
     (status = 422, description = "`messages_not_allowed`, `schools_only`, `wrong_recipient_kind`, `empty_group`: the channel does not carry it this way"),
 ))]

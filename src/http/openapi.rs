@@ -60,7 +60,7 @@ pub(super) struct FileBytes(Vec<u8>);
 )]
 struct Base;
 
-fn parts() -> [utoipa::openapi::OpenApi; 15] {
+fn parts() -> [utoipa::openapi::OpenApi; 16] {
     use super::*;
     [
         Base::openapi(),
@@ -69,6 +69,7 @@ fn parts() -> [utoipa::openapi::OpenApi; 15] {
         audit::Api::openapi(),
         channel_admin::Api::openapi(),
         unclaimed::Api::openapi(),
+        collection::Api::openapi(),
         holds::Api::openapi(),
         session::Api::openapi(),
         transfers::Api::openapi(),
@@ -144,8 +145,16 @@ const ANY_ROUTE: &[(&str, &str)] = &[
     ("400", "`invalid_path`: the path has dot segments, encoded separators, ';' or '\\'"),
     ("400", "`ambiguous_credentials`: credentials were sent twice, or in a header other than Authorization"),
 ];
-const WITH_CREDENTIALS: &[(&str, &str)] =
-    &[("401", "`unauthorized`: no credential, or one that is not valid (unknown, expired or revoked)")];
+const WITH_CREDENTIALS: &[(&str, &str)] = &[(
+    "401",
+    "`credentials_required`: no `Authorization: Bearer` credential\n\n\
+     `unknown_api_key`, `api_key_revoked`, `api_key_expired`, `api_key_suspended`: the API key is not accepted\n\n\
+     `invalid_access_token`, `access_token_expired`, `session_ended`: log in again, or refresh the session\n\n\
+     `organisation_closed`: the organisation is closed in the register",
+)];
+/// A person with a generated password may only change it until they do.
+const UNTIL_PASSWORD_CHANGED: &[(&str, &str)] =
+    &[("403", "`password_change_required`: change the generated password first (`POST /api/v1/session/password`)")];
 /// A person who has not accepted the terms or enrolled a second factor may manage only their
 /// own session until they do.
 const OUTSIDE_OWN_SESSION: &[(&str, &str)] =
@@ -168,6 +177,9 @@ fn describe_shared(path: &str, public: bool, op: &mut Map<String, Value>) {
     if !public {
         op.insert("security".into(), json!([{ "bearer": [] }]));
         shared.extend(WITH_CREDENTIALS);
+        if path != "/api/v1/session/password" {
+            shared.extend(UNTIL_PASSWORD_CHANGED);
+        }
         if !path.starts_with("/api/v1/session") {
             shared.extend(OUTSIDE_OWN_SESSION);
         }

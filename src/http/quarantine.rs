@@ -42,7 +42,7 @@ struct ListParams {
 #[utoipa::path(get, path = "/api/v1/quarantine", tag = "batches", params(ListParams), responses(
     (status = 200, description = "A page of quarantined files; each says why in `quarantine`", body = PageView),
     (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid"),
-    (status = 403, description = "`forbidden`: this credential may not send"),
+    (status = 403, description = "`key_cannot_send`: the API key may only receive\n\n`forbidden`: this credential may not send"),
 ))]
 async fn list(
     State(state): State<AppState>,

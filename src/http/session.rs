@@ -81,7 +81,7 @@ impl From<IssuedSession> for SessionView {
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginBody, responses(
     (status = 201, description = "Logged in; `pending` names any step the account must take first", body = SessionView),
     (status = 400, description = "`invalid_body`: the body is not a login"),
-    (status = 401, description = "`unauthorized`: the username, password or second factor is not right"),
+    (status = 401, description = "`wrong_username_or_password`: one of them is wrong (which is not said)\n\n`account_pending_approval`, `account_disabled`, `account_ended`, `account_inactive`: the account's state, named only once the password was right\n\n`second_factor_required`: send `totp` or `recovery_code`\n\n`wrong_second_factor`: the code is wrong or was used already\n\n`organisation_closed`: the organisation is closed in the register"),
     (status = 429, description = "`too_many_attempts`: too many failures; wait as Retry-After says"),
 ))]
 async fn login(
@@ -113,7 +113,7 @@ struct RefreshBody {
 #[utoipa::path(post, path = "/api/v1/session/refresh", tag = "session", request_body = RefreshBody, responses(
     (status = 200, description = "The session, renewed", body = SessionView),
     (status = 400, description = "`invalid_body`: the body is not a refresh"),
-    (status = 401, description = "`unauthorized`: the refresh token is not valid, used, or expired"),
+    (status = 401, description = "`invalid_refresh_token`: the refresh token is not valid, used, or expired: log in again"),
 ))]
 async fn refresh(
     State(state): State<AppState>,

@@ -79,7 +79,7 @@ pub(super) fn required<'a>(value: &'a Option<String>, name: &str, example: &str)
     responses(
         (status = 201, description = "Stored and delivered (or held in the sender's quarantine)", body = TransferView),
     (status = 400, description = "`invalid_query`, `missing_parameter`, `invalid_channel`, `invalid_filename`, `invalid_reply_to`, `invalid_digest`, `invalid_recipient`: a parameter or header is not valid\n\n`upload_incomplete`: the body ended early; nothing was kept"),
-    (status = 403, description = "`forbidden`: the caller may not send on this channel, or to this recipient\n\n`channel_off`: the channel is switched off for now"),
+    (status = 403, description = "`channel_not_for_sender`: your organisation does not send on this channel\n\n`key_lacks_channel`: the API key is not scoped to this channel\n\n`key_cannot_send`: the API key may only receive\n\n`forbidden`: the caller may not send to this recipient\n\n`channel_off`: the channel is switched off for now"),
     (status = 404, description = "`not_found`: the recipient, or the transfer answered, does not exist"),
     (status = 413, description = "`too_large`: larger than the channel's limit; nothing was kept"),
     (status = 415, description = "`type_not_allowed`: the channel does not take this kind of file"),
@@ -261,7 +261,8 @@ fn decode_cursor(s: &str) -> Option<i64> {
 #[utoipa::path(get, path = "/api/v1/transfers", tag = "transfers", params(ListParams), responses(
     (status = 200, description = "A page of transfers", body = PageView),
     (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid"),
-    (status = 403, description = "`forbidden`: this credential may not read the mailbox"),
+    (status = 400, description = "`invalid_filter`, `invalid_channel`, `unknown_channel`, `invalid_from`, `unknown_organisation`, `invalid_since`, `invalid_state`: a filter is not valid, or not for this mailbox"),
+    (status = 403, description = "`key_cannot_receive`: the API key may only send\n\n`forbidden`: this credential may not read the mailbox"),
 ))]
 async fn list(
     State(state): State<AppState>,
