@@ -192,6 +192,8 @@ fn table() -> Vec<Row> {
         //                                                          anon s_usr s_adm la_u la_a  sys  k_bo k_rc k_cn pend
         row(GET,    "/healthz",                           Nothing,   [OK, OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK]),
         row(GET,    "/readyz",                            Nothing,   [OK, OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK]),
+        // The API's description holds no data: anyone may read it, even before the pending step.
+        row(GET,    "/api/v1/openapi.json",               Nothing,   [OK, OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK]),
 
         // Sessions. Login and refresh are public and act on the body's credentials.
         row(POST,   "/api/v1/session",                    Nothing,   [OK, OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK]),
@@ -215,7 +217,8 @@ fn table() -> Vec<Row> {
         // organisation is neither, and schools never send to other schools.
         row(POST,   "/api/v1/transfers",                  ToTeam,    [U,  OK,  OK,  P,   P,   F,   OK,  F,   F,   F]),
         row(POST,   "/api/v1/transfers",                  ToB,       [U,  P,   P,   OK,  OK,  F,   P,   F,   F,   F]),
-        row(GET,    "/api/v1/transfers",                  Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  F]),
+        // The inbox: a send-only key has none to read, and is told so rather than shown nothing.
+        row(GET,    "/api/v1/transfers",                  Nothing,   [U,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  F,   F]),
         // A message without a file follows the same rules as a file on the general channel.
         row(POST,   "/api/v1/messages",                   ToTeam,    [U,  OK,  OK,  P,   P,   F,   OK,  F,   F,   F]),
         row(POST,   "/api/v1/messages",                   ToB,       [U,  P,   P,   OK,  OK,  F,   P,   F,   F,   F]),

@@ -306,12 +306,14 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
     if session.user.0 != user_id {
         return Err(refused(Why::InvalidToken));
     }
-    if session.revoked_at.is_some() || session.expires_at <= now {
-        return Err(refused(Why::SessionEnded));
-    }
     let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused(Why::SessionEnded)) };
+    // The token is genuinely ours, so the account's state may be named: a disabled account
+    // ends its sessions, and "disabled" tells the person more than "ended" would.
     if let Err(refusal) = can_login(login_subject(state, &user), now) {
         return Err(refused(refusal.into()));
+    }
+    if session.revoked_at.is_some() || session.expires_at <= now {
+        return Err(refused(Why::SessionEnded));
     }
     let functions: Vec<FunctionSlug> =
         state.repo().user_functions(user.id, now).await?.into_iter().map(|f| f.function).collect();
