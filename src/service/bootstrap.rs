@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use tracing::info;
 
 use super::startup::database_refusal;
+use super::users::SYSTEM_ORG;
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
 use crate::domain::channel::Catalogue;
@@ -14,8 +15,6 @@ use crate::domain::{FunctionSlug, OrgRef, Role, Username};
 use crate::identity::password::{generate_password, hash_password};
 use crate::store::meta::{BootstrapAdmin, BootstrapPlan, BOOTSTRAP_VERSION};
 
-/// The system organisation's slug.
-pub const SYSTEM_ORG: &str = super::users::SYSTEM_ORG;
 const ADMIN_USERNAME: &str = "admin";
 
 /// What each function the shipped channels route by is for, as its stored name says.

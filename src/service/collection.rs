@@ -40,12 +40,7 @@ pub struct Report {
 
 pub async fn report(state: &AppState, who: &Principal, query: Query) -> Result<Report, ServiceError> {
     let catalogue = state.channels();
-    let channel = catalogue.get(&query.channel).ok_or_else(|| {
-        ServiceError::bad_request(
-            "unknown_channel",
-            format!("there is no channel '{}': GET /api/v1/channels lists them", query.channel),
-        )
-    })?;
+    let channel = catalogue.get(&query.channel).ok_or_else(|| super::unknown_channel(&query.channel))?;
     enforce(policy::decide(who, Action::ViewCollectionReport(channel)))?;
     let since = query.since.unwrap_or_else(|| school_terms::term_start_at(state.now()));
     let tallies: HashMap<_, _> =

@@ -80,14 +80,8 @@ impl KeyringHandle {
         }
     }
 
-    /// Reads the keyring again for an unknown token key id, at most every 30 seconds.
-    /// Returns whether it was read.
-    pub fn reload_for_token(&self) -> bool {
-        self.reload_now_and_then()
-    }
-
-    /// Reads the keyring again unless it was read in the last 30 seconds: for callers that
-    /// strangers or health checks can make call it often. Returns whether it was read.
+    /// Reads the keyring again unless it was read in the last 30 seconds, since strangers (with
+    /// a token of an unknown key id) and health checks can ask often. Returns whether it was read.
     pub fn reload_now_and_then(&self) -> bool {
         let now = std::time::Instant::now();
         let due = match self.last_token_reload.lock() {

@@ -69,12 +69,7 @@ async fn resolve(state: &AppState, mailbox: Mailbox, filter: ListFilter) -> Resu
         ));
     }
     let channel = match filter.channel {
-        Some(c) if state.channels().get(c.as_str()).is_none() => {
-            return Err(ServiceError::bad_request(
-                "unknown_channel",
-                format!("there is no channel '{}': GET /api/v1/channels lists them", c.as_str()),
-            ))
-        }
+        Some(c) if state.channels().get(c.as_str()).is_none() => return Err(super::unknown_channel(c.as_str())),
         other => other.map(|c| c.as_str().to_owned()),
     };
     let senders = match &filter.from {

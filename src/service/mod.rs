@@ -184,6 +184,15 @@ impl From<crate::policy::LoginRefusal> for CredentialRefusal {
     }
 }
 
+/// A listing or report named a channel the catalogue does not have (400: a mistyped name is
+/// not read as "no files").
+pub(crate) fn unknown_channel(slug: &str) -> ServiceError {
+    ServiceError::bad_request(
+        "unknown_channel",
+        format!("there is no channel '{slug}': GET /api/v1/channels lists them"),
+    )
+}
+
 /// A name shown to people (an organisation's, a key's, a person's): trimmed, 1 to `max` bytes,
 /// no control characters. `what` completes "give ... of 1 to N printable characters".
 pub(crate) fn printable_name<'a>(name: &'a str, max: usize, what: &str) -> Result<&'a str, ServiceError> {

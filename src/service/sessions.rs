@@ -296,7 +296,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
         |e: TokenError| refused(if e == TokenError::Expired { Why::TokenExpired } else { Why::InvalidToken });
     let claims = match verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()) {
         // Perhaps another process rotated the keyring since this one loaded it.
-        Err(TokenError::UnknownKid) if state.keys().reload_for_token() => {
+        Err(TokenError::UnknownKid) if state.keys().reload_now_and_then() => {
             verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()).map_err(token_refused)?
         }
         other => other.map_err(token_refused)?,

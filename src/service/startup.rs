@@ -8,7 +8,6 @@
 //! check value. A keyring is made only for a database that holds nothing a key protects.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use anyhow::Context;
 use time::OffsetDateTime;
@@ -119,9 +118,7 @@ pub async fn open_keyring(
     if !disagreement.is_empty() {
         return Err(Refusal(disagreement.sentence(source)).into());
     }
-    let checks: Vec<KeyCheck> =
-        keyring.check_values().into_iter().map(|(kek_id, check_value)| KeyCheck { kek_id, check_value }).collect();
-    repo.record_master_keys(&checks, keyring.primary_id(), now)
+    repo.record_master_keys(&key_checks(&keyring), keyring.primary_id(), now)
         .await
         .map_err(database_refusal("record this node's master keys in the database"))?;
     // Read back: a node starting at the same moment with another key of the same id got there
@@ -133,6 +130,11 @@ pub async fn open_keyring(
         return Err(Refusal(Disagreement { lacks: Vec::new(), differs }.sentence(source)).into());
     }
     Ok((keyring, created))
+}
+
+/// What the database records of a keyring: each key's id and check value.
+fn key_checks(keyring: &Keyring) -> Vec<KeyCheck> {
+    keyring.check_values().into_iter().map(|(kek_id, check_value)| KeyCheck { kek_id, check_value }).collect()
 }
 
 fn no_keyring_sentence(seen: &[SeenKey], source: &KeySource) -> String {
@@ -204,15 +206,6 @@ pub enum KeyringState {
     Mismatch,
 }
 
-impl fmt::Display for KeyringState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeyringState::Agrees => "ok",
-            KeyringState::Mismatch => "mismatch",
-        })
-    }
-}
-
 pub async fn keyring_state(
     keys: &super::keys::KeyringHandle,
     repo: &dyn Repository,
@@ -234,9 +227,7 @@ pub async fn keyring_state(
 
 /// Records a keyring after a rotation, its new primary as the key every node must now hold.
 pub async fn record_keyring(repo: &dyn Repository, keyring: &Keyring, now: OffsetDateTime) -> anyhow::Result<()> {
-    let checks: Vec<KeyCheck> =
-        keyring.check_values().into_iter().map(|(kek_id, check_value)| KeyCheck { kek_id, check_value }).collect();
-    repo.record_master_keys(&checks, keyring.primary_id(), now)
+    repo.record_master_keys(&key_checks(keyring), keyring.primary_id(), now)
         .await
         .context("could not record the new master key in the database")
 }
