@@ -12,6 +12,7 @@ pub mod postgres;
 mod records;
 pub mod reports;
 pub mod retention;
+pub mod sql;
 pub mod sqlite;
 
 pub use audit::*;

@@ -1,0 +1,239 @@
+//! What lets one body of SQL serve both engines: the pool of either, a macro that compiles a
+//! body once per engine, identifiers stored as text on SQLite and as `uuid` on PostgreSQL, row
+//! readers that take either engine's rows, and the few places where the two dialects differ.
+//!
+//! A statement is written once with `$1`-style placeholders, which both drivers read. Each
+//! engine's copy is type-checked on its own, so a value bound or read with a type one engine
+//! cannot take fails to compile rather than at run time.
+
+use sqlx::error::BoxDynError;
+use sqlx::encode::IsNull;
+use sqlx::postgres::{PgHasArrayType, PgRow, PgTypeInfo};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Database, Decode, Encode, PgPool, Postgres, QueryBuilder, Row, Sqlite, SqlitePool, Type};
+use uuid::Uuid;
+
+/// The connection pool of one engine.
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Evaluates `$body` with `$pool` bound to the engine's pool (`&SqlitePool` or `&PgPool`) and
+/// `Db` naming the engine's `sqlx::Database`, compiled once per engine. With a second name,
+/// that name is the engine's module of helpers written with [`per_engine!`].
+macro_rules! run {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::store::meta::sql::engine::Pool::Sqlite($p) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Sqlite;
+                $body
+            }
+            $crate::store::meta::sql::engine::Pool::Postgres($p) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+    ($pool:expr, |$p:ident, $engine:ident| $body:expr) => {
+        match $pool {
+            $crate::store::meta::sql::engine::Pool::Sqlite($p) => {
+                #[allow(unused_imports)]
+                use self::sqlite as $engine;
+                #[allow(dead_code)]
+                type Db = sqlx::Sqlite;
+                $body
+            }
+            $crate::store::meta::sql::engine::Pool::Postgres($p) => {
+                #[allow(unused_imports)]
+                use self::postgres as $engine;
+                #[allow(dead_code)]
+                type Db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// Compiles helper items (functions taking a connection or a transaction) once per engine, as
+/// modules `sqlite` and `postgres` of the calling module, each with `Db` naming its engine.
+/// `run!(pool, |pool, engine| ...)` calls the right one as `engine::name(...)`.
+macro_rules! per_engine {
+    ($($item:item)*) => {
+        #[allow(dead_code, unused_imports)]
+        mod sqlite {
+            use super::*;
+            pub(super) type Db = sqlx::Sqlite;
+            $($item)*
+        }
+        #[allow(dead_code, unused_imports)]
+        mod postgres {
+            use super::*;
+            pub(super) type Db = sqlx::Postgres;
+            $($item)*
+        }
+    };
+}
+
+/// An identifier (transfer, object, batch, hold, session): TEXT in SQLite, `uuid` in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DbUuid(pub Uuid);
+
+impl From<Uuid> for DbUuid {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl Type<Sqlite> for DbUuid {
+    fn type_info() -> <Sqlite as Database>::TypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &<Sqlite as Database>::TypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for DbUuid {
+    fn encode_by_ref(&self, buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, Sqlite>>::encode(self.0.hyphenated().to_string(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for DbUuid {
+    fn decode(value: <Sqlite as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+        Ok(Self(Uuid::parse_str(text)?))
+    }
+}
+
+impl Type<Postgres> for DbUuid {
+    fn type_info() -> PgTypeInfo {
+        <Uuid as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Uuid as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl PgHasArrayType for DbUuid {
+    fn array_type_info() -> PgTypeInfo {
+        <Uuid as PgHasArrayType>::array_type_info()
+    }
+}
+
+impl<'q> Encode<'q, Postgres> for DbUuid {
+    fn encode_by_ref(&self, buf: &mut <Postgres as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+        <Uuid as Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for DbUuid {
+    fn decode(value: <Postgres as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self(<Uuid as Decode<'r, Postgres>>::decode(value)?))
+    }
+}
+
+/// A column type both engines can read.
+pub(crate) trait Value:
+    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+impl<T> Value for T where T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres> {}
+
+/// A row of either engine, so a row reader is written once: `fn x_from_row(row: &impl Columns)`.
+pub(crate) trait Columns: Row {
+    fn col<T: Value>(&self, name: &str) -> Result<T, sqlx::Error>;
+    fn nth<T: Value>(&self, index: usize) -> Result<T, sqlx::Error>;
+}
+
+impl Columns for SqliteRow {
+    fn col<T: Value>(&self, name: &str) -> Result<T, sqlx::Error> {
+        self.try_get(name)
+    }
+    fn nth<T: Value>(&self, index: usize) -> Result<T, sqlx::Error> {
+        self.try_get(index)
+    }
+}
+
+impl Columns for PgRow {
+    fn col<T: Value>(&self, name: &str) -> Result<T, sqlx::Error> {
+        self.try_get(name)
+    }
+    fn nth<T: Value>(&self, index: usize) -> Result<T, sqlx::Error> {
+        self.try_get(index)
+    }
+}
+
+/// Where the two dialects differ. Everything else is written once.
+pub(crate) trait Dialect: Database {
+    /// Appended to `ORDER BY <text column>` for byte order, which SQLite's default collation
+    /// already is; PostgreSQL's default follows the database's locale.
+    const BYTE_ORDER: &'static str;
+    /// Appended to a `SELECT` inside a transaction to hold its rows until commit. SQLite has
+    /// one writer at a time, so a write transaction already excludes the others.
+    const FOR_UPDATE: &'static str;
+
+    /// Appends `column IN (values)`: a list of bound values on SQLite, one array parameter
+    /// (`= ANY($n)`) on PostgreSQL, so its statement is the same whatever the count. Preceded by
+    /// `NOT`, it is true for an empty list, as `NOT IN ()` is.
+    fn push_in_i64(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<i64>);
+    /// [`Dialect::push_in_i64`] for text values.
+    fn push_in_text(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<String>);
+    /// [`Dialect::push_in_i64`] for identifiers.
+    fn push_in_uuid(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<DbUuid>);
+    /// An identifier column as text, to compare with a TEXT column that may hold one.
+    fn uuid_as_text(column: &str) -> String;
+}
+
+fn push_list<'a, DB, T>(q: &mut QueryBuilder<'a, DB>, column: &str, values: Vec<T>)
+where
+    DB: Database,
+    T: Encode<'a, DB> + Type<DB> + Send + 'a,
+{
+    q.push(format_args!("{column} IN ("));
+    let mut list = q.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    list.push_unseparated(")");
+}
+
+impl Dialect for Sqlite {
+    const BYTE_ORDER: &'static str = "";
+    const FOR_UPDATE: &'static str = "";
+
+    fn push_in_i64(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<i64>) {
+        push_list(q, column, values);
+    }
+    fn push_in_text(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<String>) {
+        push_list(q, column, values);
+    }
+    fn push_in_uuid(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<DbUuid>) {
+        push_list(q, column, values);
+    }
+    fn uuid_as_text(column: &str) -> String {
+        column.to_owned()
+    }
+}
+
+impl Dialect for Postgres {
+    const BYTE_ORDER: &'static str = " COLLATE \"C\"";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    fn push_in_i64(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<i64>) {
+        q.push(format_args!("{column} = ANY(")).push_bind(values).push(")");
+    }
+    fn push_in_text(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<String>) {
+        q.push(format_args!("{column} = ANY(")).push_bind(values).push(")");
+    }
+    fn push_in_uuid(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<DbUuid>) {
+        q.push(format_args!("{column} = ANY(")).push_bind(values).push(")");
+    }
+    fn uuid_as_text(column: &str) -> String {
+        format!("{column}::text")
+    }
+}
