@@ -8,7 +8,7 @@ use crate::crypto::WrappedKey;
 use crate::domain::clock::from_millis;
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgId, OrgKind, OrgRef, Organisation, Sha256Digest, TransferId, TransferState};
-use crate::store::meta::{Quarantine, StoreError, TransferRecord};
+use crate::store::meta::{KeyScope, Quarantine, StoreError, TransferRecord};
 
 /// Organisation columns under the `o_` prefix, for any query joining `organisations o`.
 macro_rules! org_cols {
@@ -98,4 +98,15 @@ pub(crate) fn transfer_from_row(row: &impl Columns) -> anyhow::Result<(i64, Tran
 /// Counts and sizes are unsigned in Rust and BIGINT in both engines; none comes near `i64::MAX`.
 pub(crate) fn to_i64(n: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Other(anyhow!("{what} {n} is out of range")))
+}
+
+/// Reads the scope columns selected by [`KEY_SCOPE_COLS`].
+pub(crate) fn scope_from_row(row: &impl Columns) -> anyhow::Result<KeyScope> {
+    let channels: String = row.col("channels")?;
+    Ok(KeyScope {
+        channels: channels.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect(),
+        can_send: row.col("can_send")?,
+        can_receive: row.col("can_receive")?,
+        expires_at: row.col::<Option<i64>>("expires_at")?.map(from_millis),
+    })
 }
