@@ -74,3 +74,4 @@ impl LeaseStore for SqlRepository {
         Ok(())
     }
 }
+

@@ -56,3 +56,46 @@ per_engine! {
         Ok(first + events.len() as u64 - 1)
     }
 }
+
+/// The append of either engine, so code compiled once per engine by `run!` writes
+/// `Db::append(&mut tx, event).await?`.
+pub(crate) trait Trail: sqlx::Database {
+    fn append<'c>(
+        conn: &'c mut Self::Connection,
+        event: &'c AuditEvent,
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c;
+    fn append_many<'c>(
+        conn: &'c mut Self::Connection,
+        events: &'c [&'c AuditEvent],
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c;
+}
+
+impl Trail for sqlx::Sqlite {
+    fn append<'c>(
+        conn: &'c mut Self::Connection,
+        event: &'c AuditEvent,
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c {
+        sqlite::append(conn, event)
+    }
+    fn append_many<'c>(
+        conn: &'c mut Self::Connection,
+        events: &'c [&'c AuditEvent],
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c {
+        sqlite::append_many(conn, events)
+    }
+}
+
+impl Trail for sqlx::Postgres {
+    fn append<'c>(
+        conn: &'c mut Self::Connection,
+        event: &'c AuditEvent,
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c {
+        postgres::append(conn, event)
+    }
+    fn append_many<'c>(
+        conn: &'c mut Self::Connection,
+        events: &'c [&'c AuditEvent],
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c {
+        postgres::append_many(conn, events)
+    }
+}
