@@ -187,6 +187,17 @@ pub(crate) trait Dialect: Database {
     fn push_in_uuid(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<DbUuid>);
     /// An identifier column as text, to compare with a TEXT column that may hold one.
     fn uuid_as_text(column: &str) -> String;
+    /// How many values one statement's list takes (chunk a longer list): SQLite binds each value
+    /// and limits the bound variables; PostgreSQL binds one array whatever the count.
+    const LIST_CHUNK: usize;
+    /// The integer at `key` of the JSON text in `column` (NULL where it has none).
+    fn json_i64(column: &str, key: &str) -> String;
+    /// A statement that takes the write lock of the rows of `table` matching `filter` (SQL
+    /// written by us, never a client's) until the transaction ends, before anything is read.
+    /// On SQLite a no-op UPDATE of `column`, which makes the transaction the one writer (a
+    /// SELECT would only read a snapshot that another writer can make stale); on PostgreSQL
+    /// `SELECT column ... FOR UPDATE`, which locks the rows without writing new versions of them.
+    fn lock_rows(table: &str, column: &str, filter: &str) -> String;
 }
 
 fn push_list<'a, DB, T>(q: &mut QueryBuilder<'a, DB>, column: &str, values: Vec<T>)
@@ -218,6 +229,14 @@ impl Dialect for Sqlite {
     fn uuid_as_text(column: &str) -> String {
         column.to_owned()
     }
+    const LIST_CHUNK: usize = 500;
+
+    fn json_i64(column: &str, key: &str) -> String {
+        format!("json_extract({column}, '$.{key}')")
+    }
+    fn lock_rows(table: &str, column: &str, filter: &str) -> String {
+        format!("UPDATE {table} SET {column} = {column} WHERE {filter}")
+    }
 }
 
 impl Dialect for Postgres {
@@ -235,5 +254,13 @@ impl Dialect for Postgres {
     }
     fn uuid_as_text(column: &str) -> String {
         format!("{column}::text")
+    }
+    const LIST_CHUNK: usize = usize::MAX;
+
+    fn json_i64(column: &str, key: &str) -> String {
+        format!("({column}::jsonb ->> '{key}')::bigint")
+    }
+    fn lock_rows(table: &str, column: &str, filter: &str) -> String {
+        format!("SELECT {column} FROM {table} WHERE {filter} FOR UPDATE")
     }
 }
