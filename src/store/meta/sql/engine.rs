@@ -198,6 +198,14 @@ pub(crate) trait Dialect: Database {
     /// SELECT would only read a snapshot that another writer can make stale); on PostgreSQL
     /// `SELECT column ... FOR UPDATE`, which locks the rows without writing new versions of them.
     fn lock_rows(table: &str, column: &str, filter: &str) -> String;
+    /// A statement holding a lock named by its one `i64` parameter until the transaction ends,
+    /// so two transactions doing the same job run one after the other. None on SQLite, whose
+    /// write transaction already excludes every other writer.
+    const TRANSACTION_LOCK: Option<&'static str>;
+    /// A bound parameter holding an ISO 8601 date (`YYYY-MM-DD`) as the value of a date column:
+    /// SQLite stores the text itself (its `CAST(.. AS DATE)` would turn it into a number); the
+    /// PostgreSQL column is `date`.
+    fn date_from_text(param: &str) -> String;
 }
 
 fn push_list<'a, DB, T>(q: &mut QueryBuilder<'a, DB>, column: &str, values: Vec<T>)
@@ -237,6 +245,10 @@ impl Dialect for Sqlite {
     fn lock_rows(table: &str, column: &str, filter: &str) -> String {
         format!("UPDATE {table} SET {column} = {column} WHERE {filter}")
     }
+    const TRANSACTION_LOCK: Option<&'static str> = None;
+    fn date_from_text(param: &str) -> String {
+        param.to_owned()
+    }
 }
 
 impl Dialect for Postgres {
@@ -262,5 +274,9 @@ impl Dialect for Postgres {
     }
     fn lock_rows(table: &str, column: &str, filter: &str) -> String {
         format!("SELECT {column} FROM {table} WHERE {filter} FOR UPDATE")
+    }
+    const TRANSACTION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock($1)");
+    fn date_from_text(param: &str) -> String {
+        format!("CAST({param} AS DATE)")
     }
 }
