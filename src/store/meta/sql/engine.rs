@@ -176,6 +176,17 @@ pub(crate) trait Dialect: Database {
     /// Appended to a `SELECT` inside a transaction to hold its rows until commit. SQLite has
     /// one writer at a time, so a write transaction already excludes the others.
     const FOR_UPDATE: &'static str;
+    /// The scalar function for the larger of its arguments (`max` on SQLite, `GREATEST` on
+    /// PostgreSQL), for arguments that are never NULL: the two disagree on NULL.
+    const GREATEST: &'static str;
+    /// Whether every write statement, even one that changes nothing, takes the database's one
+    /// write lock (SQLite): a write that usually finds nothing to change is then cheaper after a
+    /// read that says whether to make it.
+    const ONE_WRITER: bool;
+    /// Whether a listing by time must be told where its recent rows start, because the planner
+    /// keeps no statistics to find that plan by itself (SQLite); see
+    /// `mailbox_filter::push_since_bound`.
+    const NEEDS_SINCE_BOUND: bool;
 
     /// Appends `column IN (values)`: a list of bound values on SQLite, one array parameter
     /// (`= ANY($n)`) on PostgreSQL, so its statement is the same whatever the count. Preceded by
@@ -224,6 +235,9 @@ where
 impl Dialect for Sqlite {
     const BYTE_ORDER: &'static str = "";
     const FOR_UPDATE: &'static str = "";
+    const GREATEST: &'static str = "max";
+    const ONE_WRITER: bool = true;
+    const NEEDS_SINCE_BOUND: bool = true;
 
     fn push_in_i64(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<i64>) {
         push_list(q, column, values);
@@ -254,6 +268,9 @@ impl Dialect for Sqlite {
 impl Dialect for Postgres {
     const BYTE_ORDER: &'static str = " COLLATE \"C\"";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const GREATEST: &'static str = "GREATEST";
+    const ONE_WRITER: bool = false;
+    const NEEDS_SINCE_BOUND: bool = false;
 
     fn push_in_i64(q: &mut QueryBuilder<'_, Self>, column: &str, values: Vec<i64>) {
         q.push(format_args!("{column} = ANY(")).push_bind(values).push(")");
