@@ -24,10 +24,13 @@ mod group_commit;
 mod identity;
 mod installation;
 mod leases;
+mod mailbox;
+mod organisations;
 mod register;
 mod reports;
 mod repository;
 mod retention;
+mod transfers;
 
 use std::str::FromStr;
 use std::time::Duration;
