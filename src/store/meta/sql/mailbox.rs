@@ -8,8 +8,11 @@ use super::{db_err, SqlRepository};
 use crate::domain::{Mailbox, OrgId};
 use crate::store::meta::{mailbox_filter, MailboxEntry, MailboxQuery, StoreError, TransferRecord};
 
-/// Each row's cursor and transfer (without its deliveries).
-fn entries_from_rows<R: Columns>(rows: &[R]) -> Result<(Vec<i64>, Vec<(i64, TransferRecord)>), StoreError> {
+/// A transfer read without its deliveries, with its sequence number for loading them.
+type Loaded = (i64, TransferRecord);
+
+/// Each row's cursor and transfer.
+fn entries_from_rows<R: Columns>(rows: &[R]) -> Result<(Vec<i64>, Vec<Loaded>), StoreError> {
     let mut cursors = Vec::with_capacity(rows.len());
     let mut transfers = Vec::with_capacity(rows.len());
     for row in rows {

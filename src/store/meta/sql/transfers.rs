@@ -34,43 +34,39 @@ pub(super) trait Fanout: sqlx::Database {
 }
 
 impl Fanout for sqlx::Sqlite {
-    fn insert_deliveries<'c>(
+    async fn insert_deliveries<'c>(
         conn: &'c mut Self::Connection,
         seq: i64,
         recipients: &'c [OrgId],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'c {
-        async move {
-            let mut q: QueryBuilder<sqlx::Sqlite> =
-                QueryBuilder::new("INSERT INTO deliveries (transfer_seq, recipient_org_id) ");
-            q.push_values(recipients, |mut b, recipient| {
-                b.push_bind(seq).push_bind(recipient.0);
-            });
-            q.build().execute(&mut *conn).await.map_err(db_err)?;
-            Ok(())
-        }
+    ) -> Result<(), StoreError> {
+        let mut q: QueryBuilder<sqlx::Sqlite> =
+            QueryBuilder::new("INSERT INTO deliveries (transfer_seq, recipient_org_id) ");
+        q.push_values(recipients, |mut b, recipient| {
+            b.push_bind(seq).push_bind(recipient.0);
+        });
+        q.build().execute(&mut *conn).await.map_err(db_err)?;
+        Ok(())
     }
 }
 
 impl Fanout for sqlx::Postgres {
-    fn insert_deliveries<'c>(
+    async fn insert_deliveries<'c>(
         conn: &'c mut Self::Connection,
         seq: i64,
         recipients: &'c [OrgId],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'c {
-        async move {
-            let recipients: Vec<i64> = recipients.iter().map(|r| r.0).collect();
-            // WITH ORDINALITY keeps the recipients' order in the deliveries' seq, as on SQLite.
-            sqlx::query(
-                "INSERT INTO deliveries (transfer_seq, recipient_org_id) \
-                 SELECT $1, r.org FROM unnest($2::BIGINT[]) WITH ORDINALITY AS r (org, n) ORDER BY r.n",
-            )
-            .bind(seq)
-            .bind(&recipients)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            Ok(())
-        }
+    ) -> Result<(), StoreError> {
+        let recipients: Vec<i64> = recipients.iter().map(|r| r.0).collect();
+        // WITH ORDINALITY keeps the recipients' order in the deliveries' seq, as on SQLite.
+        sqlx::query(
+            "INSERT INTO deliveries (transfer_seq, recipient_org_id) \
+             SELECT $1, r.org FROM unnest($2::BIGINT[]) WITH ORDINALITY AS r (org, n) ORDER BY r.n",
+        )
+        .bind(seq)
+        .bind(&recipients)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
     }
 }
 
