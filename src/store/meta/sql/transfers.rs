@@ -18,8 +18,9 @@ use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::{OrgId, TransferId};
 use crate::store::meta::{Delivery, DownloadRecord, NewDownload, NewTransfer, StoreError, StoredKey, TransferRecord};
 
-/// How many object ids one statement asks about: within SQLite's limit on bound parameters.
-const OBJECTS_PER_QUERY: usize = 500;
+/// The most object ids one statement asks about, so each statement and its answer stay small;
+/// fewer where the engine limits the values bound (`Dialect::LIST_CHUNK`).
+const OBJECTS_PER_QUERY: usize = 1000;
 
 /// A new transfer's deliveries, in the order of its recipients (a delivery's `seq` is the order
 /// listings show them in). The statements differ, so each engine has its own: SQLite takes a row
@@ -321,17 +322,17 @@ impl SqlRepository {
     ) -> Result<HashSet<Uuid>, StoreError> {
         let condition = if live { "wrapped_dek IS NOT NULL" } else { "wrapped_dek IS NULL" };
         let mut found = HashSet::new();
-        for chunk in candidates.chunks(OBJECTS_PER_QUERY) {
-            let ids: Vec<DbUuid> = chunk.iter().copied().map(DbUuid).collect();
-            run!(&self.pool, |pool| {
+        run!(&self.pool, |pool| {
+            for chunk in candidates.chunks(Db::LIST_CHUNK.min(OBJECTS_PER_QUERY)) {
+                let ids: Vec<DbUuid> = chunk.iter().copied().map(DbUuid).collect();
                 let mut q: QueryBuilder<Db> =
                     QueryBuilder::new(format!("SELECT object_id FROM transfers WHERE {condition} AND "));
                 Db::push_in_uuid(&mut q, "object_id", ids);
                 for row in q.build().fetch_all(pool).await.map_err(db_err)? {
                     found.insert(row.try_get::<DbUuid, _>(0).map_err(db_err)?.0);
                 }
-            });
-        }
+            }
+        });
         Ok(found)
     }
 
