@@ -1,6 +1,6 @@
-//! The repository of organisations, API keys, transfers and the installation: each method here
-//! says which engine-neutral statement answers it; the statements live in the sibling modules by
-//! concern.
+//! The repository of organisations, API keys, transfers and the installation. Each method hands
+//! over to the module of its concern (`organisations`, `transfers`, `mailbox`, `batches`,
+//! `installation`), where its statements are written once for both engines.
 
 use std::collections::HashSet;
 
