@@ -22,6 +22,10 @@ use crate::store::meta::{Delivery, DownloadRecord, NewDownload, NewTransfer, Sto
 /// fewer where the engine limits the values bound (`Dialect::LIST_CHUNK`).
 const OBJECTS_PER_QUERY: usize = 1000;
 
+fn objects_per_query(engine_list_chunk: usize) -> usize {
+    engine_list_chunk.min(OBJECTS_PER_QUERY)
+}
+
 /// A new transfer's deliveries, in the order of its recipients (a delivery's `seq` is the order
 /// listings show them in). The statements differ, so each engine has its own: SQLite takes a row
 /// of values per recipient; PostgreSQL takes the recipients as one array, so its statement is
@@ -323,7 +327,7 @@ impl SqlRepository {
         let condition = if live { "wrapped_dek IS NOT NULL" } else { "wrapped_dek IS NULL" };
         let mut found = HashSet::new();
         run!(&self.pool, |pool| {
-            for chunk in candidates.chunks(Db::LIST_CHUNK.min(OBJECTS_PER_QUERY)) {
+            for chunk in candidates.chunks(objects_per_query(Db::LIST_CHUNK)) {
                 let ids: Vec<DbUuid> = chunk.iter().copied().map(DbUuid).collect();
                 let mut q: QueryBuilder<Db> =
                     QueryBuilder::new(format!("SELECT object_id FROM transfers WHERE {condition} AND "));
