@@ -15,8 +15,7 @@ use crate::service::keys::{KeySource, KeyringHandle};
 use crate::service::startup::{open_keyring, Refusal};
 use crate::store::blob::local::LocalBlobStore;
 use crate::store::blob::s3::S3BlobStore;
-use crate::store::meta::postgres::{PgRepository, PoolSettings};
-use crate::store::meta::sqlite::SqliteRepository;
+use crate::store::meta::sql::{PoolSettings, SqlRepository};
 use crate::store::{BlobStore, Repository, StoreError};
 
 #[derive(Clone)]
@@ -128,7 +127,7 @@ async fn open_and_migrate(settings: &Settings) -> anyhow::Result<Arc<dyn Reposit
     let url = settings.database_url();
     let timeout = Duration::from_secs(settings.database.acquire_timeout_secs);
     let repo: Arc<dyn Repository> = if url.starts_with("sqlite:") {
-        let repo = SqliteRepository::connect(&url, settings.database.max_connections, timeout).await.map_err(|e| {
+        let repo = SqlRepository::sqlite(&url, settings.database.max_connections, timeout).await.map_err(|e| {
             e.context(Refusal(format!(
                 "could not open the embedded database {}: check that the data directory exists, is writable by this \
                  user and has free space",
@@ -137,7 +136,7 @@ async fn open_and_migrate(settings: &Settings) -> anyhow::Result<Arc<dyn Reposit
         })?;
         Arc::new(repo)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let repo = PgRepository::connect(&url, &pool_settings(&settings.database)).await.map_err(|e| {
+        let repo = SqlRepository::postgres(&url, &pool_settings(&settings.database)).await.map_err(|e| {
             e.context(Refusal(format!(
                 "could not connect to PostgreSQL at {}: check that it is running and that database.url's host, \
                  port, database name, user, password and sslmode are right",

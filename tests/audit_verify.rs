@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use pigeonpost::audit::chain::{link_hash, GENESIS};
-use pigeonpost::store::meta::sqlite::SqliteRepository;
+use pigeonpost::store::meta::sql::SqlRepository;
 use pigeonpost::store::meta::AuditStore;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::SqlitePool;
@@ -75,7 +75,7 @@ async fn tampering_with_audit_rows_is_caught_at_the_event_touched_and_a_rewrite_
     assert!(verify(&app, &[]).0);
 
     // The whole chain rewritten consistently: every hash recomputed after a change.
-    let repo = SqliteRepository::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
+    let repo = SqlRepository::sqlite(&url, 1, Duration::from_secs(5)).await.unwrap();
     let mut records = repo.audit_from(0, 1000).await.unwrap();
     records[1].stored.event.actor.id = "someone-else".into();
     let mut prev = GENESIS;

@@ -26,8 +26,7 @@ use pigeonpost::domain::{
     ChannelSlug, FileName, FunctionSlug, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Role, Sha256Digest, TransferId,
     TransferState, UserId, UserStatus,
 };
-use pigeonpost::store::meta::postgres::{PgRepository, PoolSettings};
-use pigeonpost::store::meta::sqlite::SqliteRepository;
+use pigeonpost::store::meta::sql::{PoolSettings, SqlRepository};
 use pigeonpost::store::meta::*;
 use pigeonpost::store::{Repository, StoreError};
 
@@ -41,13 +40,13 @@ where
 {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("meta.db").display());
-    let sqlite = SqliteRepository::connect(&url, 4, Duration::from_secs(5)).await.expect("open SQLite");
+    let sqlite = SqlRepository::sqlite(&url, 4, Duration::from_secs(5)).await.expect("open SQLite");
     sqlite.migrate().await.expect("migrate SQLite");
     finish("SQLite", tokio::spawn(test(Arc::new(sqlite))).await);
 
     let Some(server) = server_url("half of the repository conformance suite") else { return };
     let database = TestDatabase::create(&server).await;
-    let pg = Arc::new(PgRepository::connect(&database.url, &pool(4)).await.expect("connect to PostgreSQL"));
+    let pg = Arc::new(SqlRepository::postgres(&database.url, &pool(4)).await.expect("connect to PostgreSQL"));
     pg.migrate().await.expect("migrate PostgreSQL");
     let outcome = tokio::spawn(test(pg.clone())).await;
     pg.close().await;
@@ -1004,7 +1003,7 @@ async fn the_unclaimed_report_lists_old_undownloaded_deliveries_by_channel_cutof
 async fn a_closed_postgres_pool_answers_unavailable_not_an_internal_error() {
     let Some(server) = server_url("unavailability check") else { return };
     let database = TestDatabase::create(&server).await;
-    let pg = PgRepository::connect(&database.url, &pool(2)).await.unwrap();
+    let pg = SqlRepository::postgres(&database.url, &pool(2)).await.unwrap();
     pg.migrate().await.unwrap();
     pg.migrate().await.expect("migrating twice changes nothing");
     pg.ping().await.unwrap();
@@ -1018,7 +1017,7 @@ async fn a_closed_postgres_pool_answers_unavailable_not_an_internal_error() {
 async fn a_postgres_server_that_is_not_listening_is_unavailable_within_the_acquire_timeout() {
     let Some(server) = server_url("unreachable-server check") else { return };
     let database = TestDatabase::create(&server).await;
-    let pg = PgRepository::connect(&database.url, &pool(1)).await.unwrap();
+    let pg = SqlRepository::postgres(&database.url, &pool(1)).await.unwrap();
     // Cut every connection from the server side, as a restart would, then point at nothing.
     let mut admin = sqlx::PgConnection::connect_with(&std::str::FromStr::from_str(&server).unwrap()).await.unwrap();
     use sqlx::Connection as _;
@@ -1037,7 +1036,7 @@ async fn a_postgres_server_that_is_not_listening_is_unavailable_within_the_acqui
 
     let nowhere = "postgres://postgres@127.0.0.1:9/none";
     let started = std::time::Instant::now();
-    let err = PgRepository::connect(nowhere, &PoolSettings { acquire_timeout: Duration::from_secs(2), ..pool(1) })
+    let err = SqlRepository::postgres(nowhere, &PoolSettings { acquire_timeout: Duration::from_secs(2), ..pool(1) })
         .await
         .err()
         .expect("nothing listens on port 9");

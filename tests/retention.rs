@@ -23,7 +23,7 @@ use pigeonpost::domain::{Role, TransferId, TransferState};
 use pigeonpost::service::keys::{KeySource, KeyringHandle};
 use pigeonpost::store::blob::local::LocalBlobStore;
 use pigeonpost::store::blob::{BlobError, BlobInfo, BlobStore, BlobStream, BlobWriter, ObjectKey};
-use pigeonpost::store::meta::sqlite::SqliteRepository;
+use pigeonpost::store::meta::sql::SqlRepository;
 use pigeonpost::store::meta::{AuditFilter, LeaseClaim};
 use pigeonpost::workers::lease::Exclusive;
 use pigeonpost::workers::orphan_sweep;
@@ -448,7 +448,7 @@ impl BlobStore for DeletesFail {
 async fn with_failing_deletes(h: &Harness) -> AppState {
     let dir = h.dir.path();
     let url = format!("sqlite://{}", dir.join("pigeonpost.db").display());
-    let repo = SqliteRepository::connect(&url, 2, StdDuration::from_secs(10)).await.expect("open SQLite");
+    let repo = SqlRepository::sqlite(&url, 2, StdDuration::from_secs(10)).await.expect("open SQLite");
     let blobs = DeletesFail(LocalBlobStore::open(dir).await.expect("open object store"));
     let source = KeySource { data_dir: dir.to_path_buf(), master_key: None, retired_keys: None };
     let keys = KeyringHandle::new(source, Keyring::from_keys("k1", vec![("k1".into(), [7u8; 32])]));

@@ -38,7 +38,7 @@ use pigeonpost::service::keys::{KeySource, KeyringHandle};
 use pigeonpost::service::users::{self, NewUserRequest};
 use pigeonpost::service::{api_keys, organisations};
 use pigeonpost::store::blob::local::LocalBlobStore;
-use pigeonpost::store::meta::sqlite::SqliteRepository;
+use pigeonpost::store::meta::sql::SqlRepository;
 use pigeonpost::store::meta::{KeyScope, NewUser};
 use pigeonpost::store::Repository;
 
@@ -136,7 +136,7 @@ impl Harness {
         let mut settings = Settings::load(None, &overrides).expect("default settings load");
         tweak(&mut settings);
         let url = format!("sqlite://{}", dir.path().join("pigeonpost.db").display());
-        let repo = SqliteRepository::connect(&url, 4, StdDuration::from_secs(10)).await.expect("open SQLite");
+        let repo = SqlRepository::sqlite(&url, 4, StdDuration::from_secs(10)).await.expect("open SQLite");
         repo.migrate().await.expect("migrate");
         let blobs = LocalBlobStore::open(dir.path()).await.expect("open object store");
         write_keyring_file(dir.path());

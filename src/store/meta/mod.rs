@@ -1,5 +1,5 @@
 //! Metadata repository: organisations, API keys, transfers, deliveries and downloads.
-//! SQL lives only in the engine modules below.
+//! SQL lives only in `sql`, written once for both engines.
 
 pub mod audit;
 mod audit_rows;
@@ -8,12 +8,10 @@ mod collection_rows;
 pub mod identity;
 pub mod installation;
 mod mailbox_filter;
-pub mod postgres;
 mod records;
 pub mod reports;
 pub mod retention;
 pub mod sql;
-pub mod sqlite;
 
 pub use audit::*;
 pub use channels::*;

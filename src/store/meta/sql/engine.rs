@@ -6,8 +6,8 @@
 //! engine's copy is type-checked on its own, so a value bound or read with a type one engine
 //! cannot take fails to compile rather than at run time.
 
-use sqlx::error::BoxDynError;
 use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgHasArrayType, PgRow, PgTypeInfo};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Database, Decode, Encode, PgPool, Postgres, QueryBuilder, Row, Sqlite, SqlitePool, Type};
@@ -147,24 +147,17 @@ impl<T> Value for T where T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r>
 /// A row of either engine, so a row reader is written once: `fn x_from_row(row: &impl Columns)`.
 pub(crate) trait Columns: Row {
     fn col<T: Value>(&self, name: &str) -> Result<T, sqlx::Error>;
-    fn nth<T: Value>(&self, index: usize) -> Result<T, sqlx::Error>;
 }
 
 impl Columns for SqliteRow {
     fn col<T: Value>(&self, name: &str) -> Result<T, sqlx::Error> {
         self.try_get(name)
     }
-    fn nth<T: Value>(&self, index: usize) -> Result<T, sqlx::Error> {
-        self.try_get(index)
-    }
 }
 
 impl Columns for PgRow {
     fn col<T: Value>(&self, name: &str) -> Result<T, sqlx::Error> {
         self.try_get(name)
-    }
-    fn nth<T: Value>(&self, index: usize) -> Result<T, sqlx::Error> {
-        self.try_get(index)
     }
 }
 
@@ -173,9 +166,6 @@ pub(crate) trait Dialect: Database {
     /// Appended to `ORDER BY <text column>` for byte order, which SQLite's default collation
     /// already is; PostgreSQL's default follows the database's locale.
     const BYTE_ORDER: &'static str;
-    /// Appended to a `SELECT` inside a transaction to hold its rows until commit. SQLite has
-    /// one writer at a time, so a write transaction already excludes the others.
-    const FOR_UPDATE: &'static str;
     /// The scalar function for the larger of its arguments (`max` on SQLite, `GREATEST` on
     /// PostgreSQL), for arguments that are never NULL: the two disagree on NULL.
     const GREATEST: &'static str;
@@ -234,7 +224,6 @@ where
 
 impl Dialect for Sqlite {
     const BYTE_ORDER: &'static str = "";
-    const FOR_UPDATE: &'static str = "";
     const GREATEST: &'static str = "max";
     const ONE_WRITER: bool = true;
     const NEEDS_SINCE_BOUND: bool = true;
@@ -267,7 +256,6 @@ impl Dialect for Sqlite {
 
 impl Dialect for Postgres {
     const BYTE_ORDER: &'static str = " COLLATE \"C\"";
-    const FOR_UPDATE: &'static str = " FOR UPDATE";
     const GREATEST: &'static str = "GREATEST";
     const ONE_WRITER: bool = false;
     const NEEDS_SINCE_BOUND: bool = false;

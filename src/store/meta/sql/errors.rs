@@ -35,8 +35,12 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.into()),
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(already_exists(d.as_ref()).to_owned()),
-        sqlx::Error::Database(d) if d.code().as_deref().is_some_and(|c| is_transient_postgres(c) || is_busy_sqlite(c)) => {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(already_exists(d.as_ref()).to_owned())
+        }
+        sqlx::Error::Database(d)
+            if d.code().as_deref().is_some_and(|c| is_transient_postgres(c) || is_busy_sqlite(c)) =>
+        {
             StoreError::Unavailable(e.into())
         }
         _ => StoreError::Other(anyhow::Error::new(e)),
@@ -60,7 +64,9 @@ fn violated(d: &dyn sqlx::error::DatabaseError) -> &str {
 /// tables and columns (and on PostgreSQL the conflicting values), so it never leaves the store.
 fn already_exists(d: &dyn sqlx::error::DatabaseError) -> &'static str {
     match violated(d) {
-        "organisations" | "organisations_urn" => "an organisation with this DfE number, name or URN is already registered",
+        "organisations" | "organisations_urn" => {
+            "an organisation with this DfE number, name or URN is already registered"
+        }
         "users" | "users_username" => "an account with this username already exists",
         "api_keys" => "this organisation already has an API key with this name",
         "functions" => "a function with this name already exists",

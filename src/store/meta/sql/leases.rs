@@ -74,4 +74,3 @@ impl LeaseStore for SqlRepository {
         Ok(())
     }
 }
-
