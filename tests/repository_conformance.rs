@@ -1158,3 +1158,55 @@ async fn sender_tallies_count_delivered_files_since_a_time_and_each_senders_late
 fn ev() -> AuditEvent {
     AuditEvent::new(t0(), Actor::operator(), "test.change")
 }
+
+#[tokio::test]
+async fn a_duplicate_is_refused_in_our_words_never_the_engines() {
+    on_every_engine(|repo| async move {
+        let a = school(&repo, "825/2001", "Example Primary").await;
+        let alice = person(&repo, &a, "alice").await;
+        let dup = NewUser {
+            org: a.id,
+            username: "ALICE".parse().unwrap(),
+            display_name: "Another".into(),
+            role: Role::SchoolUser,
+            status: UserStatus::Requested,
+            password_hash: None,
+            requested_by: Some(alice.id),
+            password_change_required: false,
+        };
+        let Err(StoreError::Conflict(user)) = repo.create_user(&dup, t0(), &ev()).await else {
+            panic!("a second account with the same username is a conflict")
+        };
+        assert_eq!(user, "an account with this username already exists");
+        let again =
+            NewOrganisation { kind: OrgKind::School, reference: "825/2001".parse().unwrap(), name: "Again".into() };
+        let Err(StoreError::Conflict(org)) = repo.create_organisation(&again, t0(), &ev()).await else {
+            panic!("a second school with the same DfE number is a conflict")
+        };
+        assert_eq!(org, "an organisation with this DfE number, name or URN is already registered");
+        for message in [user, org] {
+            for engine_words in ["UNIQUE", "constraint", "duplicate key", "users.", "organisations."] {
+                assert!(!message.contains(engine_words), "{message:?} repeats the engine's words");
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_totp_step_too_large_to_store_is_refused_not_wrapped_round_to_an_earlier_one() {
+    on_every_engine(|repo| async move {
+        let a = team(&repo, "smst").await;
+        let user = person(&repo, &a, "lauser").await;
+        for step in [u64::MAX, 1 << 63] {
+            assert!(repo.advance_totp_step(user.id, step).await.is_err(), "step {step}");
+        }
+        assert_eq!(repo.get_user(user.id).await.unwrap().unwrap().totp_last_step, None);
+        let largest = u64::try_from(i64::MAX).unwrap();
+        assert!(repo.advance_totp_step(user.id, largest).await.unwrap(), "the largest step that fits");
+        assert_eq!(repo.get_user(user.id).await.unwrap().unwrap().totp_last_step, Some(largest));
+        assert!(repo.advance_totp_step(user.id, u64::MAX).await.is_err(), "a later step that does not fit");
+        assert!(!repo.advance_totp_step(user.id, 1000).await.unwrap(), "an earlier step");
+    })
+    .await;
+}
