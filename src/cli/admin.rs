@@ -148,11 +148,11 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Function(cmd) => super::admin_users::run_function(settings, cmd).await,
         AdminCommand::Org(cmd) => {
             // Administration of the register needs only the database: never the keyring or the store.
-            let repo = crate::app::open_repository(&settings).await?;
+            let repo = crate::service::startup::open_repository(&settings).await?;
             run_org(repo.as_ref(), cmd).await
         }
         AdminCommand::Key(cmd) => {
-            let repo = crate::app::open_repository(&settings).await?;
+            let repo = crate::service::startup::open_repository(&settings).await?;
             run_key(repo.as_ref(), cmd).await
         }
     }

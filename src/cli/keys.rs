@@ -19,7 +19,7 @@ pub enum KeysCommand {
 
 pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
     let source = KeySource::from_env(settings.data_dir.clone());
-    let (state, _) = crate::app::build(settings).await?;
+    let (state, _) = crate::service::startup::build(settings).await?;
     let mut keyring = source.load()?;
     match cmd {
         KeysCommand::List => {

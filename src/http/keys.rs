@@ -14,9 +14,9 @@ use super::json::JsonBody;
 use super::organisations::{org_ref, OrgFilter};
 use super::views::KeyView;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::policy::Principal;
 use crate::service::api_keys;
+use crate::service::AppState;
 use crate::store::meta::KeyScope;
 
 #[derive(utoipa::OpenApi)]

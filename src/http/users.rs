@@ -15,10 +15,10 @@ use super::organisations::{org_ref, OrgFilter};
 use super::session::EnrolmentView;
 use super::views::{rfc3339, OrgView, UserView};
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::{Role, UserId};
 use crate::policy::Principal;
 use crate::service::users::{self, NewUserRequest};
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(

@@ -8,10 +8,10 @@ use uuid::Uuid;
 use super::addressing::{address, Addressing};
 use super::upload::{check_message, commit_transfer, sending_on};
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::domain::{ChannelSlug, Sha256Digest, TransferId};
 use crate::policy::Principal;
+use crate::service::AppState;
 use crate::store::meta::{NewTransfer, TransferRecord};
 
 pub struct MessageRequest {

@@ -5,9 +5,9 @@ use time::OffsetDateTime;
 
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::domain::business_days::Calendar;
 use crate::policy::{self, Action, Principal};
+use crate::service::AppState;
 use crate::store::meta::TransferRecord;
 
 pub struct OpenRequest {

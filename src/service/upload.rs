@@ -15,7 +15,6 @@ use uuid::Uuid;
 use super::addressing::{address, Addressing};
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::crypto::segment::{Sealer, HEADER_LEN, SEGMENT_SIZE};
 use crate::crypto::DataKey;
@@ -24,6 +23,7 @@ use crate::domain::channel::{Catalogue, Channel, Route};
 use crate::domain::sniff::{self, HEAD_LEN};
 use crate::domain::{ChannelSlug, FileName, OrgId, Sha256Digest, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
+use crate::service::AppState;
 use crate::store::meta::{NewTransfer, StoreError, TransferRecord};
 use crate::store::{BlobWriter, ObjectKey};
 

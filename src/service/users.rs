@@ -12,7 +12,6 @@ use tracing::info;
 use super::authority::enforce;
 use super::sessions::totp_binding;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
 use crate::crypto::DataKey;
 use crate::domain::{FunctionSlug, OrgKind, OrgRef, Organisation, Role, UserId, UserStatus, Username};
@@ -21,6 +20,7 @@ use crate::identity::password_policy::PasswordPolicy;
 use crate::identity::recovery_codes::{generate_recovery_codes, hash_recovery_code};
 use crate::identity::totp::{otpauth_uri, TotpSecret};
 use crate::policy::{self, Action, Decision, Principal};
+use crate::service::AppState;
 use crate::store::meta::{NewUser, UserRecord};
 use crate::store::{Repository, StoreError};
 
