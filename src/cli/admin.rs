@@ -7,9 +7,9 @@ use crate::config::Settings;
 use crate::domain::{DfeNumber, OrgKind, OrgRef};
 use anyhow::Context;
 
+use crate::domain::records::KeyScope;
 use crate::service::register::RegisterEntry;
 use crate::service::{api_keys, organisations, register};
-use crate::store::meta::KeyScope;
 use crate::store::Repository;
 
 #[derive(Debug, Subcommand)]

@@ -70,7 +70,7 @@ fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, A
     })
 }
 
-async fn with_functions(state: &AppState, user: &crate::store::meta::UserRecord) -> Result<UserView, ApiError> {
+async fn with_functions(state: &AppState, user: &crate::domain::records::UserRecord) -> Result<UserView, ApiError> {
     let functions = users::functions_of(state, user).await?;
     Ok(UserView::new(user, Some(&functions)))
 }

@@ -9,11 +9,11 @@ use super::sessions::open_totp_secret;
 use super::users::{check_password, new_totp, TotpEnrolment};
 use super::{CredentialRefusal, ServiceError};
 use crate::audit::AuditEvent;
+use crate::domain::records::UserRecord;
 use crate::identity::password::{hash_password, verify_password};
 use crate::identity::totp::verify_totp;
 use crate::policy::{self, Action, Principal};
 use crate::service::AppState;
-use crate::store::meta::UserRecord;
 
 async fn me(state: &AppState, who: &Principal, action: Action<'_>) -> Result<UserRecord, ServiceError> {
     enforce(policy::decide(who, action))?;

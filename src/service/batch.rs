@@ -22,11 +22,12 @@ use super::upload::{commit_transfer, sending_on, size_limit, store_object, type_
 use super::ServiceError;
 use crate::audit::AuditEvent;
 use crate::domain::channel::{Channel, Recipients};
+use crate::domain::records::{BatchId, Quarantine};
 use crate::domain::routing::{route_by_name, Unroutable};
 use crate::domain::{sniff, ChannelSlug, FileName, OrgKind, Organisation};
 use crate::policy::Principal;
 use crate::service::AppState;
-use crate::store::meta::{BatchId, NewBatch, Quarantine};
+use crate::store::meta::NewBatch;
 
 pub use zip_batch::place_zip;
 

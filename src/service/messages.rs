@@ -9,10 +9,10 @@ use super::addressing::{address, Addressing};
 use super::upload::{check_message, commit_transfer, sending_on};
 use super::ServiceError;
 use crate::audit::AuditEvent;
+use crate::domain::records::{NewTransfer, TransferRecord};
 use crate::domain::{ChannelSlug, Sha256Digest, TransferId};
 use crate::policy::Principal;
 use crate::service::AppState;
-use crate::store::meta::{NewTransfer, TransferRecord};
 
 pub struct MessageRequest {
     pub channel: ChannelSlug,

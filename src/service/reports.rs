@@ -6,9 +6,9 @@ use time::OffsetDateTime;
 use super::authority::enforce;
 use super::ServiceError;
 use crate::domain::business_days::Calendar;
+use crate::domain::records::TransferRecord;
 use crate::policy::{self, Action, Principal};
 use crate::service::AppState;
-use crate::store::meta::TransferRecord;
 
 pub struct OpenRequest {
     pub transfer: TransferRecord,

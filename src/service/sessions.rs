@@ -14,6 +14,7 @@ use tracing::info;
 use super::{CredentialRefusal as Why, ServiceError};
 use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::crypto::DataKey;
+use crate::domain::records::UserRecord;
 use crate::domain::{FunctionSlug, Username};
 use crate::identity::access_token::{self, issue_access_token, verify_access_token, TokenError, TokenKeys};
 use crate::identity::password::{verify_against_dummy, verify_password};
@@ -22,7 +23,7 @@ use crate::identity::refresh_token::{hash_refresh_token, issue_refresh_token};
 use crate::identity::totp::{verify_totp, TotpSecret};
 use crate::policy::{can_login, Credential, LoginSubject, PendingStep, Principal, SessionPrincipal};
 use crate::service::AppState;
-use crate::store::meta::{NewSession, UserRecord};
+use crate::store::meta::NewSession;
 
 pub struct LoginRequest {
     pub username: String,
