@@ -14,6 +14,8 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod identity;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 pub mod policy;
 pub mod service;
