@@ -3,7 +3,7 @@ use clap::Subcommand;
 use crate::audit::{Actor, AuditEvent};
 use crate::config::Settings;
 use crate::service::keys::{rewrap_all, KeySource};
-use crate::service::startup::record_keyring;
+use crate::service::startup::master_keys::record_keyring;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

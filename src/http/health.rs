@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::Endpoint;
-use crate::service::startup::{keyring_state, KeyringState};
+use crate::service::startup::master_keys::{keyring_state, KeyringState};
 use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]

@@ -3,15 +3,13 @@
 //! ([`master_keys`]), loads the channel catalogue, and hands back the [`AppState`] that every
 //! request and worker shares.
 
-mod master_keys;
+pub mod master_keys;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-
-pub use master_keys::{keyring_state, open_keyring, record_keyring, Disagreement, KeyringState};
 
 use super::AppState;
 use crate::config::{DatabaseSettings, Settings, StorageKind};
@@ -23,6 +21,7 @@ use crate::store::blob::s3::S3BlobStore;
 use crate::store::meta::postgres::{PgRepository, PoolSettings};
 use crate::store::meta::sqlite::SqliteRepository;
 use crate::store::{BlobStore, Repository, StoreError};
+use master_keys::open_keyring;
 
 /// Why a node will not start, in one sentence that says what to do. The error it wraps (an
 /// engine's own text, say) is for the debug log only.
