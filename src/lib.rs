@@ -1,9 +1,12 @@
 //! Pigeonpost: secure file exchange between a local authority and its schools.
 //!
-//! The layers, from the outside in: [`http`] parses requests and maps results to responses,
-//! [`policy`] answers every access question, [`service`] holds the use cases, [`domain`] the
-//! rules and types (no I/O), [`crypto`] the envelope encryption, [`store`] the database and
-//! object-store seams, and [`workers`] the background jobs.
+//! The layers, from the outside in: [`cli`] the commands; [`http`] parses requests and maps
+//! results to responses, and [`workers`] run the background jobs; [`service`] holds the use
+//! cases and, in [`service::startup`], the building of the state they share; [`policy`]
+//! answers every access question; [`store`] holds the database and object-store seams;
+//! [`audit`] the hash-chained trail; [`domain`] the rules, types and records (no I/O);
+//! [`crypto`] the envelope encryption and [`identity`] passwords, tokens and second factors.
+//! Imports point only inwards, and a test (`src/layering.rs`) keeps them so.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -14,6 +17,8 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod identity;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 pub mod policy;
 pub mod service;

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt};
-use pigeonpost::app::AppState;
 use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::config::{Overrides, Settings};
 use pigeonpost::crypto::segment::seal_to_vec;
 use pigeonpost::crypto::DataKey;
+use pigeonpost::domain::records::NewTransfer;
 use pigeonpost::domain::{ChannelSlug, FileName, OrgId, OrgRef, Sha256Digest, TransferId};
-use pigeonpost::store::meta::NewTransfer;
+use pigeonpost::service::AppState;
 use pigeonpost::store::ObjectKey;
 use pigeonpost::workers::lease::Exclusive;
 use pigeonpost::workers::retention::{run_once, Mode};
@@ -26,7 +26,7 @@ use uuid::Uuid;
 /// server gets.
 async fn state_for(data_dir: PathBuf) -> anyhow::Result<AppState> {
     let settings = Settings::load(None, &Overrides { data_dir: Some(data_dir), listen: None })?;
-    Ok(pigeonpost::app::build(settings).await?.0)
+    Ok(pigeonpost::service::startup::build(settings).await?.0)
 }
 
 async fn org(state: &AppState, reference: &str) -> anyhow::Result<OrgId> {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::policy::{Credential, Principal};
+use crate::domain::principal::{Credential, Principal};
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

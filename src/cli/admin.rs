@@ -7,9 +7,9 @@ use crate::config::Settings;
 use crate::domain::{DfeNumber, OrgKind, OrgRef};
 use anyhow::Context;
 
+use crate::domain::records::KeyScope;
 use crate::service::register::RegisterEntry;
 use crate::service::{api_keys, organisations, register};
-use crate::store::meta::KeyScope;
 use crate::store::Repository;
 
 #[derive(Debug, Subcommand)]
@@ -148,11 +148,11 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Function(cmd) => super::admin_users::run_function(settings, cmd).await,
         AdminCommand::Org(cmd) => {
             // Administration of the register needs only the database: never the keyring or the store.
-            let repo = crate::app::open_repository(&settings).await?;
+            let repo = crate::service::startup::open_repository(&settings).await?;
             run_org(repo.as_ref(), cmd).await
         }
         AdminCommand::Key(cmd) => {
-            let repo = crate::app::open_repository(&settings).await?;
+            let repo = crate::service::startup::open_repository(&settings).await?;
             run_key(repo.as_ref(), cmd).await
         }
     }

@@ -100,7 +100,7 @@ fn read_password_stdin() -> anyhow::Result<SecretString> {
 
 /// `wanted`, without repeats, if every one is a defined function; else which are not, and the
 /// functions there are.
-async fn defined_functions(state: &crate::app::AppState, wanted: Vec<String>) -> anyhow::Result<Vec<String>> {
+async fn defined_functions(state: &crate::service::AppState, wanted: Vec<String>) -> anyhow::Result<Vec<String>> {
     let mut unique: Vec<String> = Vec::new();
     for f in wanted.into_iter().map(|f| f.trim().to_owned()) {
         if !unique.contains(&f) {
@@ -134,7 +134,7 @@ fn parse_time(raw: &str, flag: &str) -> anyhow::Result<OffsetDateTime> {
 }
 
 pub async fn run_user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    let (state, _) = crate::app::build(settings).await?;
+    let (state, _) = crate::service::startup::build(settings).await?;
     match cmd {
         UserCommand::Add { org, username, role, name, password_stdin, functions } => {
             // Checked before the account exists, so a mistyped function leaves nothing half made.
@@ -236,7 +236,7 @@ pub async fn run_user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()
 }
 
 pub async fn run_function(settings: Settings, cmd: FunctionCommand) -> anyhow::Result<()> {
-    let (state, _) = crate::app::build(settings).await?;
+    let (state, _) = crate::service::startup::build(settings).await?;
     match cmd {
         FunctionCommand::Add { slug, name } => {
             users::define_function(&state, None, &slug, &name).await?;

@@ -23,7 +23,7 @@ pub enum AuditCommand {
 
 /// The command's verdict, for the process's exit code.
 pub async fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<bool> {
-    let (state, _) = crate::app::build(settings).await?;
+    let (state, _) = crate::service::startup::build(settings).await?;
     match cmd {
         AuditCommand::Checkpoint => {
             match audit::checkpoint(&state, None).await? {

@@ -3,7 +3,7 @@ use clap::Subcommand;
 use crate::audit::{Actor, AuditEvent};
 use crate::config::Settings;
 use crate::service::keys::{rewrap_all, KeySource};
-use crate::service::startup::record_keyring;
+use crate::service::startup::master_keys::record_keyring;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -19,7 +19,7 @@ pub enum KeysCommand {
 
 pub async fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<()> {
     let source = KeySource::from_env(settings.data_dir.clone());
-    let (state, _) = crate::app::build(settings).await?;
+    let (state, _) = crate::service::startup::build(settings).await?;
     let mut keyring = source.load()?;
     match cmd {
         KeysCommand::List => {

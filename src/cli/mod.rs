@@ -110,7 +110,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve { .. } => serve::run(settings).await,
             Command::Migrate => {
-                crate::app::open_repository(&settings).await?;
+                crate::service::startup::open_repository(&settings).await?;
                 println!("database is up to date");
                 Ok(())
             }

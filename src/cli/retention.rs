@@ -21,7 +21,7 @@ pub enum RetentionCommand {
 
 pub async fn run(settings: Settings, cmd: RetentionCommand) -> anyhow::Result<()> {
     let RetentionCommand::Run { dry_run } = cmd;
-    let (state, _) = crate::app::build(settings).await?;
+    let (state, _) = crate::service::startup::build(settings).await?;
     let mode = if dry_run { Mode::DryRun } else { Mode::Purge };
     match retention::run_once(&state, mode).await? {
         Exclusive::Ran(report) => {

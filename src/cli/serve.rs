@@ -7,17 +7,18 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Settings;
-use crate::{app, http, workers};
+use crate::service::startup;
+use crate::{http, workers};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let (state, new_keyring) = app::build(settings.clone()).await?;
+    let (state, new_keyring) = startup::build(settings.clone()).await?;
     if new_keyring {
         warn!(
             keyring = %settings.data_dir.join("keyring.json").display(),
             "generated a new master keyring for this new installation: back it up somewhere safe and separate from the data; without it no stored file can be read"
         );
     }
-    if let Some((username, password)) = crate::service::bootstrap::run(&state).await.map_err(app::in_our_words)? {
+    if let Some((username, password)) = crate::service::bootstrap::run(&state).await.map_err(startup::in_our_words)? {
         // Printed, not logged: the console is the one place this password ever appears, and
         // only the node that created the account has it.
         eprintln!(
@@ -35,8 +36,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .repo()
         .list_organisations()
         .await
-        .map_err(crate::service::startup::database_refusal("read the organisations"))
-        .map_err(app::in_our_words)?;
+        .map_err(startup::database_refusal("read the organisations"))
+        .map_err(startup::in_our_words)?;
     if organisations.len() <= 1 {
         info!("no organisations yet: add one with `pigeonpost admin org add`, then a key with `pigeonpost admin key create` (see README)");
     }

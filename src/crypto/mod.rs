@@ -23,11 +23,13 @@
 
 pub mod data_key;
 pub mod keyring;
+pub mod keyring_handle;
 pub mod segment;
 pub mod spool;
 
 pub use data_key::DataKey;
 pub use keyring::{KeyError, Keyring, KeyringSource, WrappedKey, CHECK_VALUE_LEN};
+pub use keyring_handle::{KeySource, KeyringHandle};
 pub use segment::{
     ciphertext_len, open_from_slice, plaintext_len, seal_to_vec, sealed_segment_len, segment_count, segment_offset,
     FormatError, ObjectId, Opener, Sealer, HEADER_LEN, SEGMENT_SIZE, TAG_LEN,

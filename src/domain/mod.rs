@@ -10,6 +10,8 @@ pub mod dfe;
 pub mod file_name;
 pub mod gias;
 pub mod organisation;
+pub mod principal;
+pub mod records;
 pub mod retention;
 pub mod routing;
 pub mod school_terms;

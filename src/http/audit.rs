@@ -16,9 +16,9 @@ use super::error::ApiError;
 use super::transfers::query;
 use super::views::rfc3339;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::policy::Principal;
 use crate::service::audit;
+use crate::service::AppState;
 use crate::store::meta::{AuditFilter, AuditRecord};
 
 #[derive(utoipa::OpenApi)]

@@ -7,8 +7,9 @@ use axum::http::{header, Method};
 use secrecy::SecretString;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use super::request_context::{ClientAddr, PrincipalSlot};
 use crate::policy::{PendingStep, Principal};
+use crate::service::AppState;
 use crate::service::{api_keys, sessions, ServiceError};
 
 impl FromRequestParts<AppState> for Principal {
@@ -30,8 +31,8 @@ impl FromRequestParts<AppState> for Principal {
         } else {
             sessions::authenticate(state, token).await?
         };
-        principal.client_addr = parts.extensions.get::<ClientAddr>().map(|ClientAddr(a)| a.ip().to_string());
-        if let Some(slot) = parts.extensions.get::<crate::http::refusals::PrincipalSlot>() {
+        principal.client_addr = parts.extensions.get::<ClientAddr>().map(ClientAddr::ip);
+        if let Some(slot) = parts.extensions.get::<PrincipalSlot>() {
             slot.fill(&principal);
         }
         tracing::Span::current().record("principal", principal.describe());
@@ -47,7 +48,3 @@ impl FromRequestParts<AppState> for Principal {
 
 /// The one route open to a person who must first replace a password chosen for them.
 const CHANGE_PASSWORD: &str = "/api/v1/session/password";
-
-/// The peer address of the connection, inserted by the server for every request.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub std::net::SocketAddr);

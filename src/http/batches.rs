@@ -12,10 +12,10 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::transfers::{query, required};
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::{ChannelSlug, FileName};
 use crate::policy::Principal;
 use crate::service::batch::{self, refused, Batch, BatchReport, FileReport};
+use crate::service::AppState;
 use crate::service::ServiceError;
 
 #[derive(utoipa::OpenApi)]

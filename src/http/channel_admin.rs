@@ -12,10 +12,10 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::views::rfc3339;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::channel::Channel;
 use crate::policy::Principal;
 use crate::service::channel_admin::{self, ChannelDetail};
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(show, put, revert))]

@@ -10,10 +10,10 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::views::TransferView;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::policy::Principal;
 use crate::service::channels::{self, ChannelOffer};
 use crate::service::reports;
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list, turnaround))]

@@ -15,10 +15,10 @@ use super::since::since_param;
 use super::transfers::required;
 use super::views::rfc3339;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::OrgRef;
 use crate::policy::Principal;
 use crate::service::collection::{self, Report, SchoolLine};
+use crate::service::AppState;
 use crate::service::ServiceError;
 
 #[derive(utoipa::OpenApi)]

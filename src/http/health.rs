@@ -7,8 +7,8 @@ use axum::Json;
 use serde_json::json;
 
 use super::Endpoint;
-use crate::app::AppState;
-use crate::service::startup::{keyring_state, KeyringState};
+use crate::service::startup::master_keys::{keyring_state, KeyringState};
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(healthz, readyz))]

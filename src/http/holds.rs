@@ -12,9 +12,9 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::views::rfc3339;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::policy::Principal;
 use crate::service::holds::{self, HoldRequest};
+use crate::service::AppState;
 use crate::store::meta::HoldRecord;
 
 #[derive(utoipa::OpenApi)]

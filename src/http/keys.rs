@@ -14,10 +14,10 @@ use super::json::JsonBody;
 use super::organisations::{org_ref, OrgFilter};
 use super::views::KeyView;
 use super::Endpoint;
-use crate::app::AppState;
+use crate::domain::records::KeyScope;
 use crate::policy::Principal;
 use crate::service::api_keys;
-use crate::store::meta::KeyScope;
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list, create, revoke, resume))]

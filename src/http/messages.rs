@@ -10,10 +10,10 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::views::TransferView;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::ChannelSlug;
 use crate::policy::Principal;
 use crate::service::messages::{self, MessageRequest};
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(create))]

@@ -20,6 +20,7 @@ pub mod openapi;
 mod organisations;
 mod quarantine;
 pub mod refusals;
+pub mod request_context;
 pub mod server;
 mod session;
 mod since;
@@ -36,8 +37,8 @@ use axum::middleware;
 use axum::routing::MethodRouter;
 use axum::Router;
 
-use crate::app::AppState;
 use crate::policy::Principal;
+use crate::service::AppState;
 
 pub use error::ApiError;
 

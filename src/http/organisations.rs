@@ -10,10 +10,10 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::views::OrgDetailView;
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::{OrgKind, OrgRef};
 use crate::policy::Principal;
 use crate::service::organisations;
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list, create, show, close, second_factor))]

@@ -13,9 +13,9 @@ use super::json::JsonBody;
 use super::transfers::{cursor_param, encode_cursor, query, transfer_id};
 use super::views::{PageView, TransferView};
 use super::Endpoint;
-use crate::app::AppState;
 use crate::policy::Principal;
 use crate::service::quarantine;
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list, route, discard))]

@@ -1,36 +1,16 @@
 //! Every refused request is an audit event: a denied download, a 422 upload, a guess at another
 //! school's transfer id. Recorded here, once, for every route, so no handler can forget to.
 
-use std::sync::{Arc, Mutex};
-
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::warn;
 
-use super::auth::ClientAddr;
 use super::error::ErrorCode;
-use crate::app::AppState;
+use super::request_context::{ClientAddr, PrincipalSlot};
 use crate::audit::{Actor, AuditEvent, Outcome};
-use crate::policy::Principal;
-
-/// Where the authentication extractor leaves the request's principal for this layer to find
-/// once the handler has answered.
-#[derive(Clone, Default)]
-pub struct PrincipalSlot(Arc<Mutex<Option<Principal>>>);
-
-impl PrincipalSlot {
-    pub fn fill(&self, who: &Principal) {
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(who.clone());
-        }
-    }
-
-    fn take(&self) -> Option<Principal> {
-        self.0.lock().ok().and_then(|mut slot| slot.take())
-    }
-}
+use crate::service::AppState;
 
 /// Refusals worth a record. Not 401 (a stranger without credentials; failed logins are recorded
 /// by the login itself) and not 5xx (the server's failure, not a refusal; it goes to the log).
@@ -44,7 +24,7 @@ pub async fn record_refusals(State(state): State<AppState>, mut request: Request
     let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
-    let client = request.extensions().get::<ClientAddr>().map(|ClientAddr(a)| a.ip().to_string());
+    let client = request.extensions().get::<ClientAddr>().map(ClientAddr::ip);
     let response = next.run(request).await;
     let status = response.status();
     if !recorded(status) {

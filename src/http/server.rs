@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
-use super::auth::ClientAddr;
+use super::request_context::ClientAddr;
 
 mod unread_body;
 

@@ -7,14 +7,14 @@ use axum::{Extension, Json};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::auth::ClientAddr;
 use super::error::ApiError;
 use super::json::JsonBody;
+use super::request_context::ClientAddr;
 use super::views::{PrincipalView, UserView};
 use super::Endpoint;
-use crate::app::AppState;
 use crate::policy::{PendingStep, Principal};
 use crate::service::sessions::{self, IssuedSession, LoginRequest};
+use crate::service::AppState;
 use crate::service::{account, users::TotpEnrolment};
 
 #[derive(utoipa::OpenApi)]
@@ -94,7 +94,7 @@ async fn login(
         password: body.password,
         totp: body.totp,
         recovery_code: body.recovery_code,
-        client_addr: client.map(|Extension(ClientAddr(a))| a.ip().to_string()),
+        client_addr: client.map(|Extension(addr)| addr.ip()),
     };
     let session = sessions::login(&state, req).await?;
     Ok((StatusCode::CREATED, Json(session.into())))

@@ -14,17 +14,17 @@ use base64::Engine;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::auth::ClientAddr;
 use super::error::ApiError;
 use super::headers::{content_disposition, parse_content_digest, sha256_digest_field, DigestHeader};
+use super::request_context::ClientAddr;
 use super::since::since_param;
 use super::views::{PageView, TransferView};
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::byte_range::RangeSpec;
 use crate::domain::{ChannelSlug, FileName, Mailbox, OrgRef, TransferId};
 use crate::policy::Principal;
 use crate::service::upload::UploadRequest;
+use crate::service::AppState;
 use crate::service::{download, mailbox, upload};
 use crate::store::meta::DownloadState;
 
@@ -344,7 +344,7 @@ async fn content(
             }
         }
     }
-    let client = client.map(|Extension(ClientAddr(a))| a.ip().to_string());
+    let client = client.map(|Extension(addr)| addr.ip());
     let dl = download::open(&state, &who, id, range, client).await?;
     let t = &dl.transfer;
     let mut response = Response::new(Body::from_stream(dl.body));

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::views::{rfc3339, OrgView};
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::OrgRef;
 use crate::policy::Principal;
 use crate::service::unclaimed::{self, Item, Report};
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(report))]

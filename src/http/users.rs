@@ -15,10 +15,10 @@ use super::organisations::{org_ref, OrgFilter};
 use super::session::EnrolmentView;
 use super::views::{rfc3339, OrgView, UserView};
 use super::Endpoint;
-use crate::app::AppState;
 use crate::domain::{Role, UserId};
 use crate::policy::Principal;
 use crate::service::users::{self, NewUserRequest};
+use crate::service::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -70,7 +70,7 @@ fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, A
     })
 }
 
-async fn with_functions(state: &AppState, user: &crate::store::meta::UserRecord) -> Result<UserView, ApiError> {
+async fn with_functions(state: &AppState, user: &crate::domain::records::UserRecord) -> Result<UserView, ApiError> {
     let functions = users::functions_of(state, user).await?;
     Ok(UserView::new(user, Some(&functions)))
 }

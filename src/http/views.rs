@@ -4,8 +4,9 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::domain::records::TransferRecord;
 use crate::domain::Organisation;
-use crate::store::meta::{DownloadRecord, TransferRecord};
+use crate::store::meta::DownloadRecord;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OrgView {
@@ -188,7 +189,10 @@ pub struct FunctionView {
 }
 
 impl UserView {
-    pub fn new(u: &crate::store::meta::UserRecord, functions: Option<&[crate::store::meta::UserFunction]>) -> Self {
+    pub fn new(
+        u: &crate::domain::records::UserRecord,
+        functions: Option<&[crate::domain::records::UserFunction]>,
+    ) -> Self {
         Self {
             id: u.id.0,
             username: u.username.to_string(),
@@ -264,8 +268,8 @@ pub struct ScopeView {
     pub expires_at: Option<String>,
 }
 
-impl From<&crate::store::meta::KeyScope> for ScopeView {
-    fn from(s: &crate::store::meta::KeyScope) -> Self {
+impl From<&crate::domain::records::KeyScope> for ScopeView {
+    fn from(s: &crate::domain::records::KeyScope) -> Self {
         Self {
             channels: s.channels.clone(),
             send: s.can_send,

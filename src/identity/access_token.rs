@@ -69,6 +69,9 @@ struct RawClaims {
     nbf: Option<i64>,
 }
 
+/// What a keyring's keys are derived under to sign session tokens.
+pub const KEY_LABEL: &str = "session tokens";
+
 /// Signing keys by id (the caller derives them from the server keyring; the id is the `kid`).
 /// Debug shows ids only.
 pub struct TokenKeys {
@@ -89,6 +92,13 @@ impl TokenKeys {
             key.zeroize();
         }
         Self { primary: primary.to_owned(), keys: map }
+    }
+
+    /// Keys derived from a keyring under [`KEY_LABEL`], primary first: the first signs.
+    #[must_use]
+    pub fn primary_first(keys: Vec<(String, [u8; 32])>) -> Self {
+        let primary = keys.first().map(|(id, _)| id.clone()).unwrap_or_default();
+        Self::new(&primary, keys)
     }
 }
 

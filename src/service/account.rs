@@ -8,12 +8,12 @@ use super::authority::enforce;
 use super::sessions::open_totp_secret;
 use super::users::{check_password, new_totp, TotpEnrolment};
 use super::{CredentialRefusal, ServiceError};
-use crate::app::AppState;
 use crate::audit::AuditEvent;
+use crate::domain::records::UserRecord;
 use crate::identity::password::{hash_password, verify_password};
 use crate::identity::totp::verify_totp;
 use crate::policy::{self, Action, Principal};
-use crate::store::meta::UserRecord;
+use crate::service::AppState;
 
 async fn me(state: &AppState, who: &Principal, action: Action<'_>) -> Result<UserRecord, ServiceError> {
     enforce(policy::decide(who, action))?;

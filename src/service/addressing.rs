@@ -5,11 +5,11 @@
 
 use super::download::visible_transfer;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::domain::channel::{Channel, NameRule, Recipients, Route};
 use crate::domain::routing::{check_own_number, route_by_name, EstablishmentKey};
 use crate::domain::{FileName, OrgKind, OrgRef, Organisation, TransferId};
 use crate::policy::Principal;
+use crate::service::AppState;
 
 pub struct Addressing<'a> {
     /// The `to` parameter, when given.

@@ -10,12 +10,13 @@ use subtle::ConstantTimeEq;
 
 use super::authority::enforce;
 use super::{CredentialRefusal, ServiceError};
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
+use crate::domain::records::{KeyScope, NewApiKey};
 use crate::domain::ChannelSlug;
 use crate::domain::OrgRef;
 use crate::policy::{self, can_login, Action, Credential, LoginSubject, Principal};
-use crate::store::meta::{ApiKeySummary, KeyScope, NewApiKey};
+use crate::service::AppState;
+use crate::store::meta::ApiKeySummary;
 use crate::store::Repository;
 use time::OffsetDateTime;
 

@@ -9,12 +9,12 @@ use tracing::{info, warn};
 
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::chain::{Break, Verifier};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::domain::UserStatus;
 use crate::policy::{self, Action, Credential, Principal};
+use crate::service::AppState;
 use crate::store::meta::{AuditFilter, AuditRecord};
 
 pub const MAX_PAGE: u32 = 1000;
@@ -114,7 +114,7 @@ fn read_checkpoints(state: &AppState, path: &Path) -> Result<Expected, ServiceEr
     let file = std::fs::File::open(path).map_err(|e| {
         ServiceError::bad_request("checkpoints_unreadable", format!("cannot read {}: {e}", path.display()))
     })?;
-    let keys = state.keys().checkpoint_keys();
+    let keys = state.keys().derived_keys(crate::audit::checkpoint::KEY_LABEL);
     let mut map = std::collections::BTreeMap::new();
     let mut check = CheckpointCheck::default();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -152,7 +152,7 @@ pub async fn checkpoint(state: &AppState, last: Option<u64>) -> Result<Option<Ch
     if seq == 0 || last == Some(seq) {
         return Ok(None);
     }
-    let keys = state.keys().checkpoint_keys();
+    let keys = state.keys().derived_keys(crate::audit::checkpoint::KEY_LABEL);
     let (kid, key) = keys.first().ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("the keyring is empty")))?;
     let c = Checkpoint::seal(seq, &hash, state.now(), kid, key);
     let path = state.settings().checkpoint_path();

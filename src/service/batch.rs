@@ -20,13 +20,14 @@ use tracing::{instrument, warn};
 use super::addressing::{forwarded, school_by_key};
 use super::upload::{commit_transfer, sending_on, size_limit, store_object, type_refused, Sniffing};
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::domain::channel::{Channel, Recipients};
+use crate::domain::records::{BatchId, Quarantine};
 use crate::domain::routing::{route_by_name, Unroutable};
 use crate::domain::{sniff, ChannelSlug, FileName, OrgKind, Organisation};
 use crate::policy::Principal;
-use crate::store::meta::{BatchId, NewBatch, Quarantine};
+use crate::service::AppState;
+use crate::store::meta::NewBatch;
 
 pub use zip_batch::place_zip;
 

@@ -8,11 +8,11 @@ use tracing::info;
 
 use super::startup::database_refusal;
 use super::users::SYSTEM_ORG;
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
 use crate::domain::channel::Catalogue;
 use crate::domain::{FunctionSlug, OrgRef, Role, Username};
 use crate::identity::password::{generate_password, hash_password};
+use crate::service::AppState;
 use crate::store::meta::{BootstrapAdmin, BootstrapPlan, BOOTSTRAP_VERSION};
 
 const ADMIN_USERNAME: &str = "admin";
@@ -103,7 +103,8 @@ mod tests {
 
     #[test]
     fn the_shipped_catalogue_routes_by_four_functions_each_with_its_purpose() {
-        let catalogue = crate::app::parse_channels(crate::app::DEFAULT_CHANNELS).expect("the shipped catalogue");
+        let catalogue = crate::service::startup::parse_channels(crate::service::startup::DEFAULT_CHANNELS)
+            .expect("the shipped catalogue");
         let found = functions_of(&catalogue);
         let slugs: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(slugs, ["data", "assessment", "finance", "admissions"]);

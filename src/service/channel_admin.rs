@@ -9,12 +9,12 @@ use tracing::info;
 use super::authority::enforce;
 use super::channel_overrides::{self, parse_stored};
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::domain::channel::{Channel, Sender};
 use crate::domain::organisation::TeamSlug;
 use crate::domain::OrgRef;
 use crate::policy::{self, Action, Principal};
+use crate::service::AppState;
 use crate::store::meta::ChannelOverrideRecord;
 
 /// A channel as an administrator sees it: its definition in force and where it comes from.

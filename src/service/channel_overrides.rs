@@ -5,8 +5,8 @@
 use tracing::warn;
 
 use super::ServiceError;
-use crate::app::AppState;
 use crate::domain::channel::{Catalogue, Channel};
+use crate::service::AppState;
 use crate::store::meta::ChannelOverrideRecord;
 
 /// Reads a stored definition. It may have been written by another version of the server (a
@@ -63,7 +63,7 @@ mod tests {
     }
 
     fn file() -> Catalogue {
-        crate::app::parse_channels(crate::app::DEFAULT_CHANNELS).unwrap()
+        crate::service::startup::parse_channels(crate::service::startup::DEFAULT_CHANNELS).unwrap()
     }
 
     #[test]

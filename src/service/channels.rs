@@ -2,9 +2,9 @@
 
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::domain::channel::{Channel, Route};
 use crate::policy::{self, Action, Decision, Principal};
+use crate::service::AppState;
 
 pub struct ChannelOffer {
     pub channel: Channel,

@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::domain::{school_terms, Organisation};
 use crate::policy::{self, Action, Principal};
+use crate::service::AppState;
 
 pub struct Query {
     pub channel: String,

@@ -9,14 +9,15 @@ use futures_util::{stream, Stream, StreamExt};
 use tracing::error;
 
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::crypto::segment::{sealed_segment_len, segment_count, segment_offset, Opener, HEADER_LEN, SEGMENT_SIZE};
 use crate::domain::byte_range::RangeSpec;
+use crate::domain::records::TransferRecord;
 use crate::domain::TransferId;
 use crate::policy::{self, Action, Decision, Principal};
+use crate::service::AppState;
 use crate::store::blob::BlobStream;
-use crate::store::meta::{NewDownload, TransferRecord};
+use crate::store::meta::NewDownload;
 use crate::store::ObjectKey;
 
 pub struct Download {

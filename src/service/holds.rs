@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::authority::enforce;
 use super::{printable_name, ServiceError};
-use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::domain::retention::HoldScope;
 use crate::domain::{OrgRef, TransferId};
 use crate::policy::{self, Action, Principal};
+use crate::service::AppState;
 use crate::store::meta::{HoldId, HoldRecord, NewHold};
 
 /// The longest reason kept with a hold.

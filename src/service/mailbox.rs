@@ -6,11 +6,12 @@ use tracing::{info, warn};
 use super::authority::enforce;
 use super::download::visible_transfer;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
+use crate::domain::records::TransferRecord;
 use crate::domain::{ChannelSlug, Mailbox, OrgRef, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
-use crate::store::meta::{DownloadRecord, DownloadState, MailboxEntry, MailboxFilter, MailboxQuery, TransferRecord};
+use crate::service::AppState;
+use crate::store::meta::{DownloadRecord, DownloadState, MailboxEntry, MailboxFilter, MailboxQuery};
 use crate::store::ObjectKey;
 
 pub const DEFAULT_PAGE: u32 = 50;

@@ -8,11 +8,11 @@ use uuid::Uuid;
 use super::addressing::{address, Addressing};
 use super::upload::{check_message, commit_transfer, sending_on};
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
+use crate::domain::records::{NewTransfer, TransferRecord};
 use crate::domain::{ChannelSlug, Sha256Digest, TransferId};
 use crate::policy::Principal;
-use crate::store::meta::{NewTransfer, TransferRecord};
+use crate::service::AppState;
 
 pub struct MessageRequest {
     pub channel: ChannelSlug,

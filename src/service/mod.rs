@@ -24,9 +24,12 @@ pub mod register;
 pub mod reports;
 pub mod sessions;
 pub mod startup;
+pub mod state;
 pub mod unclaimed;
 pub mod upload;
 pub mod users;
+
+pub use state::AppState;
 
 use crate::store::{BlobError, StoreError};
 

@@ -5,11 +5,11 @@ use tracing::info;
 
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgKind, OrgRef, Organisation};
 use crate::policy::{self, Action, Principal};
+use crate::service::AppState;
 use crate::store::meta::NewOrganisation;
 use crate::store::Repository;
 

@@ -9,12 +9,13 @@ use super::download::hidden_unless_allowed;
 use super::mailbox::{page_limit, Page};
 use super::upload::sending_on;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
+use crate::domain::records::TransferRecord;
 use crate::domain::routing::route_by_name;
 use crate::domain::{ChannelSlug, FileName, OrgKind, TransferId};
 use crate::policy::{self, Action, Principal};
-use crate::store::meta::{Release, TransferRecord};
+use crate::service::AppState;
+use crate::store::meta::Release;
 use crate::store::ObjectKey;
 
 /// Reasons a file cannot be delivered on its channel whoever it is for: it must be sent again.

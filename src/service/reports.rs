@@ -5,10 +5,10 @@ use time::OffsetDateTime;
 
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::domain::business_days::Calendar;
+use crate::domain::records::TransferRecord;
 use crate::policy::{self, Action, Principal};
-use crate::store::meta::TransferRecord;
+use crate::service::AppState;
 
 pub struct OpenRequest {
     pub transfer: TransferRecord,

@@ -12,17 +12,18 @@ use time::{Duration, OffsetDateTime};
 use tracing::info;
 
 use super::{CredentialRefusal as Why, ServiceError};
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::crypto::DataKey;
+use crate::domain::records::UserRecord;
 use crate::domain::{FunctionSlug, Username};
-use crate::identity::access_token::{issue_access_token, verify_access_token, TokenError};
+use crate::identity::access_token::{self, issue_access_token, verify_access_token, TokenError, TokenKeys};
 use crate::identity::password::{verify_against_dummy, verify_password};
 use crate::identity::recovery_codes::hash_recovery_code;
 use crate::identity::refresh_token::{hash_refresh_token, issue_refresh_token};
 use crate::identity::totp::{verify_totp, TotpSecret};
 use crate::policy::{can_login, Credential, LoginSubject, PendingStep, Principal, SessionPrincipal};
-use crate::store::meta::{NewSession, UserRecord};
+use crate::service::AppState;
+use crate::store::meta::NewSession;
 
 pub struct LoginRequest {
     pub username: String,
@@ -232,7 +233,7 @@ fn access_token(
     now: OffsetDateTime,
 ) -> Result<String, ServiceError> {
     let ttl = state.settings().identity.access_token_ttl_secs as i64;
-    Ok(issue_access_token(&state.keys().token_keys(), user.id.0, user.org.id.0, session_id, now.unix_timestamp(), ttl)?)
+    Ok(issue_access_token(&token_keys(state), user.id.0, user.org.id.0, session_id, now.unix_timestamp(), ttl)?)
 }
 
 /// Trades a refresh token for a new access token and a new refresh token. A refresh token
@@ -294,10 +295,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
     // Expiry is checked only once the signature verified, so "expired" is said of our tokens only.
     let token_refused =
         |e: TokenError| refused(if e == TokenError::Expired { Why::TokenExpired } else { Why::InvalidToken });
-    let claims = match verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()) {
+    let claims = match verify_access_token(&token_keys(state), token, now.unix_timestamp()) {
         // Perhaps another process rotated the keyring since this one loaded it.
         Err(TokenError::UnknownKid) if state.keys().reload_now_and_then() => {
-            verify_access_token(&state.keys().token_keys(), token, now.unix_timestamp()).map_err(token_refused)?
+            verify_access_token(&token_keys(state), token, now.unix_timestamp()).map_err(token_refused)?
         }
         other => other.map_err(token_refused)?,
     };
@@ -331,4 +332,8 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
         }),
         client_addr: None,
     })
+}
+
+fn token_keys(state: &AppState) -> TokenKeys {
+    TokenKeys::primary_first(state.keys().derived_keys(access_token::KEY_LABEL))
 }

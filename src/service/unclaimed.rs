@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::domain::{unclaimed, OrgRef, Organisation};
 use crate::policy::{self, Action, Principal};
+use crate::service::AppState;
 use crate::store::meta::{UnclaimedDelivery, UnclaimedFilter};
 
 /// The most deliveries one report lists; totals then count only those listed.

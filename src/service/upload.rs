@@ -15,16 +15,17 @@ use uuid::Uuid;
 use super::addressing::{address, Addressing};
 use super::authority::enforce;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::crypto::segment::{Sealer, HEADER_LEN, SEGMENT_SIZE};
 use crate::crypto::DataKey;
 use crate::crypto::WrappedKey;
 use crate::domain::channel::{Catalogue, Channel, Route};
+use crate::domain::records::{NewTransfer, TransferRecord};
 use crate::domain::sniff::{self, HEAD_LEN};
 use crate::domain::{ChannelSlug, FileName, OrgId, Sha256Digest, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
-use crate::store::meta::{NewTransfer, StoreError, TransferRecord};
+use crate::service::AppState;
+use crate::store::meta::StoreError;
 use crate::store::{BlobWriter, ObjectKey};
 
 pub struct UploadRequest {

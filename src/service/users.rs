@@ -12,16 +12,16 @@ use tracing::info;
 use super::authority::enforce;
 use super::sessions::totp_binding;
 use super::ServiceError;
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
 use crate::crypto::DataKey;
+use crate::domain::records::{NewUser, UserRecord};
 use crate::domain::{FunctionSlug, OrgKind, OrgRef, Organisation, Role, UserId, UserStatus, Username};
 use crate::identity::password::{generate_password, hash_password};
 use crate::identity::password_policy::PasswordPolicy;
 use crate::identity::recovery_codes::{generate_recovery_codes, hash_recovery_code};
 use crate::identity::totp::{otpauth_uri, TotpSecret};
 use crate::policy::{self, Action, Decision, Principal};
-use crate::store::meta::{NewUser, UserRecord};
+use crate::service::AppState;
 use crate::store::{Repository, StoreError};
 
 fn check(who: Option<&Principal>, action: Action<'_>) -> Result<(), ServiceError> {
@@ -332,7 +332,7 @@ pub async fn list_functions(state: &AppState, who: &Principal) -> Result<Vec<(Fu
 pub async fn functions_of(
     state: &AppState,
     user: &UserRecord,
-) -> Result<Vec<crate::store::meta::UserFunction>, ServiceError> {
+) -> Result<Vec<crate::domain::records::UserFunction>, ServiceError> {
     Ok(state.repo().user_functions(user.id, state.now()).await?)
 }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::app::AppState;
 use crate::service::channel_overrides;
+use crate::service::AppState;
 
 pub const EVERY: Duration = Duration::from_secs(30);
 

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::app::AppState;
+use crate::service::AppState;
 use crate::store::meta::LeaseClaim;
 
 /// This process's name in the `leases` table: the host, the process id and a random part, so a

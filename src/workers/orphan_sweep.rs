@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::service::AppState;
 use crate::store::ObjectKey;
 
 /// The lease that keeps the sweep to one node at a time.

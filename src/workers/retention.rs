@@ -17,10 +17,10 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::lease::{self, Exclusive};
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
 use crate::domain::retention::{self, ExpiryReason};
 use crate::domain::TransferId;
+use crate::service::AppState;
 use crate::store::meta::{HoldId, HoldRecord, RetentionCandidate};
 use crate::store::ObjectKey;
 

@@ -1,118 +1,18 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::identity::KeyScope;
 use crate::crypto::WrappedKey;
-use crate::domain::{
-    ChannelSlug, FileName, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Sha256Digest, TransferId, TransferState,
-};
+use crate::domain::{ChannelSlug, FileName, Mailbox, OrgId, OrgKind, OrgRef, Organisation, TransferId};
+
+// The records of transfers, keys and people belong to the domain; the store's old names for
+// them stay so that its engines and their tests read them from here too.
+pub use crate::domain::records::*;
 
 #[derive(Debug, Clone)]
 pub struct NewOrganisation {
     pub kind: OrgKind,
     pub reference: OrgRef,
     pub name: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewApiKey {
-    pub key_id: String,
-    pub org_id: OrgId,
-    pub name: String,
-    pub secret_hash: [u8; 32],
-    pub scope: KeyScope,
-}
-
-#[derive(Debug, Clone)]
-pub struct ApiKeyRecord {
-    pub key_id: String,
-    pub org: Organisation,
-    pub name: String,
-    pub secret_hash: Vec<u8>,
-    pub revoked_at: Option<OffsetDateTime>,
-    /// Set while a download alert holds the key back.
-    pub suspended_at: Option<OffsetDateTime>,
-    pub scope: KeyScope,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewTransfer {
-    pub id: TransferId,
-    pub object_id: Uuid,
-    pub channel: ChannelSlug,
-    pub sender: OrgId,
-    pub sender_key_id: Option<String>,
-    pub recipients: Vec<OrgId>,
-    /// None for a message sent without a file.
-    pub filename: Option<FileName>,
-    pub content_type: String,
-    pub size: u64,
-    pub sha256: Sha256Digest,
-    /// None for a message sent without a file: there is no object to protect.
-    pub wrapped_key: Option<WrappedKey>,
-    pub created_at: OffsetDateTime,
-    pub message: Option<String>,
-    pub reply_to: Option<TransferId>,
-    /// Set when the file is stored for its sender but delivered to nobody (it could not be routed).
-    pub quarantine: Option<Quarantine>,
-    pub routing_note: Option<String>,
-    pub batch: Option<BatchId>,
-}
-
-/// Why a batch file is held in its sender's quarantine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quarantine {
-    /// A stable code for programs (`unroutable_name`, `unknown_school`, ...).
-    pub code: String,
-    /// The sentence shown to the sender: what is wrong and what to do.
-    pub reason: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct TransferRecord {
-    pub id: TransferId,
-    pub object_id: Uuid,
-    pub channel: String,
-    pub sender: Organisation,
-    pub sender_key_id: Option<String>,
-    pub recipients: Vec<Delivery>,
-    pub filename: String,
-    pub content_type: String,
-    pub size: u64,
-    pub sha256: Sha256Digest,
-    pub wrapped_key: Option<WrappedKey>,
-    pub state: TransferState,
-    pub created_at: OffsetDateTime,
-    pub withdrawn_at: Option<OffsetDateTime>,
-    pub message: Option<String>,
-    pub reply_to: Option<TransferId>,
-    pub has_file: bool,
-    pub quarantine: Option<Quarantine>,
-    pub quarantined_at: Option<OffsetDateTime>,
-    pub routing_note: Option<String>,
-    pub batch: Option<BatchId>,
-}
-
-impl TransferRecord {
-    pub fn is_sent_by(&self, org: OrgId) -> bool {
-        self.sender.id == org
-    }
-
-    /// Held in the sender's quarantine, delivered to nobody yet.
-    pub fn is_quarantined(&self) -> bool {
-        self.quarantine.is_some() && self.state == TransferState::Available
-    }
-
-    /// Delivered to `org` and not removed from its inbox.
-    pub fn is_delivered_to(&self, org: OrgId) -> bool {
-        self.recipients.iter().any(|d| d.org.id == org && d.removed_at.is_none())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub org: Organisation,
-    pub removed_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,9 +46,6 @@ pub struct StoredKey {
     pub object_id: Uuid,
     pub wrapped_key: WrappedKey,
 }
-
-/// Public identity of a batch drop: random, like a transfer's.
-pub type BatchId = Uuid;
 
 #[derive(Debug, Clone)]
 pub struct NewBatch {
