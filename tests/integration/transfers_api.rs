@@ -93,7 +93,7 @@ fn assert_download_headers(h: &reqwest::header::HeaderMap, filename: &str, size:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_prints_only_its_listening_line_on_stdout_at_startup() {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_process();
     assert!(
         app.server().stdout_preamble.is_empty(),
         "stdout had lines before `listening on`: {:?}",
@@ -703,7 +703,7 @@ async fn a_wrong_content_digest_gets_422_and_nothing_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploaded_plaintext_is_never_written_to_any_file_in_the_data_dir() {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_process();
     let marker = format!("PIGEONPOST-PLAINTEXT-MARKER-{}", uuid::Uuid::new_v4().simple());
     let short = marker.clone().into_bytes();
     let long: Vec<u8> = format!("{marker}\n").repeat(5000).into_bytes(); // ~300 KB, several chunks

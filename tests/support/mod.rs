@@ -7,3 +7,4 @@ pub mod people;
 pub mod postgres;
 pub mod process;
 pub mod s3;
+pub mod served;

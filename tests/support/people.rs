@@ -1,11 +1,18 @@
-//! People and keys for end-to-end tests: users added with the admin CLI, logged in over the
-//! API, LA staff with their second factor enrolled as they would enrol it themselves.
+//! People and keys for end-to-end tests: made through the service layer when the server runs in
+//! this process, with the admin CLI when it is a process of its own; logged in over the API, LA
+//! staff with their second factor enrolled as they would enrol it themselves.
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::process::Stdio;
 
+use pigeonpost::audit::Actor;
+use pigeonpost::domain::{OrgKind, OrgRef, Role};
 use pigeonpost::identity::totp::{code_at, TotpSecret};
+use pigeonpost::service::users::{self, NewUserRequest};
+use pigeonpost::service::{api_keys, organisations};
+use pigeonpost::store::meta::KeyScope;
+use secrecy::{ExposeSecret, SecretString};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -15,16 +22,44 @@ pub const PASSWORD: &str = "Copper-Lantern-Orchard-58";
 
 /// A key of `org` allowed on every channel, in both directions.
 pub fn all_channels_key(app: &TestApp, org: &str, name: &str) -> String {
+    if let Some(server) = app.in_process() {
+        let org: OrgRef = org.parse().expect("organisation reference");
+        let scope = KeyScope { channels: vec!["*".into()], can_send: true, can_receive: true, expires_at: None };
+        let state = &server.state;
+        let (_, token) = server
+            .block_on(api_keys::create(state.repo(), state.now(), Actor::operator(), &org, name, scope))
+            .unwrap_or_else(|e| panic!("create key {name}: {e}"));
+        return token.expose_secret().to_owned();
+    }
     app.cli_ok(&["admin", "key", "create", "--org", org, "--name", name, "--channels", "*"]).trim().to_owned()
 }
 
 /// A team with a key allowed on every channel.
 pub fn team_with_key(app: &TestApp, slug: &str, name: &str) -> String {
+    if let Some(server) = app.in_process() {
+        let team: OrgRef = slug.parse().expect("team slug");
+        let state = &server.state;
+        server
+            .block_on(organisations::create(state.repo(), state.now(), Actor::operator(), OrgKind::Team, team, name))
+            .unwrap_or_else(|e| panic!("create team {slug}: {e}"));
+        return all_channels_key(app, slug, &format!("{slug}-job"));
+    }
     app.cli_ok(&["admin", "org", "add", "--kind", "team", "--slug", slug, "--name", name]);
     all_channels_key(app, slug, &format!("{slug}-job"))
 }
 
 pub fn add_user(app: &TestApp, org: &str, username: &str, role: &str) {
+    if let Some(server) = app.in_process() {
+        let request = NewUserRequest {
+            org: org.parse().expect("organisation reference"),
+            username: username.to_owned(),
+            display_name: username.to_owned(),
+            role: role.parse::<Role>().expect("role"),
+            password: Some(SecretString::from(PASSWORD)),
+        };
+        server.block_on(users::create(&server.state, None, request)).unwrap_or_else(|e| panic!("adding {username}: {e}"));
+        return;
+    }
     let mut child = app
         .cli_command(&[
             "admin",

@@ -10,6 +10,8 @@
 pub use super::postgres;
 pub use super::s3;
 
+use super::served::{self, InProcess, Provision};
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use pigeonpost::domain::OrgKind;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, AUTHORIZATION};
@@ -61,6 +64,8 @@ impl Server {
 
 pub struct TestApp {
     server: Option<Server>,
+    /// The server when it runs inside the test process ([`TestApp::spawn`]).
+    in_process: Option<InProcess>,
     pub base_url: String,
     pub client: Client,
     /// Key of school 825/2001 "Example Primary".
@@ -81,14 +86,16 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Provision orgs and keys, start the server with default settings.
+    /// The three organisations and their keys, made through the service layer, and the server
+    /// running inside this process with default settings, over TLS on a port of its own.
     pub fn spawn() -> TestApp {
         Self::spawn_with_env(&[])
     }
 
-    /// Provision orgs and keys, start the server with extra environment variables.
+    /// Like [`TestApp::spawn`], with these `PIGEONPOST_*` settings as `serve` would read them
+    /// from its environment.
     pub fn spawn_with_env(env: &[(&str, &str)]) -> TestApp {
-        Self::spawn_with_database(env, None)
+        Self::spawn_in_process(env, None)
     }
 
     /// Like [`TestApp::spawn_with_env`], on a fresh database of its own on the PostgreSQL named
@@ -96,8 +103,61 @@ impl TestApp {
     pub async fn spawn_on_postgres(env: &[(&str, &str)]) -> Option<TestApp> {
         let server = postgres::server_url("end-to-end tests")?;
         let database = postgres::TestDatabase::create(&server).await;
-        Some(Self::spawn_with_database(env, Some(database)))
+        Some(Self::spawn_in_process(env, Some(database)))
     }
+
+    /// The server in this process on `database`, or on the embedded SQLite in the data
+    /// directory when None; the CLI gets the same database URL.
+    fn spawn_in_process(env: &[(&str, &str)], database: Option<postgres::TestDatabase>) -> TestApp {
+        let shared_env: Vec<(String, String)> =
+            database.iter().map(|db| ("PIGEONPOST_DATABASE__URL".to_owned(), db.url.clone())).collect();
+        let data_dir = tempfile::Builder::new().prefix("pigeonpost-data-").tempdir().expect("create temp data dir");
+        let log_dir = tempfile::Builder::new().prefix("pigeonpost-log-").tempdir().expect("create temp log dir");
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let provision = vec![
+            Provision { kind: OrgKind::School, reference: SCHOOL_A, name: SCHOOL_A_NAME, key_name: Some("tests-a") },
+            Provision { kind: OrgKind::Team, reference: TEAM, name: TEAM_NAME, key_name: Some("tests-team") },
+            Provision { kind: OrgKind::School, reference: SCHOOL_B, name: SCHOOL_B_NAME, key_name: Some("tests-b") },
+        ];
+        let settings_env: Vec<(String, String)> = env.iter().chain(&shared_env).cloned().collect();
+        let server = InProcess::start(served::settings(data_dir.path(), &settings_env), provision);
+        let [key_a, key_team, key_b] = <[String; 3]>::try_from(server.keys.clone()).expect("three keys");
+        let mut app = TestApp {
+            server: None,
+            in_process: None,
+            base_url: String::new(),
+            client: Client::new(),
+            key_a,
+            key_team,
+            key_b,
+            env,
+            log_dir,
+            restarts: 0,
+            data_dir,
+            shared_env,
+            database,
+        };
+        app.serving_in_process(server);
+        app
+    }
+
+    /// Provision orgs and keys with the CLI, and run `pigeonpost serve` as a child process: for
+    /// what needs a real process (signals, a crash, its memory, its log, its start-up output).
+    pub fn spawn_process() -> TestApp {
+        Self::spawn_process_with_env(&[])
+    }
+
+    /// Like [`TestApp::spawn_process`], with extra environment variables for the server.
+    pub fn spawn_process_with_env(env: &[(&str, &str)]) -> TestApp {
+        Self::spawn_with_database(env, None)
+    }
+
+    fn serving_in_process(&mut self, server: InProcess) {
+        self.base_url = format!("https://127.0.0.1:{}", server.port);
+        self.in_process = Some(server);
+        self.client = self.client_builder().build().expect("build reqwest client");
+    }
+
 
     /// Provision and start on `database` (a PostgreSQL test database), or on the embedded
     /// SQLite in the data directory when None. The CLI and the server both get its URL.
@@ -130,6 +190,7 @@ impl TestApp {
 
         let mut app = TestApp {
             server: None,
+            in_process: None,
             base_url: String::new(),
             client: Client::new(),
             key_a,
@@ -163,6 +224,7 @@ impl TestApp {
         let mut nodes: Vec<TestApp> = (0..count)
             .map(|i| TestApp {
                 server: None,
+                in_process: None,
                 base_url: String::new(),
                 client: Client::new(),
                 key_a: String::new(),
@@ -203,6 +265,7 @@ impl TestApp {
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         TestApp {
             server: None,
+            in_process: None,
             base_url: String::new(),
             client: Client::new(),
             key_a: self.key_a.clone(),
@@ -230,11 +293,25 @@ impl TestApp {
     }
 
     pub fn server(&self) -> &Server {
+        self.assert_process();
         self.server.as_ref().expect("server not running")
     }
 
     pub fn server_mut(&mut self) -> &mut Server {
+        self.assert_process();
         self.server.as_mut().expect("server not running")
+    }
+
+    /// The server running inside this process, when it does.
+    pub fn in_process(&self) -> Option<&InProcess> {
+        self.in_process.as_ref()
+    }
+
+    fn assert_process(&self) {
+        assert!(
+            self.in_process.is_none(),
+            "this test needs the server as a process of its own: start it with TestApp::spawn_process"
+        );
     }
 
     pub fn pid(&self) -> u32 {
@@ -242,7 +319,10 @@ impl TestApp {
     }
 
     pub fn port(&self) -> u16 {
-        self.server().port
+        match &self.in_process {
+            Some(server) => server.port,
+            None => self.server().port,
+        }
     }
 
     fn log_path(&self) -> PathBuf {
@@ -251,6 +331,7 @@ impl TestApp {
 
     /// Captured stderr of the current (or last) server run.
     pub fn server_log(&self) -> String {
+        self.assert_process();
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
@@ -361,6 +442,14 @@ impl TestApp {
 
     /// Restart the server on the same data dir (kills the current one if still running).
     pub fn restart(&mut self, extra_env: &[(&str, &str)]) {
+        if let Some(mut server) = self.in_process.take() {
+            server.kill();
+            let mut env: Vec<(String, String)> = self.env.iter().chain(&self.shared_env).cloned().collect();
+            env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let server = InProcess::start(served::settings(self.data_path(), &env), Vec::new());
+            self.serving_in_process(server);
+            return;
+        }
         if self.server.as_ref().is_some_and(|s| s.exited.is_none()) {
             self.sigkill();
         }
@@ -581,7 +670,7 @@ impl Drop for TestApp {
                 let _ = server.child.wait();
             }
         }
-        if std::thread::panicking() && !test_log() {
+        if std::thread::panicking() && !test_log() && self.in_process.is_none() {
             let log = self.server_log();
             if !log.is_empty() {
                 eprintln!("----- server stderr (last run) -----\n{log}\n-----");
