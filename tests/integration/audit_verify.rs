@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::support::process::*;
+use crate::support::app::*;
 use pigeonpost::audit::chain::{link_hash, GENESIS};
 use pigeonpost::store::meta::sqlite::SqliteRepository;
 use pigeonpost::store::meta::AuditStore;

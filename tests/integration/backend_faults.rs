@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::postgres::{PrivateCluster, TestDatabase};
 use crate::support::s3::PrivateSeaweed;
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 
 /// Longest a request may take with a backend gone: the database's acquire timeout (2 s) or the

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! schools see and what uploads meet, at once and after a restart; nobody else may change them.
 
 
-use crate::support::process::*;
+use crate::support::app::*;
 use crate::support::people::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

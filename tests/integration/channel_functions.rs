@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::process::*;
+use crate::support::app::*;
 use crate::support::people::{all_channels_key, team_with_key};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

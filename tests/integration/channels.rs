@@ -2,7 +2,7 @@
 //! name rules, through the real server.
 
 
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

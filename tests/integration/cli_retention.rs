@@ -2,7 +2,7 @@
 //! in-process (tests/retention.rs, with a manual clock); this checks the command itself.
 
 
-use crate::support::process::*;
+use crate::support::app::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retention_command_runs_and_its_dry_run_says_it_changed_nothing() {

@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::support::process::*;
+use crate::support::app::*;
 
 const KEY_ONE: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 const KEY_TWO: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 

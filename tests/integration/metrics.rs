@@ -2,7 +2,7 @@
 //! public port has no such page.
 
 
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::StatusCode;
 
 fn free_loopback_port() -> u16 {

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::postgres::{server_url, TestDatabase};
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::{Connection, PgConnection, Row};

@@ -2,7 +2,7 @@
 //! hang or a half-kept file, and service resumes by itself when the store is back.
 
 
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::postgres::{PrivateCluster, TestDatabase};
-use crate::support::process::*;
+use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! local disk, and /readyz reports the store.
 
 
-use crate::support::process::*;
+use crate::support::app::*;
 use pigeonpost::store::blob::s3::S3BlobStore;
 use pigeonpost::store::BlobStore;
 use reqwest::StatusCode;

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::process::*;
+use crate::support::app::*;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 

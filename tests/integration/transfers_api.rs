@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::process::*;
+use crate::support::app::*;
 use futures_util::StreamExt;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode};

@@ -5,7 +5,7 @@
 //! register of 300 schools have sent their census this term, in process.
 
 
-use crate::support::process::{expect_error, expect_json, TestApp, SCHOOL_A, SCHOOL_B, TEAM};
+use crate::support::app::{expect_error, expect_json, TestApp, SCHOOL_A, SCHOOL_B, TEAM};
 use crate::support::people::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

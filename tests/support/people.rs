@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::process::{expect_json, TestApp, TEAM};
+use crate::support::app::{expect_json, TestApp, TEAM};
 
 pub const PASSWORD: &str = "Copper-Lantern-Orchard-58";
 

@@ -1,10 +1,13 @@
-//! End-to-end test harness for Pigeonpost.
+//! The end-to-end test app: a temporary data directory with three organisations and one API
+//! key each, a server over TLS on a port of its own, and a reqwest client that trusts the
+//! server's self-signed development certificate.
 //!
-//! `TestApp` owns a temporary data directory, provisions three organisations with one API key
-//! each through the real admin CLI, runs `pigeonpost serve` as a child process on an ephemeral
-//! port, and exposes a reqwest client that trusts the server's self-signed development
-//! certificate. Set `TEST_LOG=1` to let the server's stderr through; otherwise it is captured in
-//! a log file (outside the data dir) that is printed when the server fails to start.
+//! [`TestApp::spawn`] runs the server inside the test process (see `served`) and sets it up
+//! through the service layer. [`TestApp::spawn_process`] and the cluster constructors provision
+//! with the real admin CLI and run `pigeonpost serve` as a child process, for what needs one:
+//! signals and crashes, its memory, its log and start-up output, settings from its environment,
+//! several nodes. Set `TEST_LOG=1` to let a child's stderr through; otherwise it is captured in
+//! a log file (outside the data dir) that is printed when the test fails.
 #![allow(dead_code)]
 
 pub use super::postgres;
