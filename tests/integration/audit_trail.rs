@@ -2,9 +2,8 @@
 //! target, refusals are recorded, failed changes leave none, concurrent appends keep one chain,
 //! and a burst of downloads raises one alert.
 
-
+use crate::support::inproc::{Harness, Reply, SCHOOL_A, SCHOOL_B, TEAM};
 use axum::http::{Method, StatusCode};
-use crate::support::inproc::{Harness, SCHOOL_A, SCHOOL_B, TEAM};
 use pigeonpost::domain::Role;
 use pigeonpost::service::audit;
 use pigeonpost::store::meta::AuditRecord;
@@ -19,7 +18,7 @@ async fn events_since(h: &Harness, seq: u64) -> Vec<AuditRecord> {
 }
 
 /// Runs `action` and returns the one event it recorded, failing if it recorded none or several.
-async fn only_event<F: std::future::Future<Output = crate::support::inproc::Reply>>(h: &Harness, what: &str, action: F) -> AuditRecord {
+async fn only_event<F: std::future::Future<Output = Reply>>(h: &Harness, what: &str, action: F) -> AuditRecord {
     let before = head(h).await;
     let reply = action.await;
     assert!(reply.status.is_success(), "{what}: {} {}", reply.status, reply.json);

@@ -3,7 +3,6 @@
 //! each caught at the event touched, and a consistent rewrite of the whole chain is caught by
 //! the checkpoints kept outside the database.
 
-
 use std::time::Duration;
 
 use crate::support::app::*;

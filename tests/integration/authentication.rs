@@ -2,12 +2,11 @@
 //! factors, access and refresh tokens, lockout, the account rules of `policy::can_login`,
 //! pending steps, credential headers and API keys.
 
-
+use crate::support::inproc::{totp_code_at, Harness, Reply, Session, TestUser, PASSWORD, SCHOOL_A, SCHOOL_B, TEAM};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use crate::support::inproc::{totp_code_at, Harness, Reply, Session, TestUser, PASSWORD, SCHOOL_A, SCHOOL_B, TEAM};
 use jsonwebtoken::{EncodingKey, Header};
 use pigeonpost::crypto::Keyring;
 use pigeonpost::domain::Role;

@@ -6,13 +6,12 @@
 //! itself, a refusal that concerns another organisation's resource does not reveal that it
 //! exists). It was not adjusted to whatever the server answered: a failure is a finding.
 
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use crate::support::inproc::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
 use axum::body::Body;
 use axum::http::{header, Method, Request};
-use crate::support::inproc::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
 use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::domain::retention::HoldScope;
 use pigeonpost::domain::{FunctionSlug, OrgKind, Role, UserStatus};

@@ -7,14 +7,13 @@
 //! The test runs a SeaweedFS and a PostgreSQL of its own (ops/lib/*.sh), so stopping them
 //! disturbs no other test.
 
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::app::*;
 use crate::support::postgres::{PrivateCluster, TestDatabase};
 use crate::support::s3::PrivateSeaweed;
-use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 
 /// Longest a request may take with a backend gone: the database's acquire timeout (2 s) or the

@@ -2,7 +2,6 @@
 //! multipart form or one zip; each file reaches the school its name starts with, and what cannot
 //! be routed waits in the sender's quarantine, never dropped and never guessed.
 
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,7 +1,6 @@
 //! LA administrators change channels through the API, end to end: what they change is what
 //! schools see and what uploads meet, at once and after a restart; nobody else may change them.
 
-
 use crate::support::app::*;
 use crate::support::people::*;
 use reqwest::{Method, StatusCode};

@@ -1,7 +1,6 @@
 //! A channel limited to a function: in the receiving school only holders of that function and
 //! the school's administrators see its files, and a change of function acts at once.
 
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 

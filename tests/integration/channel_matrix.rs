@@ -2,7 +2,6 @@
 //! (the recipient in the 201 answer), and which types are accepted, refused (415) or caught in
 //! disguise (422). One server per channel; each table reports every row that differs at once.
 
-
 use std::collections::HashMap;
 
 use crate::support::app::*;

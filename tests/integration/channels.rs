@@ -1,7 +1,6 @@
 //! Channels end to end: each kind of traffic with its own senders, recipients, file types and
 //! name rules, through the real server.
 
-
 use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

@@ -1,6 +1,5 @@
 //! The operator CLI: organisations, API keys, master-key rotation and migrations.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 

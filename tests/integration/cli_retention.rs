@@ -1,7 +1,6 @@
 //! `pigeonpost retention run [--dry-run]` from the command line. What a run decides is tested
 //! in-process (tests/retention.rs, with a manual clock); this checks the command itself.
 
-
 use crate::support::app::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

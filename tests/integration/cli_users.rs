@@ -1,7 +1,6 @@
 //! The operator's tools for people, through the real binary: the first system administrator,
 //! adding people, second factors enrolled on someone's behalf, and switching accounts off.
 
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,6 @@
 //! SIGKILL mid-upload, restart, and check that acknowledged data survives while partial uploads
 //! and orphaned objects are cleaned up.
 
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

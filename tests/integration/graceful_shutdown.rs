@@ -1,6 +1,5 @@
 //! SIGTERM / SIGINT handling: in-flight requests finish, new connections are refused, exit 0.
 
-
 use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,11 +2,10 @@
 //! yet each is stored whole with its own audit event in an unbroken chain, one that cannot be
 //! stored fails alone, and a bulk insert stores all of its transfers or none.
 
-
+use crate::support::inproc::{Harness, SCHOOL_A, TEAM};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use futures_util::future::join_all;
-use crate::support::inproc::{Harness, SCHOOL_A, TEAM};
 
 use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::domain::{ChannelSlug, FileName, Sha256Digest, TransferId};

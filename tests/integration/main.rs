@@ -22,6 +22,7 @@ mod cli_users;
 mod crash_recovery;
 mod graceful_shutdown;
 mod group_commit;
+mod layout;
 mod master_key_from_env;
 mod memory_1gib;
 mod messages;

@@ -4,7 +4,6 @@
 //! or belongs to another installation refuses to start rather than make a new one, and a start
 //! that fails on the database says what to do in words of ours.
 
-
 use std::process::Command;
 
 use crate::support::app::*;

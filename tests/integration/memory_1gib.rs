@@ -2,7 +2,6 @@
 //! local directory store and on S3 (SeaweedFS from ops/test, as multipart uploads and ranged
 //! reads).
 
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

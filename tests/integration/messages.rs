@@ -1,6 +1,5 @@
 //! Messages without a file, and replies threaded under what they answer, end to end.
 
-
 use crate::support::app::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,7 +1,6 @@
 //! `/metrics` answers on its own loopback listener in the Prometheus text format, and the
 //! public port has no such page.
 
-
 use crate::support::app::*;
 use reqwest::StatusCode;
 

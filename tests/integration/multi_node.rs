@@ -6,11 +6,10 @@
 //! database set it up once; a node whose master keys do not match the database's refuses to
 //! start, and says which keys it lacks.
 
-
 use std::time::{Duration, Instant};
 
-use crate::support::postgres::{server_url, TestDatabase};
 use crate::support::app::*;
+use crate::support::postgres::{server_url, TestDatabase};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::{Connection, PgConnection, Row};

@@ -1,7 +1,6 @@
 //! The object store stops answering: requests that need it get 503 with a message, never a
 //! hang or a half-kept file, and service resumes by itself when the store is back.
 
-
 use crate::support::app::*;
 use reqwest::StatusCode;
 

@@ -5,11 +5,10 @@
 //! starts a PostgreSQL cluster of its own (with ops/lib/postgres.sh), so stopping it disturbs
 //! no other test.
 
-
 use std::time::{Duration, Instant};
 
-use crate::support::postgres::{PrivateCluster, TestDatabase};
 use crate::support::app::*;
+use crate::support::postgres::{PrivateCluster, TestDatabase};
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]

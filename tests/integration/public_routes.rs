@@ -1,12 +1,11 @@
 //! Which routes answer without credentials, and that the route table's `public` flag and the
 //! server's enforcement agree: every route not marked public answers 401 to a stranger.
 
-
 use std::collections::BTreeSet;
 
+use crate::support::inproc::Harness;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use crate::support::inproc::Harness;
 use pigeonpost::http::endpoints;
 
 /// Fills the path parameters of a route template with values that would name something real.

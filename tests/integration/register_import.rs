@@ -1,7 +1,6 @@
 //! Keeping schools in step with the national register through `admin org import-gias`, on an
 //! invented fixture in the real export's format (Windows-1252, many more columns).
 
-
 use std::path::PathBuf;
 
 use crate::support::app::*;

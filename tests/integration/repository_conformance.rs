@@ -5,7 +5,6 @@
 //! Without that URL the PostgreSQL half is skipped with a loud line on stderr, or fails when
 //! `PIGEONPOST_TEST_REQUIRE_BACKENDS=1` (as `ops/test` sets).
 
-
 use pigeonpost::audit::chain::Verifier;
 use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::domain::retention::HoldScope;

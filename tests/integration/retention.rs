@@ -3,14 +3,13 @@
 //! legal holds on each scope, dry runs, an object store that fails during a purge, restored
 //! copies that stay unreadable, expiry warnings, and the lease that keeps the purge to one node.
 
-
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime};
 
+use crate::support::inproc::{Harness, TestUser, SCHOOL_A, SCHOOL_B, TEAM};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use crate::support::inproc::{Harness, TestUser, SCHOOL_A, SCHOOL_B, TEAM};
 use serde_json::{json, Value};
 use time::Duration;
 

@@ -2,7 +2,6 @@
 //! and in ranges, the objects land in the bucket under the configured prefix and nowhere on
 //! local disk, and /readyz reports the store.
 
-
 use crate::support::app::*;
 use pigeonpost::store::blob::s3::S3BlobStore;
 use pigeonpost::store::BlobStore;

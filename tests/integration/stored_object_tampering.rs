@@ -2,7 +2,6 @@
 //! must never hand out altered bytes as a successful download: it refuses before answering when
 //! the damage is at the start, and breaks the response off when it is further in.
 
-
 use std::path::PathBuf;
 
 use crate::support::app::*;

@@ -1,7 +1,6 @@
 //! End-to-end tests of the transfers API over real HTTPS against the real binary, and the
 //! inbox filters in process against a register of 300 schools.
 
-
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;

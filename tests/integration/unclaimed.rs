@@ -4,7 +4,6 @@
 //! clock the test moves for each channel's own threshold. The collection report: which of a
 //! register of 300 schools have sent their census this term, in process.
 
-
 use crate::support::app::{expect_error, expect_json, TestApp, SCHOOL_A, SCHOOL_B, TEAM};
 use crate::support::people::*;
 use reqwest::{Method, StatusCode};

@@ -24,9 +24,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use pigeonpost::domain::OrgKind;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use pigeonpost::domain::OrgKind;
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
@@ -160,7 +160,6 @@ impl TestApp {
         self.in_process = Some(server);
         self.client = self.client_builder().build().expect("build reqwest client");
     }
-
 
     /// Provision and start on `database` (a PostgreSQL test database), or on the embedded
     /// SQLite in the data directory when None. The CLI and the server both get its URL.

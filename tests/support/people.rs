@@ -12,8 +12,8 @@ use pigeonpost::identity::totp::{code_at, TotpSecret};
 use pigeonpost::service::users::{self, NewUserRequest};
 use pigeonpost::service::{api_keys, organisations};
 use pigeonpost::store::meta::KeyScope;
-use secrecy::{ExposeSecret, SecretString};
 use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::support::app::{expect_json, TestApp, TEAM};
@@ -57,7 +57,9 @@ pub fn add_user(app: &TestApp, org: &str, username: &str, role: &str) {
             role: role.parse::<Role>().expect("role"),
             password: Some(SecretString::from(PASSWORD)),
         };
-        server.block_on(users::create(&server.state, None, request)).unwrap_or_else(|e| panic!("adding {username}: {e}"));
+        server
+            .block_on(users::create(&server.state, None, request))
+            .unwrap_or_else(|e| panic!("adding {username}: {e}"));
         return;
     }
     let mut child = app

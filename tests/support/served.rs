@@ -111,7 +111,10 @@ impl InProcess {
         F::Output: Send,
     {
         std::thread::scope(|scope| {
-            scope.spawn(|| self.runtime.block_on(work)).join().unwrap_or_else(|panicked| std::panic::resume_unwind(panicked))
+            scope
+                .spawn(|| self.runtime.block_on(work))
+                .join()
+                .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked))
         })
     }
 
