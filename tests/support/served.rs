@@ -4,8 +4,9 @@
 //! TLS on a listener bound to port 0, with the workers beside it.
 //!
 //! It runs on a thread of its own with its own runtime, so a test may block (run the CLI, say)
-//! without stalling the server it talks to. The process's own environment is not read: a test
-//! states every setting it needs, and tests side by side cannot see each other's.
+//! without stalling the server it talks to. Its settings do not come from the process's own
+//! environment (only the S3 credentials do, as for any AWS client): a test states every setting
+//! it needs, and tests side by side cannot see each other's. `TEST_LOG=1` shows its log.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,7 +18,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use pigeonpost::app::AppState;
 use pigeonpost::audit::Actor;
-use pigeonpost::config::{Overrides, Settings, DEFAULT_TOML};
+use pigeonpost::config::{Overrides, Settings, DEFAULT_TOML, SECRET_ENV};
 use pigeonpost::domain::OrgKind;
 use pigeonpost::service::{api_keys, bootstrap, organisations};
 use secrecy::ExposeSecret;
@@ -55,6 +56,11 @@ pub fn settings(data_dir: &Path, env: &[(String, String)]) -> Settings {
     for (key, value) in env {
         let Some(key) = key.strip_prefix("PIGEONPOST_") else { continue };
         let key = key.to_ascii_lowercase().replace("__", ".");
+        assert!(
+            !SECRET_ENV.contains(&key.as_str()),
+            "PIGEONPOST_{} is read from the server's own environment: start it with TestApp::spawn_process",
+            key.to_ascii_uppercase()
+        );
         let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
         figment = figment.merge(Serialized::defaults(figment::util::nest(&key, value)));
     }
@@ -67,6 +73,10 @@ impl InProcess {
     /// Starts the server on `settings`, after creating `provision`; panics with the cause when
     /// it cannot start.
     pub fn start(settings: Settings, provision: Vec<Provision>) -> InProcess {
+        if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
+            // One subscriber for the whole binary; the first server to start installs it.
+            let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
+        }
         let (running, stopped) = watch::channel(false);
         let (kill, killed) = oneshot::channel::<()>();
         let (ready, started) = mpsc::channel::<Result<Started, String>>();
