@@ -1,0 +1,111 @@
+//! A channel limited to a function: in the receiving school only holders of that function and
+//! the school's administrators see its files, and a change of function acts at once.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::support::app::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "Copper-Lantern-Orchard-58";
+
+fn add_user(app: &TestApp, username: &str, role: &str) {
+    let mut child = Command::new(BIN)
+        .args([
+            "admin",
+            "user",
+            "add",
+            "--org",
+            SCHOOL_A,
+            "--username",
+            username,
+            "--role",
+            role,
+            "--password-stdin",
+            "--data-dir",
+        ])
+        .arg(app.data_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn token(app: &TestApp, username: &str) -> String {
+    let resp = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    expect_json(resp, StatusCode::CREATED).await["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn inbox_names(app: &TestApp, token: &str) -> Vec<String> {
+    let resp = app.request(Method::GET, token, "/api/v1/transfers?box=inbox").send().await.unwrap();
+    let page: Value = expect_json(resp, StatusCode::OK).await;
+    page["items"].as_array().unwrap().iter().map(|t| t["filename"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn finance_files_reach_only_the_finance_officer_and_the_schools_admin() {
+    let app = TestApp::spawn();
+    cli_ok(app.data_path(), &["admin", "org", "add", "--kind", "team", "--slug", "finance", "--name", "LA Finance"]);
+    // The finance function is there from the first start: the shipped finance channel routes by it.
+    let finance_team = cli_ok(
+        app.data_path(),
+        &["admin", "key", "create", "--org", "finance", "--name", "month-end", "--channels", "*"],
+    );
+    for (user, role) in [("fin.officer", "school_user"), ("census.officer", "school_user"), ("head", "school_admin")] {
+        add_user(&app, user, role);
+    }
+    cli_ok(app.data_path(), &["admin", "user", "grant", "fin.officer", "--function", "finance"]);
+
+    let sent = app
+        .request(Method::POST, finance_team.trim(), "/api/v1/transfers")
+        .query(&[("channel", "finance"), ("to", SCHOOL_A), ("filename", "reconciliation.csv")])
+        .body(b"account,amount\n4010,12.50\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let sent = expect_json(sent, StatusCode::CREATED).await;
+    let id = sent["id"].as_str().unwrap();
+    app.upload_ok(&app.key_team, SCHOOL_A, "newsletter.txt", b"for everyone".to_vec()).await;
+
+    let finance = token(&app, "fin.officer").await;
+    let census = token(&app, "census.officer").await;
+    let head = token(&app, "head").await;
+    assert_eq!(inbox_names(&app, &finance).await, ["newsletter.txt", "reconciliation.csv"]);
+    assert_eq!(inbox_names(&app, &head).await, ["newsletter.txt", "reconciliation.csv"]);
+    assert_eq!(inbox_names(&app, &census).await, ["newsletter.txt"], "no finance function, no finance files");
+    assert_eq!(app.download(&census, id).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.download(&finance, id).await.status(), StatusCode::OK);
+
+    // Given the function, the census officer sees the file at once, with the same session.
+    cli_ok(app.data_path(), &["admin", "user", "grant", "census.officer", "--function", "finance"]);
+    assert_eq!(inbox_names(&app, &census).await, ["newsletter.txt", "reconciliation.csv"]);
+    assert_eq!(app.download(&census, id).await.status(), StatusCode::OK);
+    // Losing it hides the file again at once.
+    let census_user = expect_json(
+        app.request(Method::GET, &head, "/api/v1/users?org=825/2001").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let census_id = census_user.as_array().unwrap().iter().find(|u| u["username"] == "census.officer").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let revoke = app
+        .request(Method::DELETE, &head, &format!("/api/v1/users/{census_id}/functions/finance"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+    assert_eq!(inbox_names(&app, &census).await, ["newsletter.txt"]);
+    assert_eq!(app.download(&census, id).await.status(), StatusCode::NOT_FOUND);
+}
