@@ -13,24 +13,21 @@
 pub use super::postgres;
 pub use super::s3;
 
+pub use super::pattern::*;
+pub use super::replies::*;
 use super::served::{self, InProcess, Provision};
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use pigeonpost::domain::OrgKind;
-use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pigeonpost");
@@ -728,57 +725,6 @@ pub fn create_key_env(data_dir: &Path, env: &[(String, String)], org: &str, name
     key
 }
 
-// ----- response helpers --------------------------------------------------------------------
-
-pub async fn expect_json(resp: Response, status: StatusCode) -> Value {
-    let got = resp.status();
-    let url = resp.url().clone();
-    let text = resp.text().await.expect("response body");
-    assert_eq!(got, status, "{url}: unexpected status, body: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: body is not JSON ({e}): {text}"))
-}
-
-/// Assert status and that the body is `{"error": code, "message": "..."}`.
-pub async fn expect_error(resp: Response, status: StatusCode, code: Option<&str>) -> Value {
-    let v = expect_json(resp, status).await;
-    let err = v["error"].as_str().unwrap_or_else(|| panic!("no string `error` in {v}"));
-    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "no non-empty `message` in {v}");
-    if let Some(code) = code {
-        assert_eq!(err, code, "error code in {v}");
-    }
-    v
-}
-
-pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).map(|v| v.to_str().expect("header is visible ASCII"))
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-pub fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-/// `sha-256=:<base64>:` for the given SHA-256 hex digest.
-pub fn digest_header_from_hex(hex_digest: &str) -> String {
-    format!("sha-256=:{}:", b64(&hex::decode(hex_digest).expect("hex")))
-}
-
-/// Stream a response body through SHA-256; returns (length, hex digest).
-pub async fn hash_response(resp: Response) -> (u64, String) {
-    let mut hasher = Sha256::new();
-    let mut n = 0u64;
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.expect("body chunk");
-        n += chunk.len() as u64;
-        hasher.update(&chunk);
-    }
-    (n, hex::encode(hasher.finalize()))
-}
-
 // ----- file system helpers -----------------------------------------------------------------
 
 /// Every regular file under `root`, recursively (relative paths). Missing dir -> empty.
@@ -814,202 +760,4 @@ pub async fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-// ----- deterministic content generator -----------------------------------------------------
-
-const BLOCK: usize = 64 * 1024;
-const BASE_LEN: usize = 1024 * 1024;
-const STRIDE: u64 = 4099 * 16;
-
-/// Deterministic pseudo-random content of any length, cheap to generate at any offset.
-///
-/// Byte `p` belongs to 64 KiB block `c = p / 65536`; the first 8 bytes of every block hold `c`
-/// (so reordered or repeated blocks are detected), the rest is a window into a 1 MiB
-/// splitmix64 base buffer whose offset depends on `c`.
-#[derive(Clone)]
-pub struct Pattern {
-    base: Arc<Vec<u8>>,
-    pub len: u64,
-}
-
-impl Pattern {
-    pub fn new(seed: u64, len: u64) -> Pattern {
-        let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut base = Vec::with_capacity(BASE_LEN + BLOCK);
-        while base.len() < BASE_LEN + BLOCK {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            base.extend_from_slice(&z.to_le_bytes());
-        }
-        Pattern { base: Arc::new(base), len }
-    }
-
-    /// Fill `buf` with the bytes starting at absolute offset `offset`.
-    pub fn fill(&self, offset: u64, buf: &mut [u8]) {
-        let mut pos = offset;
-        let mut i = 0;
-        while i < buf.len() {
-            let block = pos / BLOCK as u64;
-            let within = (pos % BLOCK as u64) as usize;
-            let n = (BLOCK - within).min(buf.len() - i);
-            let start = ((block.wrapping_mul(STRIDE)) % BASE_LEN as u64) as usize;
-            buf[i..i + n].copy_from_slice(&self.base[start + within..start + within + n]);
-            let tag = block.to_le_bytes();
-            for j in within..8.min(within + n) {
-                buf[i + j - within] = tag[j];
-            }
-            i += n;
-            pos += n as u64;
-        }
-    }
-
-    pub fn slice(&self, start: u64, end_exclusive: u64) -> Vec<u8> {
-        assert!(start <= end_exclusive && end_exclusive <= self.len);
-        let mut v = vec![0u8; (end_exclusive - start) as usize];
-        self.fill(start, &mut v);
-        v
-    }
-
-    pub fn bytes(&self) -> Vec<u8> {
-        self.slice(0, self.len)
-    }
-
-    pub fn sha256_hex(&self) -> String {
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; BLOCK * 16];
-        let mut pos = 0;
-        while pos < self.len {
-            let n = ((self.len - pos) as usize).min(buf.len());
-            self.fill(pos, &mut buf[..n]);
-            hasher.update(&buf[..n]);
-            pos += n as u64;
-        }
-        hex::encode(hasher.finalize())
-    }
-
-    /// A body stream of `chunk`-sized pieces (no delays).
-    pub fn stream(&self, chunk: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-        self.stream_with(chunk, StreamControl::default())
-    }
-
-    /// A body stream with progress reporting, hashing, optional per-chunk delay and an
-    /// optional gate: once `gate_at` bytes were produced, the stream waits until `gate` is
-    /// notified (use it to stall an upload forever, or until the test says go).
-    pub fn stream_with(
-        &self,
-        chunk: usize,
-        ctl: StreamControl,
-    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-        let pat = self.clone();
-        futures_util::stream::unfold((0u64, pat, ctl), move |(pos, pat, ctl)| async move {
-            if pos >= pat.len {
-                return None;
-            }
-            if let (Some(at), Some(gate)) = (ctl.gate_at, ctl.gate.as_ref()) {
-                if pos >= at && !gate.is_open() {
-                    gate.wait().await;
-                }
-            }
-            if let Some(d) = ctl.delay {
-                tokio::time::sleep(d).await;
-            }
-            let mut n = ((pat.len - pos) as usize).min(chunk);
-            if let Some(at) = ctl.gate_at {
-                if pos < at && pos + n as u64 > at {
-                    n = (at - pos) as usize;
-                }
-            }
-            let mut buf = vec![0u8; n];
-            pat.fill(pos, &mut buf);
-            if let Some(h) = &ctl.hasher {
-                h.lock().unwrap().update(&buf);
-            }
-            let new_pos = pos + n as u64;
-            if let Some(p) = &ctl.progress {
-                p.store(new_pos, Ordering::SeqCst);
-            }
-            Some((Ok(Bytes::from(buf)), (new_pos, pat, ctl)))
-        })
-    }
-}
-
-/// A one-shot latch: `open()` releases every current and future `wait()`.
-#[derive(Clone, Default)]
-pub struct Gate {
-    inner: Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>,
-}
-
-impl Gate {
-    pub fn new() -> Gate {
-        Gate::default()
-    }
-    pub fn open(&self) {
-        self.inner.0.store(true, Ordering::SeqCst);
-        self.inner.1.notify_waiters();
-    }
-    pub fn is_open(&self) -> bool {
-        self.inner.0.load(Ordering::SeqCst)
-    }
-    pub async fn wait(&self) {
-        loop {
-            let notified = self.inner.1.notified();
-            if self.is_open() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-#[derive(Clone, Default)]
-pub struct StreamControl {
-    pub delay: Option<Duration>,
-    pub progress: Option<Arc<AtomicU64>>,
-    pub hasher: Option<Arc<std::sync::Mutex<Sha256>>>,
-    pub gate_at: Option<u64>,
-    pub gate: Option<Gate>,
-}
-
-/// Percent-decode an RFC 8187 ext-value payload.
-pub fn percent_decode(s: &str) -> Vec<u8> {
-    percent_encoding::percent_decode_str(s).collect()
-}
-
-/// Parse `attachment; filename="..."; filename*=UTF-8''...` strictly enough to catch
-/// unescaped quotes or missing parts. Returns (quoted filename unescaped, decoded filename*).
-pub fn parse_content_disposition(v: &str) -> (String, String) {
-    let rest = v
-        .strip_prefix("attachment; filename=\"")
-        .unwrap_or_else(|| panic!("Content-Disposition must start with attachment; filename=\": {v}"));
-    let mut quoted = String::new();
-    let mut chars = rest.char_indices();
-    let end = loop {
-        match chars.next() {
-            Some((_, '\\')) => {
-                let (_, c) = chars.next().expect("dangling backslash");
-                quoted.push(c);
-            }
-            Some((i, '"')) => break i,
-            Some((_, c)) => {
-                assert!(!c.is_control(), "control char in quoted filename: {v:?}");
-                quoted.push(c);
-            }
-            None => panic!("unterminated quoted filename: {v}"),
-        }
-    };
-    let after = &rest[end + 1..];
-    let ext = after
-        .strip_prefix("; filename*=UTF-8''")
-        .or_else(|| after.strip_prefix("; filename*=utf-8''"))
-        .unwrap_or_else(|| panic!("missing ; filename*=UTF-8'' in Content-Disposition: {v}"));
-    assert!(
-        ext.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~%".contains(&b)),
-        "filename* contains characters outside RFC 8187 attr-char: {v}"
-    );
-    let decoded = String::from_utf8(percent_decode(ext)).expect("filename* decodes to UTF-8");
-    (quoted, decoded)
 }

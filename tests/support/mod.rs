@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod inproc;
+pub mod pattern;
 pub mod people;
 pub mod postgres;
+pub mod replies;
 pub mod s3;
 pub mod served;
