@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 /// Top to bottom. A module may use the modules of any layer below its own, and none of its
 /// own layer or above.
 const LAYERS: &[&[&str]] = &[
-    // The old home of the application state, kept as re-exports for code outside the crate.
-    &["app"],
     &["cli"],
     // The process's edges: requests, background jobs, and where logs go.
     &["http", "workers", "telemetry"],

@@ -9,7 +9,6 @@
 //! Imports point only inwards, and a test (`src/layering.rs`) keeps them so.
 #![forbid(unsafe_code)]
 
-pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,8 @@ use clap::Subcommand;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::config::Settings;
-use crate::service::keys::{rewrap_all, KeySource};
+use crate::crypto::KeySource;
+use crate::service::keys::rewrap_all;
 use crate::service::startup::master_keys::record_keyring;
 
 #[derive(Debug, Subcommand)]

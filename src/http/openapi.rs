@@ -8,7 +8,7 @@
 //! annotation as `(status = 404, description = "`not_found`: why")`: the codes in backticks
 //! become the `enum` of its `error` field.
 //!
-//! A route is added in three places, which `tests/public_routes.rs` holds together: its
+//! A route is added in three places, which `tests/integration/public_routes.rs` holds together: its
 //! `Endpoint` in the module's `endpoints()`, a `#[utoipa::path]` on its handler, and the handler
 //! in the module's `Api`; a JSON request body's type derives `ToSchema` with an example.
 

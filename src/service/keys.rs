@@ -3,9 +3,6 @@
 use super::{AppState, ServiceError};
 use crate::crypto::{Keyring, ObjectId};
 
-// The handle now belongs to crypto; its old names here stay for code written against them.
-pub use crate::crypto::{KeySource, KeyringHandle};
-
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RewrapReport {
     pub rewrapped: u64,

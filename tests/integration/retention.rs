@@ -13,12 +13,12 @@ use axum::http::{header, Method, Request, StatusCode};
 use serde_json::{json, Value};
 use time::Duration;
 
-use pigeonpost::app::AppState;
 use pigeonpost::crypto::segment::open_from_slice;
 use pigeonpost::crypto::{DataKey, Keyring};
+use pigeonpost::crypto::{KeySource, KeyringHandle};
 use pigeonpost::domain::channel::Retention;
 use pigeonpost::domain::{Role, TransferId, TransferState};
-use pigeonpost::service::keys::{KeySource, KeyringHandle};
+use pigeonpost::service::AppState;
 use pigeonpost::store::blob::local::LocalBlobStore;
 use pigeonpost::store::blob::{BlobError, BlobInfo, BlobStore, BlobStream, BlobWriter, ObjectKey};
 use pigeonpost::store::meta::sql::SqlRepository;

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
-use pigeonpost::app::AppState;
 use pigeonpost::audit::Actor;
 use pigeonpost::config::{Overrides, Settings, DEFAULT_TOML, SECRET_ENV};
 use pigeonpost::domain::OrgKind;
+use pigeonpost::service::AppState;
 use pigeonpost::service::{api_keys, bootstrap, organisations};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -170,7 +170,7 @@ async fn run(
     stopped: watch::Receiver<bool>,
 ) {
     let started = async {
-        let (state, _) = pigeonpost::app::build(settings.clone()).await?;
+        let (state, _) = pigeonpost::service::startup::build(settings.clone()).await?;
         bootstrap::run(&state).await?;
         let mut keys = Vec::new();
         for org in &provision {

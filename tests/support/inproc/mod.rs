@@ -26,16 +26,16 @@ use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
 use tower::ServiceExt;
 
-use pigeonpost::app::AppState;
 use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::config::{Overrides, Settings};
 use pigeonpost::crypto::Keyring;
+use pigeonpost::crypto::{KeySource, KeyringHandle};
 use pigeonpost::domain::clock::ManualClock;
 use pigeonpost::domain::{OrgKind, Organisation, Role, UserId, UserStatus, Username};
 use pigeonpost::identity::password::hash_password;
 use pigeonpost::identity::totp::{code_at, TotpSecret};
-use pigeonpost::service::keys::{KeySource, KeyringHandle};
 use pigeonpost::service::users::{self, NewUserRequest};
+use pigeonpost::service::AppState;
 use pigeonpost::service::{api_keys, organisations};
 use pigeonpost::store::blob::local::LocalBlobStore;
 use pigeonpost::store::meta::sql::SqlRepository;
@@ -144,7 +144,7 @@ impl Harness {
         let source = KeySource { data_dir: dir.path().to_path_buf(), master_key: None, retired_keys: None };
         let keys = KeyringHandle::new(source, keyring);
         let clock = Arc::new(ManualClock::new(t0()));
-        let channels = pigeonpost::app::load_channels(&settings).expect("the shipped channel catalogue");
+        let channels = pigeonpost::service::startup::load_channels(&settings).expect("the shipped channel catalogue");
         let state = AppState::new(settings, Arc::new(repo), Arc::new(blobs), keys, clock.clone(), channels);
         let router = pigeonpost::http::router(state.clone());
         Self { state, clock, router, spent_steps: Mutex::new(HashMap::new()), counter: Mutex::new(0), dir }
