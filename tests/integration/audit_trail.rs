@@ -2,7 +2,8 @@
 //! target, refusals are recorded, failed changes leave none, concurrent appends keep one chain,
 //! and a burst of downloads raises one alert.
 
-use crate::support::inproc::{Harness, Reply, SCHOOL_A, SCHOOL_B, TEAM};
+use crate::support::app::TestApp;
+use crate::support::router::{Harness, Reply, SCHOOL_A, SCHOOL_B, TEAM};
 use axum::http::{Method, StatusCode};
 use pigeonpost::domain::Role;
 use pigeonpost::service::audit;
@@ -40,7 +41,7 @@ fn check(e: &AuditRecord, action: &str, actor_kind: &str, actor_id: &str, target
 
 #[tokio::test]
 async fn every_action_kind_produces_exactly_one_event_with_its_actor_and_target() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let school = h.api_key(SCHOOL_A, None).await;
     let team = h.api_key(TEAM, None).await;
@@ -138,7 +139,7 @@ async fn every_action_kind_produces_exactly_one_event_with_its_actor_and_target(
 
 #[tokio::test]
 async fn refused_actions_and_failed_logins_are_recorded_and_failed_changes_leave_no_event() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let a = h.api_key(SCHOOL_A, None).await;
     let b = h.api_key(SCHOOL_B, None).await;
@@ -191,7 +192,7 @@ async fn refused_actions_and_failed_logins_are_recorded_and_failed_changes_leave
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_uploads_leave_one_unbroken_chain() {
-    let h = std::sync::Arc::new(Harness::new().await);
+    let h = std::sync::Arc::new(TestApp::builder().router().await);
     h.standard_orgs().await;
     let key = h.api_key(SCHOOL_A, None).await;
     let start = head(&h).await;
@@ -212,11 +213,13 @@ async fn a_thousand_concurrent_uploads_leave_one_unbroken_chain() {
 
 #[tokio::test]
 async fn a_burst_of_downloads_raises_exactly_one_alert_and_suspends_the_key_until_an_admin_resumes_it() {
-    let h = Harness::with_settings(|s| {
-        s.audit.download_alert_files = 3;
-        s.audit.download_alert_suspend = true;
-    })
-    .await;
+    let h = TestApp::builder()
+        .settings(|s| {
+            s.audit.download_alert_files = 3;
+            s.audit.download_alert_suspend = true;
+        })
+        .router()
+        .await;
     h.standard_orgs().await;
     let sender = h.api_key(SCHOOL_A, None).await;
     let thief = h.api_key(TEAM, None).await;
@@ -251,7 +254,7 @@ async fn futures_ids(h: &Harness, token: &str, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn la_admins_search_and_export_the_trail_and_a_school_admin_sees_only_their_school() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let a = h.api_key(SCHOOL_A, None).await;
     let b = h.api_key(SCHOOL_B, None).await;

@@ -38,7 +38,7 @@ async fn swap(pool: &SqlitePool, a: i64, b: i64) {
 
 #[tokio::test]
 async fn tampering_with_audit_rows_is_caught_at_the_event_touched_and_a_rewrite_by_the_checkpoints() {
-    let mut app = TestApp::spawn_process();
+    let mut app = TestApp::builder().process();
     for n in 0..6 {
         app.upload_ok(&app.key_a, TEAM, &format!("return-{n}.csv"), b"upn,name\n".to_vec()).await;
     }

@@ -2,7 +2,8 @@
 //! factors, access and refresh tokens, lockout, the account rules of `policy::can_login`,
 //! pending steps, credential headers and API keys.
 
-use crate::support::inproc::{totp_code_at, Harness, Reply, Session, TestUser, PASSWORD, SCHOOL_A, SCHOOL_B, TEAM};
+use crate::support::app::TestApp;
+use crate::support::router::{totp_code_at, Harness, Reply, Session, TestUser, PASSWORD, SCHOOL_A, SCHOOL_B, TEAM};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,7 +28,7 @@ impl Fixture {
     }
 
     async fn with_settings(tweak: impl FnOnce(&mut pigeonpost::config::Settings)) -> Self {
-        let h = Harness::with_settings(tweak).await;
+        let h = TestApp::builder().settings(tweak).router().await;
         h.standard_orgs().await;
         let admin = h.user(TEAM, "la.admin", Role::LaAdmin).await;
         let admin_token = h.login(&admin).await.access;
@@ -102,7 +103,7 @@ async fn status_with(h: &Harness, token: &str) -> StatusCode {
 
 #[tokio::test]
 async fn a_wrong_password_is_refused_with_401_and_a_message_that_does_not_say_what_was_wrong() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let reply = try_login(&h, login_json(&user.username, "Not-The-Password-42")).await;
@@ -114,7 +115,7 @@ async fn a_wrong_password_is_refused_with_401_and_a_message_that_does_not_say_wh
 
 #[tokio::test]
 async fn an_unknown_username_gets_exactly_the_same_answer_as_a_wrong_password() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let wrong_password = try_login(&h, login_json(&user.username, "Not-The-Password-42")).await;
@@ -128,7 +129,7 @@ async fn an_unknown_username_gets_exactly_the_same_answer_as_a_wrong_password() 
 
 #[tokio::test]
 async fn a_wrong_or_missing_totp_code_is_refused_even_with_the_right_password() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(TEAM, "lara", Role::LaUser).await;
     let wrong = wrong_code(&h, &user);
@@ -144,7 +145,7 @@ async fn a_wrong_or_missing_totp_code_is_refused_even_with_the_right_password() 
 
 #[tokio::test]
 async fn a_totp_code_used_once_is_refused_the_second_time_within_its_step() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(TEAM, "lara", Role::LaUser).await;
     let code = h.totp_code(&user);
@@ -159,7 +160,7 @@ async fn a_totp_code_used_once_is_refused_the_second_time_within_its_step() {
 
 #[tokio::test]
 async fn a_totp_code_two_steps_old_is_refused_while_one_step_old_is_still_accepted() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(TEAM, "lara", Role::LaUser).await;
     let secret = user.totp_secret.clone().expect("second factor");
@@ -174,7 +175,7 @@ async fn a_totp_code_two_steps_old_is_refused_while_one_step_old_is_still_accept
 
 #[tokio::test]
 async fn a_recovery_code_logs_in_once_and_only_once() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(TEAM, "lara", Role::LaUser).await;
     assert_eq!(user.recovery_codes.len(), 10);
@@ -196,7 +197,7 @@ async fn a_recovery_code_logs_in_once_and_only_once() {
 
 #[tokio::test]
 async fn an_access_token_is_refused_once_its_lifetime_and_30_seconds_of_leeway_have_passed() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let session = h.login(&user).await;
@@ -215,7 +216,7 @@ async fn an_access_token_is_refused_once_its_lifetime_and_30_seconds_of_leeway_h
 
 #[tokio::test]
 async fn a_token_signed_with_another_key_under_a_known_kid_is_refused() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let session = h.login(&user).await;
@@ -231,7 +232,7 @@ async fn a_token_signed_with_another_key_under_a_known_kid_is_refused() {
 
 #[tokio::test]
 async fn a_token_naming_an_unknown_key_id_is_refused_and_leaves_the_keyring_as_it_was() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let lara = h.user(TEAM, "lara", Role::LaUser).await;
@@ -248,7 +249,7 @@ async fn a_token_naming_an_unknown_key_id_is_refused_and_leaves_the_keyring_as_i
 
 #[tokio::test]
 async fn a_token_with_alg_none_is_refused() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let session = h.login(&user).await;
@@ -266,7 +267,7 @@ async fn a_token_with_alg_none_is_refused() {
 
 #[tokio::test]
 async fn a_token_whose_payload_was_changed_is_refused() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let session = h.login(&user).await;
@@ -288,7 +289,7 @@ async fn a_token_whose_payload_was_changed_is_refused() {
 
 #[tokio::test]
 async fn a_refresh_token_is_refused_after_logout_and_so_is_the_access_token() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let session = h.login(&user).await;
@@ -300,13 +301,13 @@ async fn a_refresh_token_is_refused_after_logout_and_so_is_the_access_token() {
 
 #[tokio::test]
 async fn a_refresh_token_used_twice_ends_the_session_and_every_token_it_gave_out() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let first = h.login(&user).await;
     let rotated = h.refresh(&first.refresh).await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.json);
-    let second = crate::support::inproc::session_from(&rotated.json);
+    let second = crate::support::router::session_from(&rotated.json);
     assert_ne!(second.refresh, first.refresh, "the refresh token rotates");
     assert_eq!(status_with(&h, &second.access).await, StatusCode::OK);
     // The old refresh token again: someone copied it.
@@ -337,7 +338,7 @@ async fn a_disabled_user_cannot_log_in_and_their_tokens_stop_working_at_once() {
 
 #[tokio::test]
 async fn repeated_failures_lock_an_account_even_against_the_right_password_until_the_window_passes() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let identity = h.state.settings().identity.clone();
@@ -363,7 +364,7 @@ async fn repeated_failures_lock_an_account_even_against_the_right_password_until
 
 #[tokio::test]
 async fn a_username_that_does_not_exist_is_locked_out_exactly_like_one_that_does() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let threshold = h.state.settings().identity.lockout_threshold;
@@ -417,7 +418,7 @@ async fn a_leaver_cannot_log_in_or_use_a_token_once_their_leaving_time_has_passe
 
 #[tokio::test]
 async fn an_account_unused_for_longer_than_inactivity_days_cannot_log_in_until_an_la_admin_enables_it() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     h.login(&user).await;
@@ -443,7 +444,7 @@ async fn an_account_unused_for_longer_than_inactivity_days_cannot_log_in_until_a
 
 #[tokio::test]
 async fn with_terms_version_1_a_new_login_must_accept_the_terms_before_using_transfers() {
-    let h = Harness::with_settings(|s| s.identity.terms_version = 1).await;
+    let h = TestApp::builder().settings(|s| s.identity.terms_version = 1).router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let session = h.login(&user).await;
@@ -468,7 +469,7 @@ async fn with_terms_version_1_a_new_login_must_accept_the_terms_before_using_tra
 
 #[tokio::test]
 async fn a_new_la_user_enrols_a_second_factor_and_then_logs_in_with_no_pending_steps() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let mut user = h.user_without_totp(TEAM, "new.la", Role::LaUser).await;
     let session = h.login(&user).await;
@@ -480,7 +481,7 @@ async fn a_new_la_user_enrols_a_second_factor_and_then_logs_in_with_no_pending_s
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.json);
     let uri = started.json["otpauth_uri"].as_str().expect("otpauth URI");
     assert_eq!(started.json["recovery_codes"].as_array().map(Vec::len), Some(10));
-    user.totp_secret = Some(crate::support::inproc::secret_from_uri(uri));
+    user.totp_secret = Some(crate::support::router::secret_from_uri(uri));
     let wrong = h.post("/api/v1/session/totp/confirm", &session.access, json!({ "code": wrong_code(&h, &user) })).await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.json);
     let code = h.totp_code(&user);
@@ -526,7 +527,7 @@ async fn a_user_a_school_admin_creates_is_requested_and_cannot_log_in_until_an_l
 
 #[tokio::test]
 async fn changing_the_password_ends_the_other_sessions() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let this: Session = h.login(&user).await;
@@ -557,7 +558,7 @@ async fn changing_the_password_ends_the_other_sessions() {
 
 #[tokio::test]
 async fn a_duplicated_authorization_header_is_refused_with_400() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let key = h.api_key(SCHOOL_A, None).await;
     let other = h.api_key(SCHOOL_B, None).await;
@@ -578,7 +579,7 @@ async fn a_duplicated_authorization_header_is_refused_with_400() {
 
 #[tokio::test]
 async fn an_x_api_key_header_is_refused_with_400_alone_or_beside_authorization() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let key = h.api_key(SCHOOL_A, None).await;
     for with_authorization in [false, true] {
@@ -596,7 +597,7 @@ async fn an_x_api_key_header_is_refused_with_400_alone_or_beside_authorization()
 
 #[tokio::test]
 async fn an_api_key_past_its_expiry_is_refused() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let mut scope = Harness::default_scope();
     scope.expires_at = Some(h.now() + Duration::hours(1));
@@ -619,7 +620,7 @@ async fn a_revoked_api_key_is_refused_at_once() {
 
 #[tokio::test]
 async fn a_receive_only_key_cannot_upload_but_can_download() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let receiver = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], false, true))).await;
     let team = h.api_key(TEAM, None).await;
@@ -677,7 +678,7 @@ async fn a_school_admin_may_grant_a_standing_function_but_not_temporary_cover() 
 
 #[tokio::test]
 async fn each_refused_key_or_token_has_its_own_code() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let key = h.api_key(SCHOOL_A, None).await;
     let none = h.request(Method::GET, "/api/v1/transfers", None, None).await;
@@ -727,7 +728,7 @@ async fn an_unknown_username_never_learns_an_account_state_that_the_right_passwo
 /// different mistakes with different fixes.
 #[tokio::test]
 async fn a_sender_outside_a_channel_and_a_key_without_it_get_different_403s() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let census = "/api/v1/transfers?channel=census&filename=8252001_SC.xml";
     let general_only = h.api_key(SCHOOL_A, None).await;
@@ -741,7 +742,7 @@ async fn a_sender_outside_a_channel_and_a_key_without_it_get_different_403s() {
 
 #[tokio::test]
 async fn a_send_only_key_reading_its_inbox_gets_403_with_a_reason_not_an_empty_list() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let sender = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], true, false))).await;
     let receiver = h.api_key(SCHOOL_A, Some(Harness::scope(&["general"], false, true))).await;
@@ -761,7 +762,7 @@ async fn a_send_only_key_reading_its_inbox_gets_403_with_a_reason_not_an_empty_l
 async fn login_with_given_password(h: &Harness, username: &str, password: &str) -> Session {
     let reply = try_login(h, login_json(username, password)).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
-    let session = crate::support::inproc::session_from(&reply.json);
+    let session = crate::support::router::session_from(&reply.json);
     assert_eq!(session.pending, vec!["change_password".to_owned()]);
     session
 }

@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use crate::support::inproc::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
+use crate::support::app::TestApp;
+use crate::support::router::{ApiKey, Harness, Reply, TestUser, FINANCE, PASSWORD, SCHOOL_A, SCHOOL_B, SYSTEM, TEAM};
 use axum::body::Body;
 use axum::http::{header, Method, Request};
 use pigeonpost::audit::{Actor, AuditEvent};
@@ -370,13 +371,15 @@ struct World {
 
 impl World {
     async fn build() -> World {
-        let h = Harness::with_settings(|s| {
-            // Fresh logins of people with a second factor move the clock a TOTP step each time;
-            // tokens made at the start must outlive all of them.
-            s.identity.access_token_ttl_secs = 86_400;
-            s.identity.session_ttl_secs = 7 * 86_400;
-        })
-        .await;
+        let h = TestApp::builder()
+            .settings(|s| {
+                // Fresh logins of people with a second factor move the clock a TOTP step each time;
+                // tokens made at the start must outlive all of them.
+                s.identity.access_token_ttl_secs = 86_400;
+                s.identity.session_ttl_secs = 7 * 86_400;
+            })
+            .router()
+            .await;
         h.standard_orgs().await;
         h.org(OrgKind::Team, ADMISSIONS, "Admissions").await;
         let mut people = HashMap::new();

@@ -189,7 +189,7 @@ async fn uploads_and_downloads_ride_out_the_object_store_and_the_database_going_
     let mut env = s3::server_env(&s3, Some((&store.access_key, &store.secret_key)));
     env.push(("PIGEONPOST_DATABASE__ACQUIRE_TIMEOUT_SECS".into(), "2".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let app = Arc::new(TestApp::spawn_with_database(&env, Some(database)));
+    let app = Arc::new(TestApp::builder().env(&env).database(database).process());
     let pid = app.pid();
 
     // Before: a multipart upload and a few small ones.

@@ -7,6 +7,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::support::app::*;
+use crate::support::people;
+use pigeonpost::domain::OrgKind;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -26,7 +28,7 @@ fn fixture(name: &str) -> PathBuf {
 /// invented open primary schools 825/5000.. with URNs 700000..
 fn import_schools(app: &TestApp, n: u32) {
     // Known before its conversion, as every school the LA had is.
-    app.cli_ok(&["admin", "org", "add", "--kind", "school", "--dfe", "825/2005", "--name", "Fernhill Junior School"]);
+    people::organisation(app, OrgKind::School, "825/2005", "Fernhill Junior School");
     let mut csv = std::fs::read(fixture("establishments.csv")).unwrap();
     for i in 0..n {
         let row = format!(
@@ -37,30 +39,16 @@ fn import_schools(app: &TestApp, n: u32) {
         );
         csv.extend_from_slice(row.as_bytes());
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("edubase.csv");
-    std::fs::write(&path, csv).unwrap();
-    app.cli_ok(&[
-        "admin",
-        "org",
-        "import-gias",
-        path.to_str().unwrap(),
-        "--la",
-        "825",
-        "--links",
-        fixture("links.csv").to_str().unwrap(),
-    ]);
+    people::import_register(app, csv, Some(std::fs::read(fixture("links.csv")).unwrap()));
 }
 
 fn team_key(app: &TestApp) -> String {
-    app.cli_ok(&["admin", "key", "create", "--org", TEAM, "--name", "checking-job", "--channels", "*"])
-        .trim()
-        .to_owned()
+    people::all_channels_key(app, TEAM, "checking-job")
 }
 
 fn school_key(app: &TestApp, org: &str) -> String {
     let name = format!("mis-{}", org.replace('/', ""));
-    app.cli_ok(&["admin", "key", "create", "--org", org, "--name", &name, "--channels", "*"]).trim().to_owned()
+    people::all_channels_key(app, org, &name)
 }
 
 const BOUNDARY: &str = "pigeonpost-test-boundary-7d1f";

@@ -65,7 +65,7 @@ async fn an_la_admin_narrows_what_a_channel_accepts_and_schools_meet_the_change_
     assert!(changed["updated_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{changed}");
     let warnings = changed["warnings"].to_string();
     assert!(warnings.contains("function 'census-lead' is not defined"), "the function is not set up: {warnings}");
-    cli_ok(app.data_path(), &["admin", "function", "add", "--slug", "census-lead", "--name", "Census lead"]);
+    define_function(&app, "census-lead", "Census lead");
     let shown = expect_json(show(&app, &admin, "census").await, StatusCode::OK).await;
     assert_eq!(shown["warnings"], json!([]), "smst and the census-lead function are both set up: {shown}");
 

@@ -1,40 +1,11 @@
 //! A channel limited to a function: in the receiving school only holders of that function and
 //! the school's administrators see its files, and a change of function acts at once.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use crate::support::app::*;
+use crate::support::people::{self, PASSWORD};
+use pigeonpost::domain::OrgKind;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "Copper-Lantern-Orchard-58";
-
-fn add_user(app: &TestApp, username: &str, role: &str) {
-    let mut child = Command::new(BIN)
-        .args([
-            "admin",
-            "user",
-            "add",
-            "--org",
-            SCHOOL_A,
-            "--username",
-            username,
-            "--role",
-            role,
-            "--password-stdin",
-            "--data-dir",
-        ])
-        .arg(app.data_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
 
 async fn token(app: &TestApp, username: &str) -> String {
     let resp = app
@@ -56,19 +27,16 @@ async fn inbox_names(app: &TestApp, token: &str) -> Vec<String> {
 #[tokio::test]
 async fn finance_files_reach_only_the_finance_officer_and_the_schools_admin() {
     let app = TestApp::spawn();
-    cli_ok(app.data_path(), &["admin", "org", "add", "--kind", "team", "--slug", "finance", "--name", "LA Finance"]);
+    people::organisation(&app, OrgKind::Team, "finance", "LA Finance");
     // The finance function is there from the first start: the shipped finance channel routes by it.
-    let finance_team = cli_ok(
-        app.data_path(),
-        &["admin", "key", "create", "--org", "finance", "--name", "month-end", "--channels", "*"],
-    );
+    let finance_team = people::all_channels_key(&app, "finance", "month-end");
     for (user, role) in [("fin.officer", "school_user"), ("census.officer", "school_user"), ("head", "school_admin")] {
-        add_user(&app, user, role);
+        people::add_user(&app, SCHOOL_A, user, role);
     }
-    cli_ok(app.data_path(), &["admin", "user", "grant", "fin.officer", "--function", "finance"]);
+    people::grant_function(&app, "fin.officer", "finance");
 
     let sent = app
-        .request(Method::POST, finance_team.trim(), "/api/v1/transfers")
+        .request(Method::POST, &finance_team, "/api/v1/transfers")
         .query(&[("channel", "finance"), ("to", SCHOOL_A), ("filename", "reconciliation.csv")])
         .body(b"account,amount\n4010,12.50\n".to_vec())
         .send()
@@ -88,7 +56,7 @@ async fn finance_files_reach_only_the_finance_officer_and_the_schools_admin() {
     assert_eq!(app.download(&finance, id).await.status(), StatusCode::OK);
 
     // Given the function, the census officer sees the file at once, with the same session.
-    cli_ok(app.data_path(), &["admin", "user", "grant", "census.officer", "--function", "finance"]);
+    people::grant_function(&app, "census.officer", "finance");
     assert_eq!(inbox_names(&app, &census).await, ["newsletter.txt", "reconciliation.csv"]);
     assert_eq!(app.download(&census, id).await.status(), StatusCode::OK);
     // Losing it hides the file again at once.

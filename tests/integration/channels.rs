@@ -2,17 +2,12 @@
 //! name rules, through the real server.
 
 use crate::support::app::*;
+use crate::support::people::all_channels_key;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 const XML: &[u8] = b"<?xml version=\"1.0\"?><Return><Header/></Return>";
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n";
-
-/// A key allowed on every channel.
-fn all_channels_key(app: &TestApp, org: &str, name: &str) -> String {
-    let out = cli_ok(app.data_path(), &["admin", "key", "create", "--org", org, "--name", name, "--channels", "*"]);
-    out.trim().to_owned()
-}
 
 async fn send(app: &TestApp, key: &str, query: &[(&str, &str)], body: &[u8]) -> reqwest::Response {
     app.request(Method::POST, key, "/api/v1/transfers").query(query).body(body.to_vec()).send().await.unwrap()

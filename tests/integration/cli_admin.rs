@@ -156,7 +156,7 @@ async fn the_data_dir_can_come_from_the_environment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_keeps_earlier_files_readable_and_new_uploads_working() {
-    let mut app = TestApp::spawn_process();
+    let mut app = TestApp::builder().process();
     let mut files = Vec::new();
     for (i, size) in [0u64, 1, 70_000, 2 * MIB + 5].into_iter().enumerate() {
         let body = Pattern::new(300 + i as u64, size).bytes();
@@ -216,7 +216,7 @@ async fn migrate_is_idempotent() {
     cli_ok(dir.path(), &["migrate"]);
 
     // On a directory with data, while stopped; data and keys survive.
-    let mut app = TestApp::spawn_process();
+    let mut app = TestApp::builder().process();
     let body = Pattern::new(9, 123_456).bytes();
     let t = app.upload_ok(&app.key_a, TEAM, "kept.bin", body.clone()).await;
     stop(&mut app).await;

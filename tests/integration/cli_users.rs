@@ -28,7 +28,7 @@ fn add_user_with_password(app: &TestApp, args: &[&str], password: &str) -> std::
 
 #[tokio::test]
 async fn the_first_start_creates_one_system_administrator_and_prints_its_password_once() {
-    let mut app = TestApp::spawn_process();
+    let mut app = TestApp::builder().process();
     let log = app.server_log();
     let line =
         log.lines().find(|l| l.contains("created the system administrator 'admin'")).unwrap_or_else(|| panic!("{log}"));

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_leftovers() {
     // Short leases: the killed server's hold on the sweep must run out within the test.
-    let mut app = TestApp::spawn_process_with_env(&[("PIGEONPOST_WORKERS__LEASE_SECS", "3")]);
+    let mut app = TestApp::builder().env(&[("PIGEONPOST_WORKERS__LEASE_SECS", "3")]).process();
 
     // 1. A few acknowledged uploads.
     let mut acknowledged = Vec::new();
@@ -128,7 +128,7 @@ async fn a_server_killed_mid_upload_keeps_acknowledged_files_and_sweeps_the_left
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_grace_period_protects_young_orphans() {
-    let mut app = TestApp::spawn_process_with_env(&[("PIGEONPOST_WORKERS__ORPHAN_SWEEP_INTERVAL_SECS", "1")]);
+    let mut app = TestApp::builder().env(&[("PIGEONPOST_WORKERS__ORPHAN_SWEEP_INTERVAL_SECS", "1")]).process();
     app.upload_ok(&app.key_a, TEAM, "real.bin", Pattern::new(1, 5000).bytes()).await;
     let objects = files_under(&app.objects_dir());
     let source = objects.iter().next().expect("an object file");

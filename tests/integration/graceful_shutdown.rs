@@ -45,7 +45,7 @@ async fn an_http1_upload_in_flight_at_sigterm_completes_and_the_server_then_exit
 
 async fn in_flight_upload_survives_sigterm(http1: bool) {
     let grace = 10u64;
-    let mut app = TestApp::spawn_process_with_env(&[("PIGEONPOST_SHUTDOWN_GRACE_SECS", "10")]);
+    let mut app = TestApp::builder().env(&[("PIGEONPOST_SHUTDOWN_GRACE_SECS", "10")]).process();
     probe_new_connection(&app).await.expect("server reachable before the signal");
 
     // 8 MiB in 128 KiB chunks, 30 ms apart (~2 s); it pauses at 4 MiB until the test has
@@ -129,7 +129,7 @@ async fn in_flight_upload_survives_sigterm(http1: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_server_exits_zero_promptly_on_sigterm_and_on_sigint() {
-    let mut app = TestApp::spawn_process();
+    let mut app = TestApp::builder().process();
     for sig in ["TERM", "INT"] {
         // Leave a pooled keep-alive connection open, as real clients do.
         let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
@@ -149,7 +149,7 @@ async fn an_idle_server_exits_zero_promptly_on_sigterm_and_on_sigint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_upload_cannot_hold_shutdown_beyond_the_grace_period() {
     let grace = 2u64;
-    let mut app = TestApp::spawn_process_with_env(&[("PIGEONPOST_SHUTDOWN_GRACE_SECS", "2")]);
+    let mut app = TestApp::builder().env(&[("PIGEONPOST_SHUTDOWN_GRACE_SECS", "2")]).process();
     let progress = Arc::new(AtomicU64::new(0));
     let ctl = StreamControl {
         progress: Some(progress.clone()),

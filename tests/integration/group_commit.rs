@@ -2,7 +2,8 @@
 //! yet each is stored whole with its own audit event in an unbroken chain, one that cannot be
 //! stored fails alone, and a bulk insert stores all of its transfers or none.
 
-use crate::support::inproc::{Harness, SCHOOL_A, TEAM};
+use crate::support::app::TestApp;
+use crate::support::router::{Harness, SCHOOL_A, TEAM};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use futures_util::future::join_all;
@@ -65,7 +66,7 @@ async fn assert_chain_holds(h: &Harness) {
 
 #[tokio::test]
 async fn concurrent_uploads_are_each_stored_with_their_own_audit_event_in_an_unbroken_chain() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let key = h.api_key(SCHOOL_A, None).await.token;
     let replies = join_all((0..48).map(|n| upload(&h, &key, n))).await;
@@ -87,7 +88,7 @@ async fn concurrent_uploads_are_each_stored_with_their_own_audit_event_in_an_unb
 
 #[tokio::test]
 async fn a_transfer_that_cannot_be_stored_fails_alone_and_those_committed_beside_it_are_kept() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let (taken, event) = new_transfer(&h, 0).await;
     h.state.repo().insert_transfer(&taken, &event).await.expect("the first insert");
@@ -118,7 +119,7 @@ async fn a_transfer_that_cannot_be_stored_fails_alone_and_those_committed_beside
 
 #[tokio::test]
 async fn a_bulk_insert_stores_all_of_its_transfers_or_none() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let head_before = h.state.repo().audit_head().await.expect("head");
     let mut items = Vec::new();

@@ -33,7 +33,7 @@ fn run_keys(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> String {
 
 #[tokio::test]
 async fn an_environment_master_key_is_used_without_writing_a_keyring_file() {
-    let mut app = TestApp::spawn_process_with_env(&[("PIGEONPOST_MASTER_KEY", KEY_ONE)]);
+    let mut app = TestApp::builder().env(&[("PIGEONPOST_MASTER_KEY", KEY_ONE)]).process();
     assert!(!app.data_path().join("keyring.json").exists(), "no keyring file when the key comes from the environment");
     let first = app.upload_ok(&app.key_a, TEAM, "first.csv", b"under key one".to_vec()).await;
     let first_id = first["id"].as_str().unwrap().to_owned();
@@ -69,7 +69,7 @@ async fn an_environment_master_key_is_used_without_writing_a_keyring_file() {
 
 #[tokio::test]
 async fn a_malformed_master_key_stops_the_server_with_a_clear_message() {
-    let app = TestApp::spawn_process();
+    let app = TestApp::builder().process();
     let out = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(app.data_path().join("other"))
@@ -84,7 +84,7 @@ async fn a_malformed_master_key_stops_the_server_with_a_clear_message() {
 
 #[tokio::test]
 async fn a_node_that_lost_its_keyring_or_has_another_refuses_to_start_rather_than_make_a_new_one() {
-    let mut app = TestApp::spawn_process();
+    let mut app = TestApp::builder().process();
     let sent = app.upload_ok(&app.key_a, TEAM, "sealed.csv", b"sealed under k1".to_vec()).await;
     let id = sent["id"].as_str().unwrap().to_owned();
     app.sigkill();

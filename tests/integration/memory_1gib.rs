@@ -18,7 +18,7 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_1_gib_round_trip_keeps_server_peak_memory_under_100_mib() {
-    round_trip(&TestApp::spawn_process(), "local directory").await;
+    round_trip(&TestApp::builder().process(), "local directory").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +27,7 @@ async fn a_1_gib_round_trip_through_s3_keeps_server_peak_memory_under_100_mib() 
     let Some(s3) = s3::settings(test) else { return };
     let env = s3::server_env(&s3, None);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let app = TestApp::spawn_process_with_env(&env);
+    let app = TestApp::builder().env(&env).process();
     round_trip(&app, "S3").await;
     assert!(files_under(&app.objects_dir()).is_empty(), "the S3 store wrote objects to local disk");
 }

@@ -62,10 +62,7 @@ async fn a_school_starts_a_conversation_with_a_team_without_a_file_and_the_reply
 #[tokio::test]
 async fn a_message_is_refused_where_the_channel_carries_files_only_or_it_is_blank() {
     let app = TestApp::spawn();
-    let key = app
-        .cli_ok(&["admin", "key", "create", "--org", SCHOOL_A, "--name", "all", "--channels", "*"])
-        .trim()
-        .to_owned();
+    let key = crate::support::people::all_channels_key(&app, SCHOOL_A, "all");
     let census = message(&app, &key, json!({"channel": "census", "message": "here is our return"})).await;
     expect_error(census, StatusCode::UNPROCESSABLE_ENTITY, Some("messages_not_allowed")).await;
     let blank = message(&app, &app.key_a, json!({"channel": "general", "to": TEAM, "message": "  \n "})).await;

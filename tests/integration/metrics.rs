@@ -12,7 +12,7 @@ fn free_loopback_port() -> u16 {
 async fn the_metrics_listener_counts_requests_bytes_and_transfers_after_an_upload() {
     let port = free_loopback_port();
     let listen = format!("127.0.0.1:{port}");
-    let app = TestApp::spawn_process_with_env(&[("PIGEONPOST_METRICS_LISTEN", listen.as_str())]);
+    let app = TestApp::builder().env(&[("PIGEONPOST_METRICS_LISTEN", listen.as_str())]).process();
     let body = b"URN,Name\n100001,Example Primary\n".to_vec();
     let t = app.upload_ok(&app.key_a, TEAM, "census.csv", body.clone()).await;
     assert_eq!(app.download_bytes(&app.key_team, t["id"].as_str().unwrap()).await, body);
@@ -44,7 +44,7 @@ async fn the_metrics_listener_counts_requests_bytes_and_transfers_after_an_uploa
 async fn the_public_port_has_no_metrics_page() {
     let port = free_loopback_port();
     let listen = format!("127.0.0.1:{port}");
-    let app = TestApp::spawn_process_with_env(&[("PIGEONPOST_METRICS_LISTEN", listen.as_str())]);
+    let app = TestApp::builder().env(&[("PIGEONPOST_METRICS_LISTEN", listen.as_str())]).process();
     let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     let signed_in = app.request(reqwest::Method::GET, &app.key_a, "/metrics").send().await.unwrap();

@@ -80,7 +80,7 @@ async fn two_nodes_on_one_database_and_one_bucket_serve_as_one() {
         ("PIGEONPOST_RETENTION__INTERVAL_SECS", "1"),
         ("PIGEONPOST_IDENTITY__LOCKOUT_THRESHOLD", "4"),
     ];
-    let mut one = TestApp::spawn_shared(&shared, &workers, Some(database));
+    let mut one = TestApp::builder().shared(&shared).env(&workers).database(database).process();
     let mut two = one.peer(&[]);
     assert_ne!(one.port(), two.port());
 
@@ -252,7 +252,7 @@ async fn a_node_whose_keys_do_not_match_the_database_refuses_to_start_and_serves
     let shared: Vec<(String, String)> = s3::server_env(&s3, None);
     let shared: Vec<(&str, &str)> = shared.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // Node A's key is its own, not the cluster's: node B is started without it.
-    let a = TestApp::spawn_shared(&shared, &[("PIGEONPOST_MASTER_KEY", KEY_A)], Some(database));
+    let a = TestApp::builder().shared(&shared).env(&[("PIGEONPOST_MASTER_KEY", KEY_A)]).database(database).process();
     let body = Pattern::new(7, 3 * MIB + 5).bytes();
     let sent = a.upload_ok(&a.key_a, TEAM, "census.bin", body.clone()).await;
     let id = sent["id"].as_str().unwrap().to_owned();

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 
 #[tokio::test]
 async fn files_go_up_and_come_down_through_a_server_on_postgres() {
-    let Some(app) = TestApp::spawn_on_postgres(&[]).await else { return };
+    let Some(app) = TestApp::builder().postgres().await.map(|app| app.serve()) else { return };
     let body = Pattern::new(7, 3 * MIB + 5).bytes();
     let sent = app.upload_ok(&app.key_a, TEAM, "census.bin", body.clone()).await;
     let id = sent["id"].as_str().unwrap().to_owned();
@@ -50,7 +50,7 @@ async fn files_go_up_and_come_down_through_a_server_on_postgres() {
 
 #[tokio::test]
 async fn the_cli_and_the_server_share_the_postgres_database() {
-    let Some(app) = TestApp::spawn_on_postgres(&[]).await else { return };
+    let Some(app) = TestApp::builder().postgres().await.map(|app| app.serve()) else { return };
     let listed = app.cli_ok(&["admin", "org", "list", "--json"]);
     let orgs: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let refs: Vec<&str> = orgs.as_array().unwrap().iter().filter_map(|o| o["ref"].as_str()).collect();
@@ -74,7 +74,7 @@ async fn requests_get_503_while_postgres_is_down_and_the_server_recovers_when_it
     let database = TestDatabase::create(&cluster.url).await;
     let timeout = ACQUIRE_TIMEOUT_SECS.to_string();
     let mut app =
-        TestApp::spawn_with_database(&[("PIGEONPOST_DATABASE__ACQUIRE_TIMEOUT_SECS", &timeout)], Some(database));
+        TestApp::builder().env(&[("PIGEONPOST_DATABASE__ACQUIRE_TIMEOUT_SECS", &timeout)]).database(database).process();
     let before = app.upload_ok(&app.key_a, TEAM, "before.csv", b"before the restart".to_vec()).await;
     let before_id = before["id"].as_str().unwrap().to_owned();
 

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::support::inproc::Harness;
+use crate::support::app::TestApp;
+use crate::support::router::Harness;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use pigeonpost::http::endpoints;
@@ -69,7 +70,7 @@ fn request(method: &Method, path: &str, authorization: Option<&str>) -> Request<
 
 #[tokio::test]
 async fn every_route_not_marked_public_answers_401_without_valid_credentials() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -92,7 +93,7 @@ async fn every_route_not_marked_public_answers_401_without_valid_credentials() {
 
 #[tokio::test]
 async fn the_public_routes_answer_without_credentials() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     for path in ["/healthz", "/readyz", "/api/v1/openapi.json"] {
         let reply = h.request(Method::GET, path, None, None).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.json);
@@ -114,9 +115,9 @@ async fn the_public_routes_answer_without_credentials() {
 
 #[tokio::test]
 async fn paths_with_dot_segments_encoded_dots_semicolons_backslashes_or_double_slashes_get_400_before_routing() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
-    let key = h.api_key(crate::support::inproc::SCHOOL_A, None).await;
+    let key = h.api_key(crate::support::router::SCHOOL_A, None).await;
     let odd = [
         // public routes
         (Method::GET, "/api/v1/../../healthz"),
@@ -188,7 +189,7 @@ fn operations(doc: &serde_json::Value) -> Vec<(Method, String, serde_json::Value
 
 #[tokio::test]
 async fn every_route_in_the_table_is_in_the_openapi_document_with_its_method_and_nothing_else_is() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     let doc = served_document(&h).await;
     let documented: BTreeSet<(String, String)> =
         operations(&doc).into_iter().map(|(m, p, _)| (m.to_string(), p)).collect();
@@ -206,7 +207,7 @@ async fn every_route_in_the_table_is_in_the_openapi_document_with_its_method_and
 
 #[tokio::test]
 async fn every_operation_says_whether_it_needs_the_bearer_credential_and_describes_its_errors_with_their_codes() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     let doc = served_document(&h).await;
     let public: BTreeSet<(String, String)> =
         endpoints().into_iter().filter(|e| e.public).map(|e| (e.method.to_string(), e.path.to_owned())).collect();
@@ -266,9 +267,9 @@ fn for_a_body(path: &str) -> String {
 
 #[tokio::test]
 async fn every_documented_json_request_body_has_an_example_that_its_handler_accepts() {
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
-    let admin = h.user(crate::support::inproc::TEAM, "la-admin", pigeonpost::domain::Role::LaAdmin).await;
+    let admin = h.user(crate::support::router::TEAM, "la-admin", pigeonpost::domain::Role::LaAdmin).await;
     let session = h.login(&admin).await;
     let doc = served_document(&h).await;
     let public: BTreeSet<(String, String)> =

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use crate::support::app::*;
+use crate::support::people;
+use pigeonpost::domain::OrgKind;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -119,11 +121,8 @@ fn a_school_that_changed_its_dfe_number_is_closed_and_linked_to_its_successor() 
 async fn a_closed_school_can_no_longer_log_in_or_receive() {
     let app = TestApp::spawn();
     // The harness's own first school is 825/2001; give it a neighbour that the register will close.
-    cli_ok(
-        app.data_path(),
-        &["admin", "org", "add", "--kind", "school", "--dfe", "825/2011", "--name", "Pennfield Primary School"],
-    );
-    let closing_key = create_key(app.data_path(), "825/2011", "pennfield-job");
+    people::organisation(&app, OrgKind::School, "825/2011", "Pennfield Primary School");
+    let closing_key = people::key(&app, "825/2011", "pennfield-job");
     app.upload_ok(&closing_key, TEAM, "before.csv", b"still open".to_vec()).await;
 
     import(app.data_path(), "establishments-later.csv");
@@ -140,17 +139,14 @@ async fn a_closed_school_can_no_longer_log_in_or_receive() {
 #[tokio::test]
 async fn a_successor_school_sees_the_mailbox_history_of_its_predecessor() {
     let app = TestApp::spawn();
-    cli_ok(
-        app.data_path(),
-        &["admin", "org", "add", "--kind", "school", "--dfe", "825/2005", "--name", "Fernhill Junior School"],
-    );
-    let old_key = create_key(app.data_path(), "825/2005", "fernhill-old");
+    people::organisation(&app, OrgKind::School, "825/2005", "Fernhill Junior School");
+    let old_key = people::key(&app, "825/2005", "fernhill-old");
     let sent =
         app.upload_ok(&app.key_team, "825/2005", "checking-file.pdf", b"%PDF-1.4 for the old school".to_vec()).await;
     app.upload_ok(&old_key, TEAM, "census.xml", b"<census/>".to_vec()).await;
 
     import(app.data_path(), "establishments.csv");
-    let new_key = create_key(app.data_path(), "825/4005", "fernhill-academy");
+    let new_key = people::key(&app, "825/4005", "fernhill-academy");
 
     let inbox = app.list_all(&new_key, "inbox", None).await;
     assert_eq!(inbox.len(), 1, "{inbox:?}");
@@ -290,8 +286,8 @@ async fn a_first_import_forwards_the_old_numbers_of_recent_conversions() {
     // Once, into a register that never knew the converted schools.
     let out = import_conversions(app.data_path(), &[]);
     assert!(summary(&out).starts_with("imported: added 7, added closed 5,"), "{out}");
-    let job = app.cli_ok(&["admin", "key", "create", "--org", TEAM, "--name", "la-jobs", "--channels", "*"]);
-    let job = job.trim();
+    let job = people::all_channels_key(&app, TEAM, "la-jobs");
+    let job = job.as_str();
 
     let mut notes = Vec::new();
     for to in ["825/2400", "8252400"] {
@@ -334,8 +330,8 @@ async fn a_first_import_forwards_the_old_numbers_of_recent_conversions() {
     let gone = result("8252420_KS2_checking.pdf");
     assert_eq!((gone["outcome"].as_str(), gone["code"].as_str()), (Some("quarantined"), Some("unknown_school")));
 
-    let academy = app.cli_ok(&["admin", "key", "create", "--org", "825/4020", "--name", "mis", "--channels", "*"]);
-    let inbox = app.list_all(academy.trim(), "inbox", None).await;
+    let academy = people::all_channels_key(&app, "825/4020", "mis");
+    let inbox = app.list_all(&academy, "inbox", None).await;
     let mut names: Vec<&str> = inbox.iter().map(|t| t["filename"].as_str().unwrap()).collect();
     names.sort_unstable();
     assert_eq!(names, ["CTF_pupil.xml", "CTF_pupil.xml", "KS2_checking.pdf"]);

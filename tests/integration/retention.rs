@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime};
 
-use crate::support::inproc::{Harness, TestUser, SCHOOL_A, SCHOOL_B, TEAM};
+use crate::support::app::TestApp;
+use crate::support::router::{Harness, TestUser, SCHOOL_A, SCHOOL_B, TEAM};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -45,12 +46,14 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let h = Harness::with_settings(|s| {
-            s.identity.access_token_ttl_secs = 400 * 86_400;
-            s.identity.session_ttl_secs = 400 * 86_400;
-            s.identity.inactivity_days = 0;
-        })
-        .await;
+        let h = TestApp::builder()
+            .settings(|s| {
+                s.identity.access_token_ttl_secs = 400 * 86_400;
+                s.identity.session_ttl_secs = 400 * 86_400;
+                s.identity.inactivity_days = 0;
+            })
+            .router()
+            .await;
         h.standard_orgs().await;
         let all = Some(Harness::scope(&["*"], true, true));
         let key_a = h.api_key(SCHOOL_A, all.clone()).await.token;

@@ -19,7 +19,7 @@ async fn the_server_stores_files_in_s3_and_serves_them_whole_and_in_ranges() {
         ("PIGEONPOST_STORAGE__S3__REGION", s3.region.as_str()),
         ("PIGEONPOST_STORAGE__S3__FORCE_PATH_STYLE", "true"),
     ];
-    let app = TestApp::spawn_with_env(&env);
+    let app = TestApp::builder().env(&env).serve();
 
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     let v = expect_json(ready, StatusCode::OK).await;
@@ -65,7 +65,7 @@ async fn a_server_whose_bucket_is_missing_starts_but_is_not_ready() {
         ("PIGEONPOST_STORAGE__S3__BUCKET", bucket.as_str()),
         ("PIGEONPOST_STORAGE__S3__FORCE_PATH_STYLE", "true"),
     ];
-    let app = TestApp::spawn_with_env(&env);
+    let app = TestApp::builder().env(&env).serve();
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     let v = expect_json(ready, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!((v["store"].as_str(), v["database"].as_str()), (Some("unavailable"), Some("ok")), "{v}");

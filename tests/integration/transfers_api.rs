@@ -92,7 +92,7 @@ fn assert_download_headers(h: &reqwest::header::HeaderMap, filename: &str, size:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_prints_only_its_listening_line_on_stdout_at_startup() {
-    let app = TestApp::spawn_process();
+    let app = TestApp::builder().process();
     assert!(
         app.server().stdout_preamble.is_empty(),
         "stdout had lines before `listening on`: {:?}",
@@ -571,7 +571,7 @@ fn small_max_env() -> [(&'static str, &'static str); 1] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_with_content_length_over_the_maximum_gets_413_and_nothing_is_kept() {
-    let app = TestApp::spawn_with_env(&small_max_env());
+    let app = TestApp::builder().env(&small_max_env()).serve();
     // Exactly the maximum is fine.
     let ok = upload_a_to_team(&app, "max.bin", Pattern::new(1, MAX).bytes()).await;
     let before = stored(&app);
@@ -597,7 +597,7 @@ async fn an_upload_with_content_length_over_the_maximum_gets_413_and_nothing_is_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_upload_growing_past_the_maximum_gets_413_and_nothing_is_kept() {
-    let app = TestApp::spawn_with_env(&small_max_env());
+    let app = TestApp::builder().env(&small_max_env()).serve();
     // A chunked upload of exactly the maximum is fine.
     let body = reqwest::Body::wrap_stream(Pattern::new(1, MAX).stream(8 * 1024));
     let resp = app.upload(&app.key_a, TEAM, "max-chunked.bin", body).await;
@@ -626,7 +626,7 @@ async fn a_chunked_upload_growing_past_the_maximum_gets_413_and_nothing_is_kept(
 /// connection reset (the closing socket still has unread data, so the kernel sends RST).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_far_more_than_the_maximum_still_reads_the_413() {
-    let app = TestApp::spawn_with_env(&small_max_env());
+    let app = TestApp::builder().env(&small_max_env()).serve();
     let before = stored(&app);
     let boxes = mailboxes(&app).await;
     let mut failures = Vec::new();
@@ -702,7 +702,7 @@ async fn a_wrong_content_digest_gets_422_and_nothing_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploaded_plaintext_is_never_written_to_any_file_in_the_data_dir() {
-    let app = TestApp::spawn_process();
+    let app = TestApp::builder().process();
     let marker = format!("PIGEONPOST-PLAINTEXT-MARKER-{}", uuid::Uuid::new_v4().simple());
     let short = marker.clone().into_bytes();
     let long: Vec<u8> = format!("{marker}\n").repeat(5000).into_bytes(); // ~300 KB, several chunks
@@ -1027,8 +1027,9 @@ mod inbox_filters {
     use axum::http::StatusCode;
     use pigeonpost::domain::TransferId;
 
-    use crate::support::inproc::register::{self, census_term, dfe, downloaded_by, Register, FEB_10};
-    use crate::support::inproc::{Harness, Reply, SCHOOL_A, SCHOOL_B, TEAM};
+    use crate::support::app::TestApp;
+    use crate::support::router::register::{self, census_term, dfe, downloaded_by, Register, FEB_10};
+    use crate::support::router::{Harness, Reply, SCHOOL_A, SCHOOL_B, TEAM};
 
     async fn list(h: &Harness, token: &str, query: &str) -> Reply {
         h.get(&format!("/api/v1/transfers?{query}"), token).await
@@ -1074,7 +1075,7 @@ mod inbox_filters {
 
     #[tokio::test]
     async fn channel_sender_date_and_download_filters_narrow_a_300_school_inbox_and_page_through_it() {
-        let h = Harness::new().await;
+        let h = TestApp::builder().router().await;
         let r = census_term(&h).await;
         let smst = h.api_key(TEAM, Some(Harness::scope(&["*"], true, true))).await.token;
 
@@ -1129,7 +1130,7 @@ mod inbox_filters {
 
     #[tokio::test]
     async fn a_file_is_new_to_an_organisation_until_someone_there_downloads_it() {
-        let h = Harness::new().await;
+        let h = TestApp::builder().router().await;
         h.standard_orgs().await;
         let school = h.api_key(SCHOOL_A, None).await.token;
         let smst = h.api_key(TEAM, None).await.token;
@@ -1162,7 +1163,7 @@ mod inbox_filters {
 
     #[tokio::test]
     async fn bad_inbox_filter_values_get_400_saying_what_to_fix() {
-        let h = Harness::new().await;
+        let h = TestApp::builder().router().await;
         h.standard_orgs().await;
         let smst = h.api_key(TEAM, None).await.token;
         for (query, code) in [
@@ -1192,9 +1193,7 @@ mod inbox_filters {
 
 /// A key of school A that may use every channel.
 fn every_channel_key(app: &TestApp) -> String {
-    app.cli_ok(&["admin", "key", "create", "--org", SCHOOL_A, "--name", "every-channel", "--channels", "*"])
-        .trim()
-        .to_owned()
+    crate::support::people::all_channels_key(app, SCHOOL_A, "every-channel")
 }
 
 struct Refusal {
@@ -1259,7 +1258,7 @@ fn ten_mb_max_env() -> [(&'static str, &'static str); 1] {
 /// still sending) must read each refusal's JSON over HTTP/2, with and without a declared length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_of_a_20_mb_upload_reach_curl_over_http2_with_their_json() {
-    let app = TestApp::spawn_with_env(&ten_mb_max_env());
+    let app = TestApp::builder().env(&ten_mb_max_env()).serve();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("twenty-mb.bin");
     std::fs::write(&file, Pattern::new(5, TWENTY_MB).bytes()).unwrap();
@@ -1303,7 +1302,7 @@ async fn refusals_of_a_20_mb_upload_reach_curl_over_http2_with_their_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_of_a_20_mb_upload_reach_reqwest_over_http2_with_their_json() {
-    let app = TestApp::spawn_with_env(&ten_mb_max_env());
+    let app = TestApp::builder().env(&ten_mb_max_env()).serve();
     let mut failures = Vec::new();
     for refusal in refusals_of_a_large_upload(&app) {
         for declared in [true, false] {

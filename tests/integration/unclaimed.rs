@@ -108,10 +108,11 @@ async fn only_la_administrators_see_the_unclaimed_files_report() {
 /// In process: the clock moves, so each channel's own threshold can be crossed.
 #[tokio::test]
 async fn each_channel_lists_a_file_only_once_it_has_waited_past_that_channels_threshold() {
-    use crate::support::inproc::{Harness, SCHOOL_A, TEAM};
+    use crate::support::app::TestApp;
+    use crate::support::router::{Harness, SCHOOL_A, TEAM};
     use pigeonpost::domain::Role;
 
-    let h = Harness::new().await;
+    let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let admin_user = h.user(TEAM, "la.admin", Role::LaAdmin).await;
     let admin = h.login(&admin_user).await.access;
@@ -161,8 +162,9 @@ mod collection {
     use pigeonpost::domain::Role;
     use serde_json::Value;
 
-    use crate::support::inproc::register::{census_term, dfe, urn, FORMULA_NAME, SCHOOLS};
-    use crate::support::inproc::{Harness, Reply};
+    use crate::support::app::TestApp;
+    use crate::support::router::register::{census_term, dfe, urn, FORMULA_NAME, SCHOOLS};
+    use crate::support::router::{Harness, Reply};
 
     async fn collection(h: &Harness, token: &str, query: &str) -> Reply {
         h.get(&format!("/api/v1/reports/collection?{query}"), token).await
@@ -185,7 +187,7 @@ mod collection {
 
     #[tokio::test]
     async fn the_census_collection_report_sorts_300_schools_into_sent_and_not_sent_since_the_term_began() {
-        let h = Harness::new().await;
+        let h = TestApp::builder().router().await;
         census_term(&h).await;
         let officer = h.user("smst", "data.officer", Role::LaUser).await;
         let token = h.login(&officer).await.access;
@@ -236,7 +238,7 @@ mod collection {
 
     #[tokio::test]
     async fn the_collection_report_is_for_the_collecting_team_and_la_administrators_never_a_school() {
-        let h = Harness::new().await;
+        let h = TestApp::builder().router().await;
         census_term(&h).await;
         h.org(pigeonpost::domain::OrgKind::Team, "finance", "Schools Finance").await;
         let officer = smst_user(&h).await;
@@ -278,7 +280,7 @@ mod collection {
 
     #[tokio::test]
     async fn the_collection_report_as_csv_has_a_line_per_school_not_sent_first_and_no_live_formulas() {
-        let h = Harness::new().await;
+        let h = TestApp::builder().router().await;
         census_term(&h).await;
         let token = smst_user(&h).await;
         let reply = collection(&h, &token, "channel=census&format=csv").await;
@@ -305,7 +307,7 @@ mod collection {
 
     #[tokio::test]
     async fn bad_collection_report_parameters_get_400_saying_what_to_fix() {
-        let h = Harness::new().await;
+        let h = TestApp::builder().router().await;
         h.org(pigeonpost::domain::OrgKind::Team, "smst", "School Management Support Team").await;
         let token = smst_user(&h).await;
         for (query, code) in [

@@ -8,31 +8,21 @@
 //! environment (only the S3 credentials do, as for any AWS client): a test states every setting
 //! it needs, and tests side by side cannot see each other's. `TEST_LOG=1` shows its log.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use figment::providers::{Format, Serialized, Toml};
-use figment::Figment;
-use pigeonpost::audit::Actor;
-use pigeonpost::config::{Overrides, Settings, DEFAULT_TOML, SECRET_ENV};
-use pigeonpost::domain::OrgKind;
+use pigeonpost::config::Settings;
+use pigeonpost::crypto::KeySource;
+use pigeonpost::domain::clock::SystemClock;
+use pigeonpost::service::bootstrap;
 use pigeonpost::service::AppState;
-use pigeonpost::service::{api_keys, bootstrap, organisations};
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch};
 
-/// An organisation to create before serving, and the name of the key to make for it, if any.
-pub struct Provision {
-    pub kind: OrgKind,
-    pub reference: &'static str,
-    pub name: &'static str,
-    pub key_name: Option<&'static str>,
-}
+use super::setup::{self, Provision};
 
 /// A server running in this process. Dropping it ends the server at once, as the process harness
 /// kills its child: no grace period for the client's idle connections, workers cut off.
@@ -49,30 +39,10 @@ pub struct InProcess {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The settings `pigeonpost serve --data-dir <data_dir>` would load with `env` set and nothing
-/// else in its environment. A key outside `PIGEONPOST_` is not a setting and is left out.
-pub fn settings(data_dir: &Path, env: &[(String, String)]) -> Settings {
-    let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
-    for (key, value) in env {
-        let Some(key) = key.strip_prefix("PIGEONPOST_") else { continue };
-        let key = key.to_ascii_lowercase().replace("__", ".");
-        assert!(
-            !SECRET_ENV.contains(&key.as_str()),
-            "PIGEONPOST_{} is read from the server's own environment: start it with TestApp::spawn_process",
-            key.to_ascii_uppercase()
-        );
-        let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
-        figment = figment.merge(Serialized::defaults(figment::util::nest(&key, value)));
-    }
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-    let overrides = Overrides { data_dir: Some(data_dir.to_path_buf()), listen: Some(listen) };
-    figment.merge(Serialized::defaults(overrides)).extract().unwrap_or_else(|e| panic!("test settings: {e}"))
-}
-
 impl InProcess {
     /// Starts the server on `settings`, after creating `provision`; panics with the cause when
     /// it cannot start.
-    pub fn start(settings: Settings, provision: Vec<Provision>) -> InProcess {
+    pub fn start(settings: Settings, source: KeySource, provision: Vec<Provision>) -> InProcess {
         if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
             // One subscriber for the whole binary; the first server to start installs it.
             let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
@@ -91,7 +61,7 @@ impl InProcess {
                 let handle = runtime.handle().clone();
                 runtime.block_on(async {
                     tokio::select! {
-                        () = run(settings, provision, handle, ready, stopped) => {}
+                        () = run(settings, source, provision, handle, ready, stopped) => {}
                         _ = killed => {}
                     }
                 });
@@ -164,32 +134,16 @@ type Ready = mpsc::Sender<Result<Started, String>>;
 
 async fn run(
     settings: Settings,
+    source: KeySource,
     provision: Vec<Provision>,
     runtime: Handle,
     ready: Ready,
     stopped: watch::Receiver<bool>,
 ) {
     let started = async {
-        let (state, _) = pigeonpost::service::startup::build(settings.clone()).await?;
+        let state = setup::build_state(settings.clone(), source, Arc::new(SystemClock)).await?;
         bootstrap::run(&state).await?;
-        let mut keys = Vec::new();
-        for org in &provision {
-            let reference = org.reference.parse().map_err(|e| anyhow::anyhow!("{}: {e}", org.reference))?;
-            organisations::create(state.repo(), state.now(), Actor::operator(), org.kind, reference, org.name).await?;
-            if let Some(key_name) = org.key_name {
-                let reference = org.reference.parse().map_err(|e| anyhow::anyhow!("{}: {e}", org.reference))?;
-                let (_, token) = api_keys::create(
-                    state.repo(),
-                    state.now(),
-                    Actor::operator(),
-                    &reference,
-                    key_name,
-                    api_keys::default_scope(),
-                )
-                .await?;
-                keys.push(token.expose_secret().to_owned());
-            }
-        }
+        let keys = setup::provision(state.repo(), state.now(), &provision).await;
         let tls = pigeonpost::http::tls::server_config(&settings)?;
         let listener = TcpListener::bind(settings.listen).await?;
         anyhow::Ok((state, tls, listener, keys))

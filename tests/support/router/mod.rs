@@ -1,55 +1,43 @@
-//! In-process test harness: a real [`AppState`] (SQLite on a temporary file, the local object
-//! store, a fixed keyring and a [`ManualClock`]) answered through `pigeonpost::http::router`
-//! with `tower::ServiceExt::oneshot`, so no server process, port or TLS is involved and time
-//! moves only when a test moves it.
+//! The router harness: the installation [`super::setup`] makes (on the embedded SQLite by
+//! default, or the backends the builder names) under a [`ManualClock`], answered through
+//! `pigeonpost::http::router` with `tower::ServiceExt::oneshot`, so no socket, port or TLS is
+//! involved and time moves only when a test moves it. Made by `TestApp::builder().router()`.
 //!
-//! The keyring is `Keyring::from_keys("k1", [7; 32])` with a `KeySource` pointing at the
-//! temporary directory and no environment keys. The server re-reads its key source when it meets
-//! an access token with an unknown `kid` (see `service::sessions::authenticate`), so the same
-//! key is also written to `keyring.json` there: a reload yields the keyring the server started
-//! with, as it would in a deployment, instead of creating a new one.
+//! Its keyring file is written before the state is built: one key, `k1` = `[7; 32]`, which the
+//! start-up reads as it would read a deployment's, so a test can sign tokens with the same key.
 #![allow(dead_code)]
 
 pub mod register;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration as StdDuration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
 use tower::ServiceExt;
 
 use pigeonpost::audit::{Actor, AuditEvent};
-use pigeonpost::config::{Overrides, Settings};
-use pigeonpost::crypto::Keyring;
-use pigeonpost::crypto::{KeySource, KeyringHandle};
+use pigeonpost::config::Settings;
+use pigeonpost::crypto::KeySource;
 use pigeonpost::domain::clock::ManualClock;
 use pigeonpost::domain::{OrgKind, Organisation, Role, UserId, UserStatus, Username};
 use pigeonpost::identity::password::hash_password;
-use pigeonpost::identity::totp::{code_at, TotpSecret};
-use pigeonpost::service::users::{self, NewUserRequest};
+use pigeonpost::service::api_keys;
 use pigeonpost::service::AppState;
-use pigeonpost::service::{api_keys, organisations};
-use pigeonpost::store::blob::local::LocalBlobStore;
-use pigeonpost::store::meta::sql::SqlRepository;
 use pigeonpost::store::meta::{KeyScope, NewUser};
-use pigeonpost::store::Repository;
 
-pub const SCHOOL_A: &str = "825/2001";
-pub const SCHOOL_B: &str = "825/2002";
-pub const TEAM: &str = "smst";
+use super::postgres::TestDatabase;
+use super::setup;
+pub use super::setup::{secret_from_uri, totp_code_at, PASSWORD, SCHOOL_A, SCHOOL_B, TEAM};
+
 pub const FINANCE: &str = "finance";
 pub const SYSTEM: &str = "system";
-
-/// The same strong password for every test user: 12+ characters, not common, no username in it.
-pub const PASSWORD: &str = "Quiet-Harbour-Lantern-58";
 
 /// Where every harness clock starts: 2026-03-02T09:00:05Z, five seconds into a TOTP step.
 pub const T0_UNIX: i64 = 1_772_442_005;
@@ -121,33 +109,29 @@ pub struct Harness {
     spent_steps: Mutex<HashMap<i64, u64>>,
     counter: Mutex<u64>,
     pub dir: TempDir,
+    /// Dropped after the state, so nothing is connected to it by then.
+    _database: Option<TestDatabase>,
 }
 
 impl Harness {
-    /// Default settings.
-    pub async fn new() -> Self {
-        Self::with_settings(|_| {}).await
-    }
-
-    /// Default settings (config/default.toml with the data dir set), changed by `tweak`.
-    pub async fn with_settings(tweak: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::Builder::new().prefix("pigeonpost-inproc-").tempdir().expect("temp dir");
-        let overrides = Overrides { data_dir: Some(dir.path().to_path_buf()), ..Overrides::default() };
-        let mut settings = Settings::load(None, &overrides).expect("default settings load");
-        tweak(&mut settings);
-        let url = format!("sqlite://{}", dir.path().join("pigeonpost.db").display());
-        let repo = SqlRepository::sqlite(&url, 4, StdDuration::from_secs(10)).await.expect("open SQLite");
-        repo.migrate().await.expect("migrate");
-        let blobs = LocalBlobStore::open(dir.path()).await.expect("open object store");
+    /// The state on `settings` (made for `dir` by [`setup::settings`]) under a clock at [`t0`].
+    pub(crate) async fn build(settings: Settings, dir: TempDir, database: Option<TestDatabase>) -> Self {
         write_keyring_file(dir.path());
-        let keyring = Keyring::from_keys("k1", vec![("k1".into(), [7u8; 32])]);
         let source = KeySource { data_dir: dir.path().to_path_buf(), master_key: None, retired_keys: None };
-        let keys = KeyringHandle::new(source, keyring);
         let clock = Arc::new(ManualClock::new(t0()));
-        let channels = pigeonpost::service::startup::load_channels(&settings).expect("the shipped channel catalogue");
-        let state = AppState::new(settings, Arc::new(repo), Arc::new(blobs), keys, clock.clone(), channels);
+        let state = setup::build_state(settings, source, clock.clone())
+            .await
+            .unwrap_or_else(|e| panic!("build the router harness: {e:#}"));
         let router = pigeonpost::http::router(state.clone());
-        Self { state, clock, router, spent_steps: Mutex::new(HashMap::new()), counter: Mutex::new(0), dir }
+        Self {
+            state,
+            clock,
+            router,
+            spent_steps: Mutex::new(HashMap::new()),
+            counter: Mutex::new(0),
+            dir,
+            _database: database,
+        }
     }
 
     // ----- time -----
@@ -174,16 +158,7 @@ impl Harness {
     // ----- organisations -----
 
     pub async fn org(&self, kind: OrgKind, reference: &str, name: &str) -> Organisation {
-        organisations::create(
-            self.state.repo(),
-            self.now(),
-            Actor::operator(),
-            kind,
-            reference.parse().expect("org ref"),
-            name,
-        )
-        .await
-        .expect("create organisation")
+        setup::organisation(self.state.repo(), self.now(), kind, reference, name).await
     }
 
     /// Schools 825/2001 and 825/2002, teams smst and finance, and the system organisation.
@@ -218,22 +193,10 @@ impl Harness {
 
     /// As [`Harness::user`] but never enrols a second factor.
     pub async fn user_without_totp(&self, org: &str, username: &str, role: Role) -> TestUser {
-        let created = users::create(
-            &self.state,
-            None,
-            NewUserRequest {
-                org: org.parse().expect("org ref"),
-                username: username.into(),
-                display_name: format!("Test {username}"),
-                role,
-                password: Some(SecretString::from(PASSWORD)),
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("create user {username}: {e}"));
+        let (id, username) = setup::user(&self.state, org, username, role, PASSWORD).await;
         TestUser {
-            id: created.user.id,
-            username: created.user.username.to_string(),
+            id,
+            username,
             password: PASSWORD.into(),
             role,
             org: org.into(),
@@ -266,9 +229,9 @@ impl Harness {
 
     /// Enrols (or re-enrols) a confirmed second factor as an administrator would.
     pub async fn enrol_totp(&self, user: &mut TestUser) {
-        let enrolment = users::reset_totp(&self.state, None, user.id).await.expect("reset TOTP");
-        user.totp_secret = Some(secret_from_uri(&enrolment.otpauth_uri));
-        user.recovery_codes = enrolment.recovery_codes.iter().map(|c| c.expose_secret().to_owned()).collect();
+        let (secret, codes) = setup::enrol_totp(&self.state, user.id).await;
+        user.totp_secret = Some(secret);
+        user.recovery_codes = codes;
         self.spent_steps.lock().expect("steps").remove(&user.id.0);
     }
 
@@ -342,17 +305,10 @@ impl Harness {
     /// A key for `org` created by the operator; `scope` None takes the default scope.
     pub async fn api_key(&self, org: &str, scope: Option<KeyScope>) -> ApiKey {
         let name = format!("test key {}", self.unique());
-        let (id, token) = api_keys::create(
-            self.state.repo(),
-            self.now(),
-            Actor::operator(),
-            &org.parse().expect("org ref"),
-            &name,
-            scope.unwrap_or_else(api_keys::default_scope),
-        )
-        .await
-        .expect("create API key");
-        ApiKey { id, token: token.expose_secret().to_owned() }
+        let (id, token) =
+            setup::api_key(self.state.repo(), self.now(), org, &name, scope.unwrap_or_else(api_keys::default_scope))
+                .await;
+        ApiKey { id, token }
     }
 
     // ----- requests -----
@@ -445,35 +401,4 @@ pub fn session_from(json: &Value) -> Session {
             .unwrap_or_default(),
         json: json.clone(),
     }
-}
-
-/// The TOTP code for `secret` at `t`.
-pub fn totp_code_at(secret: &[u8], t: OffsetDateTime) -> String {
-    let secret = TotpSecret::from_bytes(secret.to_vec()).expect("usable TOTP secret");
-    code_at(&secret, t.unix_timestamp() as u64)
-}
-
-/// The raw secret in an `otpauth://` URI (its `secret` parameter, base32 without padding).
-pub fn secret_from_uri(uri: &str) -> Vec<u8> {
-    let query = uri.split_once('?').expect("otpauth URI has a query").1;
-    let b32 = query.split('&').find_map(|kv| kv.strip_prefix("secret=")).expect("otpauth URI has a secret parameter");
-    base32_decode(b32)
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = Vec::new();
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let v = ALPHABET.iter().position(|&a| a == c.to_ascii_uppercase()).expect("base32 character") as u32;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
 }
