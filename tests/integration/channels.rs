@@ -2,7 +2,9 @@
 //! name rules, through the real server.
 
 use crate::support::app::*;
-use crate::support::people::all_channels_key;
+use crate::support::people::{self, all_channels_key};
+use pigeonpost::domain::organisation::OrgStatus;
+use pigeonpost::domain::OrgKind;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -251,18 +253,16 @@ async fn the_turnaround_report_lists_open_fsm_requests_until_they_are_answered()
 async fn a_distribution_to_a_phase_reaches_exactly_its_open_schools_each_with_its_own_receipt() {
     let app = TestApp::spawn();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gias/establishments.csv");
-    app.cli_ok(&["admin", "org", "import-gias", fixture, "--la", "825"]);
-    let register: Value = serde_json::from_str(&app.cli_ok(&["admin", "org", "list", "--json"])).unwrap();
+    people::import_register(&app, std::fs::read(fixture).unwrap(), None);
+    let register = app.with_state(|state| async move { state.repo().list_organisations().await.unwrap() });
     let secondary: Vec<String> = register
-        .as_array()
-        .unwrap()
         .iter()
-        .filter(|o| o["kind"] == "school" && o["status"] == "open")
+        .filter(|o| o.kind == OrgKind::School && o.status == OrgStatus::Open)
         .filter(|o| {
-            let phase = o["phase"].as_str().unwrap_or_default().to_ascii_lowercase();
+            let phase = o.phase.as_deref().unwrap_or_default().to_ascii_lowercase();
             matches!(phase.as_str(), "secondary" | "middle deemed secondary" | "all-through")
         })
-        .map(|o| o["ref"].as_str().unwrap().to_owned())
+        .map(|o| o.reference.to_string())
         .collect();
     assert!(secondary.len() >= 2, "the fixture has several secondary schools: {secondary:?}");
 
