@@ -13,6 +13,9 @@ use super::router::Harness;
 use super::served::InProcess;
 use super::setup;
 
+/// A change a test makes to the settings after they are read.
+type Tweak<'a> = Box<dyn FnOnce(&mut Settings) + 'a>;
+
 /// What a test app is made of, before it runs in one of its three modes.
 #[derive(Default)]
 pub struct Builder<'a> {
@@ -22,7 +25,7 @@ pub struct Builder<'a> {
     /// a cluster the master key and the object store.
     shared: Vec<(String, String)>,
     database: Option<postgres::TestDatabase>,
-    tweaks: Vec<Box<dyn FnOnce(&mut Settings) + 'a>>,
+    tweaks: Vec<Tweak<'a>>,
 }
 
 pub(super) fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
