@@ -72,16 +72,12 @@ fn account_subject(username: &str) -> String {
     format!("account:{name}")
 }
 
-async fn throttled(state: &AppState, subjects: &[String]) -> Result<Option<u64>, ServiceError> {
+/// Each subject with the number of failed attempts it may have in the window.
+fn limits(state: &AppState, subjects: &[String]) -> Vec<(String, u64)> {
     let s = &state.settings().identity;
-    let since = state.now() - Duration::seconds(s.lockout_window_secs as i64);
-    for subject in subjects {
-        let limit = if subject.starts_with("account:") { s.lockout_threshold } else { s.address_threshold };
-        if state.repo().count_login_failures(subject, since).await? >= limit {
-            return Ok(Some(s.lockout_secs));
-        }
-    }
-    Ok(None)
+    let limit =
+        |subject: &String| if subject.starts_with("account:") { s.lockout_threshold } else { s.address_threshold };
+    subjects.iter().map(|subject| (subject.clone(), limit(subject))).collect()
 }
 
 pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession, ServiceError> {
@@ -95,19 +91,28 @@ pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession,
             .target("username", req.username.trim().chars().take(64).collect::<String>())
             .detail("reason", reason)
     };
-    if let Some(wait) = throttled(state, &subjects).await? {
+    let s = &state.settings().identity;
+    let attempted_at = state.now();
+    let since = attempted_at - Duration::seconds(s.lockout_window_secs as i64);
+    // The attempt is counted before the password is checked, so attempts sent together cannot
+    // all pass the limit before any of them is recorded as a failure.
+    if !state.repo().reserve_login_attempt(&limits(state, &subjects), since, attempted_at).await? {
         info!(subject = %subjects[0], "login refused: locked out after repeated failures");
         state.repo().append_audit(&failed("locked out after repeated failures")).await?;
-        return Err(ServiceError::Throttled(wait));
+        return Err(ServiceError::Throttled(s.lockout_secs));
     }
     match check_credentials(state, &req).await? {
         Ok(user) => {
-            state.repo().clear_login_failures(&subjects[0]).await?;
+            // Only this attempt is taken back: failures before it still count, or a success
+            // among attempts sent together would free room for more guesses.
+            for subject in &subjects {
+                state.repo().release_login_attempt(subject, attempted_at).await?;
+            }
             start_session(state, user, req.client_addr).await
         }
         Err((why, detail)) => {
             info!(subject = %subjects[0], reason = detail, "login failed");
-            state.repo().record_login_failure(&subjects, state.now(), &failed(detail)).await?;
+            state.repo().append_audit(&failed(detail)).await?;
             Err(refused(why))
         }
     }

@@ -23,6 +23,7 @@ mod crash_recovery;
 mod graceful_shutdown;
 mod group_commit;
 mod layout;
+mod login_limits;
 mod master_key_from_env;
 mod memory_1gib;
 mod messages;

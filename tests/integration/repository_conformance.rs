@@ -356,6 +356,34 @@ async fn two_refreshes_racing_with_the_same_token_let_exactly_one_through() {
 }
 
 #[tokio::test]
+async fn attempts_reserved_at_once_for_one_subject_are_let_through_up_to_the_limit_and_no_further() {
+    on_every_engine(|repo| async move {
+        let limits = vec![("account:alice".to_owned(), 5), ("addr:192.0.2.7".to_owned(), 50)];
+        let attempts = (0..40).map(|n| {
+            let (repo, limits) = (repo.clone(), limits.clone());
+            tokio::spawn(async move { repo.reserve_login_attempt(&limits, at(0), at(1 + n % 3)).await.unwrap() })
+        });
+        let results = futures_util::future::join_all(attempts).await;
+        let granted = results.into_iter().map(|r| r.unwrap()).filter(|granted| *granted).count();
+        assert_eq!(granted, 5, "attempts let through for a limit of 5");
+        assert_eq!(repo.count_login_failures("account:alice", at(0)).await.unwrap(), 5);
+        assert_eq!(
+            repo.count_login_failures("addr:192.0.2.7", at(0)).await.unwrap(),
+            5,
+            "refused attempts count nowhere"
+        );
+        // A released attempt makes room for exactly one more.
+        repo.release_login_attempt("account:alice", at(1)).await.unwrap();
+        assert_eq!(repo.count_login_failures("account:alice", at(0)).await.unwrap(), 4);
+        assert!(repo.reserve_login_attempt(&limits, at(0), at(10)).await.unwrap());
+        assert!(!repo.reserve_login_attempt(&limits, at(0), at(11)).await.unwrap());
+        // Outside the window the old attempts no longer count.
+        assert!(repo.reserve_login_attempt(&limits, at(20), at(21)).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn login_failures_count_per_subject_within_the_window_and_clear() {
     on_every_engine(|repo| async move {
         let subjects = ["user:alice".to_owned(), "addr:127.0.0.1".to_owned()];

@@ -203,6 +203,8 @@ pub(crate) trait Dialect: Database {
     /// so two transactions doing the same job run one after the other. None on SQLite, whose
     /// write transaction already excludes every other writer.
     const TRANSACTION_LOCK: Option<&'static str>;
+    /// The hidden column naming one physical row, for deleting one of several identical rows.
+    const ROW_ID: &'static str;
     /// A bound parameter holding an ISO 8601 date (`YYYY-MM-DD`) as the value of a date column:
     /// SQLite stores the text itself (its `CAST(.. AS DATE)` would turn it into a number); the
     /// PostgreSQL column is `date`.
@@ -249,6 +251,7 @@ impl Dialect for Sqlite {
         format!("UPDATE {table} SET {column} = {column} WHERE {filter}")
     }
     const TRANSACTION_LOCK: Option<&'static str> = None;
+    const ROW_ID: &'static str = "rowid";
     fn date_from_text(param: &str) -> String {
         param.to_owned()
     }
@@ -281,6 +284,7 @@ impl Dialect for Postgres {
         format!("SELECT {column} FROM {table} WHERE {filter} FOR UPDATE")
     }
     const TRANSACTION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock($1)");
+    const ROW_ID: &'static str = "ctid";
     fn date_from_text(param: &str) -> String {
         format!("CAST({param} AS DATE)")
     }

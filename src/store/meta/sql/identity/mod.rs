@@ -245,6 +245,19 @@ impl IdentityStore for SqlRepository {
         SqlRepository::record_login_failure(self, subjects, at, audit).await
     }
 
+    async fn reserve_login_attempt(
+        &self,
+        limits: &[(String, u64)],
+        since: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        SqlRepository::reserve_login_attempt(self, limits, since, at).await
+    }
+
+    async fn release_login_attempt(&self, subject: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        SqlRepository::release_login_attempt(self, subject, at).await
+    }
+
     async fn count_login_failures(&self, subject: &str, since: OffsetDateTime) -> Result<u64, StoreError> {
         SqlRepository::count_login_failures(self, subject, since).await
     }
