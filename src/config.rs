@@ -210,10 +210,30 @@ pub struct IdentitySettings {
     pub lockout_window_secs: u64,
     pub lockout_secs: u64,
     pub address_threshold: u64,
+    /// Password checks run at once; unset: the number of cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_concurrency: Option<usize>,
+    /// Password checks that may wait for one of those; unset: four times `hash_concurrency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_queue: Option<usize>,
     pub single_session: bool,
     pub terms_version: u32,
     pub terms_path: PathBuf,
     pub totp_issuer: String,
+}
+
+impl IdentitySettings {
+    /// How many password checks run at once: the setting, else the number of cores.
+    pub fn hash_concurrency(&self) -> usize {
+        self.hash_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+            .max(1)
+    }
+
+    /// How many password checks may wait before more are refused as busy.
+    pub fn hash_queue(&self) -> usize {
+        self.hash_queue.unwrap_or_else(|| 4 * self.hash_concurrency())
+    }
 }
 
 /// `PIGEONPOST_TEST_*` belongs to the test harness (`PIGEONPOST_TEST_POSTGRES_URL` and the

@@ -87,6 +87,8 @@ impl From<ServiceError> for ApiError {
             ),
             E::Throttled(secs) => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
                 .with_header(header::RETRY_AFTER, secs.to_string()),
+            E::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_busy", message)
+                .with_header(header::RETRY_AFTER, "1".into()),
             E::TooLarge { limit } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",

@@ -83,6 +83,7 @@ impl From<IssuedSession> for SessionView {
     (status = 400, description = "`invalid_body`: the body is not a login"),
     (status = 401, description = "`wrong_username_or_password`: one of them is wrong (which is not said)\n\n`account_pending_approval`, `account_disabled`, `account_ended`, `account_inactive`: the account's state, named only once the password was right\n\n`second_factor_required`: send `totp` or `recovery_code`\n\n`wrong_second_factor`: the code is wrong or was used already\n\n`organisation_closed`: the organisation is closed in the register"),
     (status = 429, description = "`too_many_attempts`: too many failures; wait as Retry-After says"),
+    (status = 503, description = "`server_busy`: too many sign-ins at once; nothing was checked, but the attempt counts against the limits; try again after Retry-After"),
 ))]
 async fn login(
     State(state): State<AppState>,
@@ -253,6 +254,7 @@ struct PasswordBody {
     (status = 400, description = "`invalid_body`: the body is not a password change\n\n`weak_password`: the new one is too weak"),
     (status = 403, description = "`forbidden`: an API key has no password"),
     (status = 422, description = "`wrong_password`: the current password is not right"),
+    (status = 503, description = "`server_busy`: too many password checks at once; nothing was changed; try again after Retry-After"),
 ))]
 async fn change_password(
     State(state): State<AppState>,

@@ -1,7 +1,7 @@
 //! A person's own account: accepting the terms of use, enrolling a second factor, changing
 //! their password.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tracing::info;
 
 use super::authority::enforce;
@@ -10,7 +10,7 @@ use super::users::{check_password, new_totp, TotpEnrolment};
 use super::{CredentialRefusal, ServiceError};
 use crate::audit::AuditEvent;
 use crate::domain::records::UserRecord;
-use crate::identity::password::{hash_password, verify_password};
+use crate::identity::password::hash_password;
 use crate::identity::totp::verify_totp;
 use crate::policy::{self, Action, Principal};
 use crate::service::AppState;
@@ -93,18 +93,20 @@ pub async fn change_password(
     new: &SecretString,
 ) -> Result<(), ServiceError> {
     let user = me(state, who, Action::ChangeOwnPassword).await?;
-    if !user.password_hash.as_deref().is_some_and(|phc| verify_password(current, phc)) {
+    if !state.hashing().verify(current, user.password_hash.as_deref()).await? {
         return Err(ServiceError::unprocessable("wrong_password", "the current password is not right"));
     }
     check_password(new, user.username.as_str())?;
-    if user.password_change_required && user.password_hash.as_deref().is_some_and(|phc| verify_password(new, phc)) {
+    if user.password_change_required && state.hashing().verify(new, user.password_hash.as_deref()).await? {
         return Err(ServiceError::unprocessable(
             "password_not_changed",
             "choose a password of your own, not the one you were given",
         ));
     }
     let audit = AuditEvent::by(who, state.now(), "user.change_password").target("user", user.id.0);
-    state.repo().set_password(user.id, &hash_password(new)?, false, state.now(), &audit).await?;
+    let new = SecretString::from(new.expose_secret().to_owned());
+    let phc = state.hashing().run(move || hash_password(&new)).await??;
+    state.repo().set_password(user.id, &phc, false, state.now(), &audit).await?;
     info!(user = %user.username, "password changed; sessions revoked");
     Ok(())
 }

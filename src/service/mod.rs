@@ -14,6 +14,7 @@ pub mod channel_overrides;
 pub mod channels;
 pub mod collection;
 pub mod download;
+pub mod hashing;
 pub mod holds;
 pub mod keys;
 pub mod mailbox;
@@ -69,6 +70,9 @@ pub enum ServiceError {
     /// Too many failed logins for this account or address; try again after the given seconds.
     #[error("too many failed attempts: wait {0} seconds before trying again")]
     Throttled(u64),
+    /// Too many password checks are running or waiting already; nothing was checked.
+    #[error("too many people are signing in at once: try again in a moment")]
+    Busy,
     #[error("{0}")]
     UnsupportedType(String),
     #[error("the file is larger than the {limit}-byte limit")]

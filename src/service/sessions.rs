@@ -17,7 +17,6 @@ use crate::crypto::DataKey;
 use crate::domain::records::UserRecord;
 use crate::domain::{FunctionSlug, Username};
 use crate::identity::access_token::{self, issue_access_token, verify_access_token, TokenError, TokenKeys};
-use crate::identity::password::{verify_against_dummy, verify_password};
 use crate::identity::recovery_codes::hash_recovery_code;
 use crate::identity::refresh_token::{hash_refresh_token, issue_refresh_token};
 use crate::identity::totp::{verify_totp, TotpSecret};
@@ -128,11 +127,11 @@ async fn check_credentials(
         Err(_) => None,
     };
     let Some(user) = user else {
-        verify_against_dummy(&req.password);
+        state.hashing().verify(&req.password, None).await?;
         return Ok(Err((Why::WrongUsernameOrPassword, "unknown username")));
     };
-    let password_ok = user.password_hash.as_deref().is_some_and(|phc| verify_password(&req.password, phc));
-    if !password_ok {
+    // A user without a password is checked against the dummy too, so the time taken is the same.
+    if !state.hashing().verify(&req.password, user.password_hash.as_deref()).await? {
         return Ok(Err((Why::WrongUsernameOrPassword, "wrong password")));
     }
     if let Err(refusal) = can_login(login_subject(state, &user), state.now()) {

@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use time::OffsetDateTime;
 
+use super::hashing::HashGate;
 use crate::config::Settings;
 use crate::crypto::KeyringHandle;
 use crate::domain::channel::Catalogue;
@@ -27,6 +28,8 @@ struct Inner {
     /// The catalogue in force, swapped whole when overrides change. Readers clone the `Arc`
     /// and let go of the lock at once, so it is never held across an await.
     channels: RwLock<Arc<Catalogue>>,
+    /// Bounds the password checks running and waiting, across every request.
+    hashing: HashGate,
 }
 
 impl AppState {
@@ -40,7 +43,8 @@ impl AppState {
     ) -> Self {
         let file_channels = Arc::new(channels);
         let channels = RwLock::new(file_channels.clone());
-        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings, file_channels, channels }) }
+        let hashing = HashGate::new(settings.identity.hash_concurrency(), settings.identity.hash_queue());
+        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings, file_channels, channels, hashing }) }
     }
 
     pub fn repo(&self) -> &dyn Repository {
@@ -72,6 +76,10 @@ impl AppState {
     /// Puts a new effective catalogue in force for every request that starts from now on.
     pub fn replace_channels(&self, catalogue: Catalogue) {
         *self.inner.channels.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalogue);
+    }
+
+    pub fn hashing(&self) -> &HashGate {
+        &self.inner.hashing
     }
 
     pub fn now(&self) -> OffsetDateTime {

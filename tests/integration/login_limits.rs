@@ -30,7 +30,8 @@ fn count(replies: &[Reply], status: StatusCode) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forty_logins_sent_together_for_one_user_check_no_more_wrong_passwords_than_the_limit() {
-    let h = TestApp::builder().router().await;
+    // Room for every attempt in the hashing queue, so only the login limits refuse any.
+    let h = TestApp::builder().settings(|s| s.identity.hash_queue = Some(1000)).router().await;
     h.standard_orgs().await;
     let user = h.user(SCHOOL_A, "alice", Role::SchoolUser).await;
     let limit = h.state.settings().identity.lockout_threshold as usize;
@@ -53,7 +54,8 @@ async fn forty_logins_sent_together_for_one_user_check_no_more_wrong_passwords_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_failures_sent_together_from_one_address_check_no_more_than_its_limit() {
-    let h = TestApp::builder().router().await;
+    // Room for every attempt in the hashing queue, so only the login limits refuse any.
+    let h = TestApp::builder().settings(|s| s.identity.hash_queue = Some(1000)).router().await;
     h.standard_orgs().await;
     let limit = h.state.settings().identity.address_threshold as usize;
     let attempts = (0..200).map(|i| {
@@ -67,4 +69,37 @@ async fn two_hundred_failures_sent_together_from_one_address_check_no_more_than_
     // Another address is not held back by the first one's failures.
     let other = login_from(&h, Some("192.0.2.10"), "ghost.other", "Wrong-Password-xyz").await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED, "{}", other.json);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_beyond_the_hashing_queue_are_refused_as_busy_while_health_still_answers() {
+    let h = TestApp::builder()
+        .settings(|s| {
+            s.identity.hash_concurrency = Some(1);
+            s.identity.hash_queue = Some(2);
+        })
+        .router()
+        .await;
+    h.standard_orgs().await;
+    let attempts =
+        (0..40).map(|i| {
+            let h = &h;
+            async move {
+                login_from(h, Some(&format!("192.0.2.{}", i + 20)), &format!("ghost.{i}"), "Wrong-Password-xyz").await
+            }
+        });
+    let health = async {
+        tokio::task::yield_now().await;
+        h.send(build_request(Method::GET, "/healthz", None, None)).await
+    };
+    let (replies, health) = tokio::join!(join_all(attempts), health);
+    assert_eq!(health.status, StatusCode::OK, "/healthz answers during a login flood: {}", health.json);
+    let busy = count(&replies, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(busy > 0, "with one hash at a time and two waiting, some of 40 logins are refused as busy");
+    assert!(count(&replies, StatusCode::UNAUTHORIZED) > 0, "the logins that got a turn were checked");
+    assert_eq!(busy + count(&replies, StatusCode::UNAUTHORIZED), 40, "every login is checked or refused as busy");
+    for r in replies.iter().filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE) {
+        assert_eq!(r.error(), "server_busy", "{}", r.json);
+        assert_eq!(r.header("retry-after"), Some("1"), "a busy refusal says when to try again");
+    }
 }
