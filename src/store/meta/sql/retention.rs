@@ -138,12 +138,7 @@ impl RetentionStore for SqlRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Db::append(&mut tx, audit).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(true)
+            Db::commit_if_one(tx, done.rows_affected(), audit).await
         })
     }
 
@@ -194,12 +189,7 @@ impl RetentionStore for SqlRepository {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Db::append(&mut tx, audit).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(true)
+            Db::commit_if_one(tx, done.rows_affected(), audit).await
         })
     }
 
@@ -265,12 +255,7 @@ impl RetentionStore for SqlRepository {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Db::append(&mut tx, audit).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(true)
+            Db::commit_if_one(tx, done.rows_affected(), audit).await
         })
     }
 }

@@ -55,6 +55,22 @@ per_engine! {
             .map_err(db_err)?;
         Ok(first + events.len() as u64 - 1)
     }
+
+    /// Ends a transaction whose change was to touch exactly one row: when it did, the audit
+    /// event is appended and the transaction committed; otherwise it is rolled back, so a change
+    /// that found nothing to change records nothing. Answers whether it did.
+    pub(crate) async fn commit_if_one(
+        mut tx: sqlx::Transaction<'_, Db>,
+        rows: u64,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        if rows != 1 {
+            return Ok(false);
+        }
+        append(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
 }
 
 /// The append of either engine, so code compiled once per engine by `run!` writes
@@ -68,6 +84,11 @@ pub(crate) trait Trail: sqlx::Database {
         conn: &'c mut Self::Connection,
         events: &'c [&'c AuditEvent],
     ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c;
+    fn commit_if_one<'c>(
+        tx: sqlx::Transaction<'c, Self>,
+        rows: u64,
+        event: &'c AuditEvent,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send + 'c;
 }
 
 impl Trail for sqlx::Sqlite {
@@ -83,6 +104,13 @@ impl Trail for sqlx::Sqlite {
     ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c {
         sqlite::append_many(conn, events)
     }
+    fn commit_if_one<'c>(
+        tx: sqlx::Transaction<'c, Self>,
+        rows: u64,
+        event: &'c AuditEvent,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send + 'c {
+        sqlite::commit_if_one(tx, rows, event)
+    }
 }
 
 impl Trail for sqlx::Postgres {
@@ -97,5 +125,12 @@ impl Trail for sqlx::Postgres {
         events: &'c [&'c AuditEvent],
     ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send + 'c {
         postgres::append_many(conn, events)
+    }
+    fn commit_if_one<'c>(
+        tx: sqlx::Transaction<'c, Self>,
+        rows: u64,
+        event: &'c AuditEvent,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send + 'c {
+        postgres::commit_if_one(tx, rows, event)
     }
 }

@@ -59,12 +59,7 @@ impl SqlRepository {
                 sqlx::query("UPDATE api_keys SET suspended_at = NULL WHERE key_id = $1 AND suspended_at IS NOT NULL")
             };
             let done = query.bind(key_id).execute(&mut *tx).await.map_err(db_err)?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Db::append(&mut tx, audit).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(true)
+            Db::commit_if_one(tx, done.rows_affected(), audit).await
         })
     }
 
@@ -82,12 +77,7 @@ impl SqlRepository {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Db::append(&mut tx, audit).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(true)
+            Db::commit_if_one(tx, done.rows_affected(), audit).await
         })
     }
 }

@@ -53,12 +53,7 @@ impl SqlRepository {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Db::append(&mut tx, audit).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(true)
+            Db::commit_if_one(tx, done.rows_affected(), audit).await
         })
     }
 
@@ -76,12 +71,7 @@ impl SqlRepository {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Db::append(&mut tx, audit).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(true)
+            Db::commit_if_one(tx, done.rows_affected(), audit).await
         })
     }
 
