@@ -38,6 +38,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub retention: RetentionSettings,
     pub identity: IdentitySettings,
+    pub web: WebSettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -234,6 +235,14 @@ impl IdentitySettings {
     pub fn hash_queue(&self) -> usize {
         self.hash_queue.unwrap_or_else(|| 4 * self.hash_concurrency())
     }
+}
+
+/// The browser pages' words about who runs the service.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub authority_name: String,
+    pub service_name: String,
 }
 
 /// `PIGEONPOST_TEST_*` belongs to the test harness (`PIGEONPOST_TEST_POSTGRES_URL` and the

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 /// own layer or above.
 const LAYERS: &[&[&str]] = &[
     &["cli"],
+    // The pages, which answer through the same HTTP plumbing as the API.
+    &["web"],
     // The process's edges: requests, background jobs, and where logs go.
     &["http", "workers", "telemetry"],
     // Use cases, and the composition root (`service::startup`) that builds their state.

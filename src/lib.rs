@@ -23,4 +23,5 @@ pub mod policy;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod workers;

@@ -71,7 +71,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     std::io::stdout().flush().ok();
 
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
-    http::server::serve(listener, tls, http::router(state), shutdown_signal(), grace).await?;
+    http::server::serve(listener, tls, crate::web::router(state), shutdown_signal(), grace).await?;
     let _ = stop.send(true);
     for job in jobs {
         let _ = job.await;

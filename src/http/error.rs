@@ -40,6 +40,15 @@ impl ApiError {
         self.status
     }
 
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The sentence for the person or job that asked.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     fn with_header(mut self, name: header::HeaderName, value: String) -> Self {
         if let Ok(v) = HeaderValue::from_str(&value) {
             self.headers.push((name, v));

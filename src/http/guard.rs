@@ -41,8 +41,11 @@ const LOOK_ALIKES: &[&str] =
 pub async fn refuse_ambiguous_credentials(request: Request, next: Next) -> Response {
     let headers = request.headers();
     let look_alike = LOOK_ALIKES.iter().any(|name| headers.contains_key(*name));
-    let repeated =
-        headers.get_all(header::AUTHORIZATION).iter().count() > 1 || headers.get_all(header::COOKIE).iter().count() > 1;
+    // HTTP/2 lets a browser split its cookies over several header fields (RFC 9113 8.2.3), so
+    // only HTTP/1 must send them in one.
+    let cookies_split = request.version() >= axum::http::Version::HTTP_2;
+    let repeated = headers.get_all(header::AUTHORIZATION).iter().count() > 1
+        || (!cookies_split && headers.get_all(header::COOKIE).iter().count() > 1);
     if look_alike || repeated {
         return ApiError::bad_request(
             "ambiguous_credentials",

@@ -87,8 +87,14 @@ pub fn endpoints() -> Vec<Endpoint> {
     .collect()
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface of the API alone, answering unknown paths as the API does.
 pub fn router(state: AppState) -> Router {
+    finish(api_routes(state.clone()).fallback(not_found), state)
+}
+
+/// Every API route, with the layer that records refusals, ready to be merged with other routes
+/// before [`finish`] puts the layers every request passes through around them all.
+pub fn api_routes(state: AppState) -> Router<AppState> {
     let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
     for e in endpoints() {
         let merged = match by_path.remove(e.path) {
@@ -101,9 +107,12 @@ pub fn router(state: AppState) -> Router {
     for (path, route) in by_path {
         router = router.route(path, route);
     }
-    router
-        .route_layer(middleware::from_fn_with_state(state.clone(), refusals::record_refusals))
-        .fallback(not_found)
+    router.route_layer(middleware::from_fn_with_state(state, refusals::record_refusals))
+}
+
+/// The layers every request passes through, whoever answers it.
+pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .layer(middleware::from_fn(guard::security_headers))
         .layer(middleware::from_fn(guard::refuse_ambiguous_credentials))
         .layer(middleware::from_fn(guard::refuse_odd_paths))
@@ -114,7 +123,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Unknown paths answer 401 to strangers and 404 only once authenticated, so the route table
 /// cannot be explored without credentials.
-async fn not_found(_who: Principal) -> ApiError {
+pub async fn not_found(_who: Principal) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "not_found",

@@ -22,7 +22,7 @@ use crate::identity::refresh_token::{hash_refresh_token, issue_refresh_token};
 use crate::identity::totp::{verify_totp, TotpSecret};
 use crate::policy::{can_login, Credential, LoginSubject, PendingStep, Principal, SessionPrincipal};
 use crate::service::AppState;
-use crate::store::meta::NewSession;
+use crate::store::meta::{NewSession, SessionRecord};
 
 pub struct LoginRequest {
     pub username: String,
@@ -311,6 +311,23 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
     if session.user.0 != user_id {
         return Err(refused(Why::InvalidToken));
     }
+    principal_of(state, session).await
+}
+
+/// Resolves the opaque token a browser holds in its session cookie: the session's refresh
+/// secret, which is stored only hashed and, unlike an API session's, is never rotated.
+pub async fn authenticate_cookie(state: &AppState, token: &str) -> Result<Principal, ServiceError> {
+    let Some(hash) = hash_refresh_token(token) else { return Err(refused(Why::SessionEnded)) };
+    let Some(session) = state.repo().find_session_by_refresh(&hash).await? else {
+        return Err(refused(Why::SessionEnded));
+    };
+    principal_of(state, session).await
+}
+
+/// The principal a live session speaks for, checked against the account's state now, so
+/// logout, disabling and lost functions act at once.
+async fn principal_of(state: &AppState, session: SessionRecord) -> Result<Principal, ServiceError> {
+    let now = state.now();
     let Some(user) = state.repo().get_user(session.user).await? else { return Err(refused(Why::SessionEnded)) };
     // The token is genuinely ours, so the account's state may be named: a disabled account
     // ends its sessions, and "disabled" tells the person more than "ended" would.

@@ -41,3 +41,4 @@ mod stored_object_tampering;
 mod systemd_unit;
 mod transfers_api;
 mod unclaimed;
+mod web_frame;

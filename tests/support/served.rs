@@ -169,7 +169,7 @@ async fn run(
     let shutdown = async move {
         let _ = stopped_serving.wait_for(|stop| *stop).await;
     };
-    let served = pigeonpost::http::server::serve(listener, tls, pigeonpost::http::router(state), shutdown, grace).await;
+    let served = pigeonpost::http::server::serve(listener, tls, pigeonpost::web::router(state), shutdown, grace).await;
     for worker in workers {
         let _ = worker.await;
     }

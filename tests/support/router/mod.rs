@@ -1,6 +1,6 @@
 //! The router harness: the installation [`super::setup`] makes (on the embedded SQLite by
 //! default, or the backends the builder names) under a [`ManualClock`], answered through
-//! `pigeonpost::http::router` with `tower::ServiceExt::oneshot`, so no socket, port or TLS is
+//! `pigeonpost::web::router` with `tower::ServiceExt::oneshot`, so no socket, port or TLS is
 //! involved and time moves only when a test moves it. Made by `TestApp::builder().router()`.
 //!
 //! Its keyring file is written before the state is built: one key, `k1` = `[7; 32]`, which the
@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod register;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -122,7 +123,7 @@ impl Harness {
         let state = setup::build_state(settings, source, clock.clone())
             .await
             .unwrap_or_else(|e| panic!("build the router harness: {e:#}"));
-        let router = pigeonpost::http::router(state.clone());
+        let router = pigeonpost::web::router(state.clone());
         Self {
             state,
             clock,

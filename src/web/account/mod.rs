@@ -1,0 +1,5 @@
+use super::Page;
+
+pub fn pages() -> Vec<Page> {
+    Vec::new()
+}

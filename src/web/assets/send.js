@@ -1,0 +1,1 @@
+// Progress bars and drag-and-drop for the send page.
