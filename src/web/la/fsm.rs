@@ -1,0 +1,5 @@
+use crate::web::Page;
+
+pub fn pages() -> Vec<Page> {
+    Vec::new()
+}
