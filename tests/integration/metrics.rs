@@ -46,7 +46,9 @@ async fn the_public_port_has_no_metrics_page() {
     let listen = format!("127.0.0.1:{port}");
     let app = TestApp::builder().env(&[("PIGEONPOST_METRICS_LISTEN", listen.as_str())]).process();
     let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.status(), StatusCode::NOT_FOUND);
+    let text = anonymous.text().await.unwrap();
+    assert!(!text.contains("pigeonpost_http_requests_total"), "{text}");
     let signed_in = app.request(reqwest::Method::GET, &app.key_a, "/metrics").send().await.unwrap();
     assert_eq!(signed_in.status(), StatusCode::NOT_FOUND);
     let text = signed_in.text().await.unwrap();

@@ -113,7 +113,7 @@ async fn health_and_readiness_answer_200_without_a_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_without_a_valid_key_get_401_even_on_unknown_paths() {
+async fn requests_without_a_valid_key_get_401_even_on_unknown_api_paths() {
     let app = TestApp::spawn();
     let before = stored(&app);
     let mut tampered = app.key_a.clone();
@@ -126,7 +126,6 @@ async fn requests_without_a_valid_key_get_401_even_on_unknown_paths() {
         ("tampered key", Method::GET, "/api/v1/transfers?box=inbox", Some(format!("Bearer {tampered}"))),
         ("empty bearer", Method::GET, "/api/v1/transfers?box=inbox", Some("Bearer ".into())),
         ("basic scheme", Method::GET, "/api/v1/transfers?box=inbox", Some(format!("Basic {}", app.key_a))),
-        ("unknown path", Method::GET, "/nope", None),
         ("unknown api path", Method::GET, "/api/v1/nope", None),
         ("unknown path wrong key", Method::GET, "/api/v2/transfers", Some("Bearer nonsense".into())),
         ("metadata", Method::GET, "/api/v1/transfers/00000000-0000-4000-8000-000000000000", None),
@@ -144,6 +143,11 @@ async fn requests_without_a_valid_key_get_401_even_on_unknown_paths() {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{what}: {path}");
         expect_error(resp, StatusCode::UNAUTHORIZED, None).await;
     }
+    // Outside /api/ the addresses are the browser's pages, which are no secret: an unknown one
+    // is a page that says so, and shows nothing else.
+    let page = app.client.get(app.url("/nope")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(page.text().await.unwrap().contains("Page not found"));
     // An unknown path with a valid key is a plain 404.
     let resp = app.request(Method::GET, &app.key_a, "/api/v1/nope").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
