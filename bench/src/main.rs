@@ -7,6 +7,7 @@
 
 mod ceilings;
 mod client;
+mod pages;
 mod report;
 mod seed;
 mod server;
@@ -167,6 +168,22 @@ fn provision(launcher: &Launcher, dir: &Path, work: &Path, schools: u32) -> anyh
         team: launcher.create_key(dir, TEAM, "bench-team", &[])?,
     };
     let batch = launcher.create_key(dir, TEAM, "bench-checking-job", &["--channels", "*"])?;
+    launcher.cli_with_stdin(
+        dir,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--org",
+            SCHOOL,
+            "--username",
+            pages::OFFICE_USER,
+            "--role",
+            "school_user",
+            "--password-stdin",
+        ],
+        pages::OFFICE_PASSWORD,
+    )?;
     Ok((keys, batch))
 }
 
@@ -354,6 +371,9 @@ async fn listing_and_purge(
         workloads::listing(&api, "school inbox", &listing_keys.school, 200, report).await?;
         step("listing: the team's inbox");
         workloads::listing(&api, "team inbox", &listing_keys.team, 200, report).await?;
+        step("listing: the school's inbox page, as a browser asks for it");
+        let cookie = pages::office_cookie(&api).await?;
+        pages::inbox(&api, &cookie, 200, report).await?;
         drop(api);
         server.stop();
     }

@@ -45,6 +45,32 @@ impl Launcher {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs the administration tool with `input` on its standard input (a password).
+    pub fn cli_with_stdin(&self, data_dir: &Path, args: &[&str], input: &str) -> anyhow::Result<String> {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("could not run {}", self.bin.display()))?;
+        child.stdin.take().context("the tool's stdin")?.write_all(format!("{input}\n").as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "pigeonpost {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     pub fn create_key(&self, data_dir: &Path, org: &str, name: &str, extra: &[&str]) -> anyhow::Result<String> {
         let mut args = vec!["admin", "key", "create", "--org", org, "--name", name];
         args.extend_from_slice(extra);
