@@ -9,10 +9,10 @@ use pigeonpost::domain::{OrgKind, Role};
 use pigeonpost::service::register::import_gias;
 use time::macros::datetime;
 
+use crate::support::app::TestApp;
 use crate::support::router::register::transfer;
 use crate::support::router::web::WebSession;
 use crate::support::router::{Harness, Reply, SCHOOL_A, TEAM};
-use crate::support::app::TestApp;
 
 const BOUNDARY: &str = "pigeonpost-web-batch-5c2e";
 const PDF: &[u8] = b"%PDF-1.4\nKS2 checking data\n%%EOF\n";
@@ -82,7 +82,12 @@ async fn held_ids(h: &Harness, access: &str) -> Vec<String> {
 async fn inbox(h: &Harness, access: &str) -> Vec<String> {
     let reply = h.get("/api/v1/transfers?box=inbox", access).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-    reply.json["items"].as_array().expect("items").iter().map(|t| t["filename"].as_str().unwrap_or("").to_owned()).collect()
+    reply.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| t["filename"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -99,11 +104,8 @@ async fn a_dropped_batch_reports_each_file_and_the_misnamed_one_is_routed_throug
     assert_eq!(form.status, StatusCode::OK, "{}", form.text());
     assert!(form.text().contains("enctype=\"multipart/form-data\"") && form.text().contains(&s.csrf));
 
-    let files: &[(&str, &[u8])] = &[
-        ("8252101_KS2_checking.pdf", PDF),
-        ("120102_KS2_checking.pdf", PDF),
-        ("KS2_checking_elmhurst.pdf", PDF),
-    ];
+    let files: &[(&str, &[u8])] =
+        &[("8252101_KS2_checking.pdf", PDF), ("120102_KS2_checking.pdf", PDF), ("KS2_checking_elmhurst.pdf", PDF)];
     let dropped = drop_batch(&h, &s, Some(&s.csrf), files).await;
     assert_eq!(dropped.status, StatusCode::SEE_OTHER, "{}", dropped.text());
     let report_path = dropped.header("location").expect("the report's address").to_owned();
@@ -138,7 +140,8 @@ async fn a_dropped_batch_reports_each_file_and_the_misnamed_one_is_routed_throug
     assert!(by_name.text().contains("value=\"825/2101\"") && !by_name.text().contains("value=\"825/2103\""));
 
     // Without the form token nothing moves.
-    let forged = h.submit(&format!("/quarantine/{id}/route"), Some(&s), &[("csrf", "forged"), ("to", "825/2103")]).await;
+    let forged =
+        h.submit(&format!("/quarantine/{id}/route"), Some(&s), &[("csrf", "forged"), ("to", "825/2103")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(held_ids(&h, &api.access).await, held);
 
@@ -210,7 +213,9 @@ async fn a_hostile_file_name_in_the_report_and_the_quarantine_is_shown_escaped()
     let report = h.page(dropped.header("location").expect("location"), Some(&s)).await;
     let text = report.text();
     assert!(!text.contains("<img"), "{text}");
-    assert!(text.contains("&lt;img src=x onerror=alert(1)&gt;.pdf"), "{text}");
+    assert!(text.contains("&#60;img src=x onerror=alert(1)&#62;.pdf"), "{text}");
+    assert!(!text.contains('\u{202e}'), "no direction override reaches the page");
+    assert!(text.contains("KS2 [U+202E]fdp.exe"), "{text}");
     let quarantine = h.page("/quarantine", Some(&s)).await.text();
     assert!(!quarantine.contains("<img"), "{quarantine}");
 }
@@ -221,8 +226,7 @@ async fn the_fsm_page_puts_overdue_requests_first_and_counts_only_working_days()
     register(&h).await;
     let team = h.user(TEAM, "fsm-officer", Role::LaUser).await;
     let smst = h.find_org(TEAM).await;
-    let schools =
-        [h.find_org("825/2101").await, h.find_org("825/2102").await, h.find_org("825/2103").await];
+    let schools = [h.find_org("825/2101").await, h.find_org("825/2102").await, h.find_org("825/2103").await];
     // The harness clock reads Monday 2 March 2026, 09:00; the target is 3 working days.
     let sent = [
         (&schools[0], datetime!(2026-02-27 15:00 UTC)), // Friday: 1 used, 2 left
@@ -283,11 +287,19 @@ async fn a_school_user_is_refused_every_routing_page_and_form() {
             "/fsm".to_owned(),
         ] {
             let reply = h.page(&path, Some(&s)).await;
-            assert!(matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{role:?} {path}: {}", reply.status);
+            assert!(
+                matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                "{role:?} {path}: {}",
+                reply.status
+            );
         }
         for path in [format!("/quarantine/{id}/route"), format!("/quarantine/{id}/discard")] {
             let reply = h.submit(&path, Some(&s), &[("to", "825/2101")]).await;
-            assert!(matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{role:?} {path}: {}", reply.status);
+            assert!(
+                matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                "{role:?} {path}: {}",
+                reply.status
+            );
         }
         let reply = drop_batch(&h, &s, Some(&s.csrf), &[("8252101_KS2.pdf", PDF)]).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role:?}: {}", reply.text());
