@@ -23,6 +23,7 @@ pub mod organisations;
 pub mod quarantine;
 pub mod register;
 pub mod reports;
+pub mod routing_desk;
 pub mod sessions;
 pub mod startup;
 pub mod state;
