@@ -26,6 +26,7 @@ pub mod reports;
 pub mod sessions;
 pub mod startup;
 pub mod state;
+pub mod teams;
 pub mod unclaimed;
 pub mod upload;
 pub mod users;

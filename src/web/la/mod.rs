@@ -6,6 +6,7 @@ mod batches;
 mod collect;
 mod collection;
 mod distributions;
+mod form_fields;
 mod fsm;
 mod quarantine;
 mod unclaimed;
