@@ -18,7 +18,8 @@ use zip::{CompressionMethod, ZipWriter};
 use super::zip_names::entry_names;
 use crate::domain::records::TransferRecord;
 use crate::domain::TransferId;
-use crate::policy::Principal;
+use crate::policy::{self, Action, Principal};
+use crate::service::authority::enforce;
 use crate::service::download::{self, visible_transfer};
 use crate::service::{AppState, ServiceError};
 
@@ -27,9 +28,15 @@ pub const MAX_FILES: usize = 1000;
 
 pub type ArchiveStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
+/// Whether the caller may collect many files at once: the LA's teams, not schools.
+pub fn may_collect(who: &Principal) -> Result<(), ServiceError> {
+    enforce(policy::decide(who, Action::CollectMany))
+}
+
 /// The files the caller asked for, each one they may see and that still has its file, in the
 /// order asked, each once. Anything else refuses the whole selection, before a byte is sent.
 pub async fn select(state: &AppState, who: &Principal, ids: &[TransferId]) -> Result<Vec<TransferRecord>, ServiceError> {
+    may_collect(who)?;
     if ids.len() > MAX_FILES {
         return Err(ServiceError::bad_request(
             "too_many_files",

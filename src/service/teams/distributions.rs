@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use crate::domain::channel::Recipients;
 use crate::domain::records::TransferRecord;
 use crate::domain::{Mailbox, Organisation, TransferId};
-use crate::policy::Principal;
+use crate::policy::{self, Action, Decision, Principal};
+use crate::service::authority::enforce;
 use crate::service::mailbox::{self, ListFilter};
 use crate::service::{AppState, ServiceError};
 
@@ -57,8 +58,27 @@ pub fn is_distribution(state: &AppState, t: &TransferRecord) -> bool {
     t.recipients.len() > 1 || (group_channel && t.reply_to.is_none())
 }
 
+/// Only those who send to groups see distributions: the policy must let them send on a channel
+/// whose route for them goes to a group (a channel switched off for now still counts, so its
+/// receipts stay in view). A school is refused here, as it is refused sending on such a channel.
+fn may_distribute(state: &AppState, who: &Principal) -> Result<(), ServiceError> {
+    let catalogue = state.channels();
+    let mut refusal = Decision::Forbidden;
+    for channel in &catalogue.channels {
+        if !channel.route_matching(&who.org).is_some_and(|r| matches!(r.to, Recipients::Group)) {
+            continue;
+        }
+        match policy::decide(who, Action::SendOn(channel)) {
+            Decision::Allow | Decision::ChannelOff => return Ok(()),
+            other => refusal = other,
+        }
+    }
+    enforce(refusal)
+}
+
 /// The caller's distributions, newest first, a page at a time.
 pub async fn list(state: &AppState, who: &Principal, before: Option<i64>) -> Result<Page, ServiceError> {
+    may_distribute(state, who)?;
     let mut items = Vec::new();
     let mut cursor = before;
     let mut scanned = 0;
@@ -91,6 +111,7 @@ pub async fn list(state: &AppState, who: &Principal, before: Option<i64>) -> Res
 
 /// One distribution with a receipt per recipient; "not found" unless the caller sent it.
 pub async fn get(state: &AppState, who: &Principal, id: TransferId) -> Result<Detail, ServiceError> {
+    may_distribute(state, who)?;
     let detail = mailbox::get(state, who, id).await?;
     let Some(downloads) = detail.downloads else { return Err(ServiceError::NotFound) };
     if !is_distribution(state, &detail.transfer) {

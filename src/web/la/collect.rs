@@ -71,6 +71,7 @@ async fn show(
 
 /// The new files of the inbox, a page at a time, grouped by channel in the order they came.
 async fn render(state: &AppState, who: &SignedIn, params: Params, error: Option<String>) -> Result<CollectPage, PageError> {
+    collect::may_collect(&who.principal)?;
     let channel = params.channel.filter(|c| !c.is_empty());
     let filter = ListFilter { channel: channel_slug(channel.as_deref())?, ..new_files() };
     let page = mailbox::list(state, &who.principal, Mailbox::Inbox, filter, params.cursor, Some(mailbox::MAX_PAGE))
@@ -135,6 +136,7 @@ async fn download(
             "Go back to the Collect page, reload it and choose the files again.",
         ));
     }
+    collect::may_collect(&who.principal)?;
     let ids = match form_fields::first(&fields, "all_channel") {
         Some(channel) => all_new_on(&state, &who, channel).await?,
         None => form_fields::all(&fields, "file")
