@@ -60,6 +60,8 @@ pub enum Action<'a> {
     ManageChannels,
     /// See files that recipients have not collected, across every organisation.
     ViewUnclaimedReport,
+    /// Download many files of the inbox at once, as one archive: a team's bulk collection.
+    CollectMany,
     /// See which schools have sent on a channel and which have not (the collection report).
     ViewCollectionReport(&'a crate::domain::channel::Channel),
     /// Place, list and lift legal holds, which stop retention purging what they cover.
@@ -229,6 +231,9 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
                     Credential::ApiKey { scope, .. } => who.may_use_channel(&channel.slug) && scope.can_receive,
                 };
             allow_if(who.is_la_admin() || as_collector, Decision::Forbidden)
+        }
+        Action::CollectMany => {
+            allow_if(who.org.kind == OrgKind::Team && key_may(who, |s| s.can_receive), Decision::Forbidden)
         }
         Action::ViewOrganisation(org) => allow_if(who.is_la_admin() || org.id == me, Decision::Hidden),
         Action::ListUsers(org) => match org {

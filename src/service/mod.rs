@@ -27,6 +27,7 @@ pub mod routing_desk;
 pub mod sessions;
 pub mod startup;
 pub mod state;
+pub mod teams;
 pub mod unclaimed;
 pub mod upload;
 pub mod users;

@@ -43,3 +43,4 @@ mod transfers_api;
 mod unclaimed;
 mod web_frame;
 mod web_la_routing;
+mod web_la_collect;

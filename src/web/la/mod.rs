@@ -7,6 +7,7 @@ mod collect;
 mod collection;
 mod distributions;
 mod form_body;
+mod form_fields;
 mod fsm;
 mod quarantine;
 mod unclaimed;
