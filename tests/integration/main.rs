@@ -12,6 +12,7 @@ mod authorization_matrix;
 mod backend_faults;
 mod batches;
 mod blob_store_conformance;
+mod browser_harness;
 mod channel_admin;
 mod channel_functions;
 mod channel_matrix;

@@ -7,6 +7,7 @@
 //! for.
 
 pub mod app;
+pub mod browser;
 pub mod builder;
 pub mod pattern;
 pub mod people;
