@@ -29,6 +29,7 @@ pub mod state;
 pub mod unclaimed;
 pub mod upload;
 pub mod users;
+pub mod web_sign_in;
 
 pub use state::AppState;
 
