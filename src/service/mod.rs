@@ -31,6 +31,7 @@ pub mod teams;
 pub mod unclaimed;
 pub mod upload;
 pub mod users;
+pub mod web_sign_in;
 
 pub use state::AppState;
 

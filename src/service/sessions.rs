@@ -80,78 +80,141 @@ fn limits(state: &AppState, subjects: &[String]) -> Vec<(String, u64)> {
 }
 
 pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession, ServiceError> {
-    let mut subjects = vec![account_subject(&req.username)];
-    if let Some(addr) = &req.client_addr {
-        subjects.push(format!("addr:{addr}"));
-    }
-    let failed = |reason: &str| {
-        AuditEvent::new(state.now(), Actor::anonymous(req.client_addr.clone()), "session.login")
-            .outcome(Outcome::Refused)
-            .target("username", req.username.trim().chars().take(64).collect::<String>())
-            .detail("reason", reason)
+    let attempt = begin_attempt(state, &req.username, req.client_addr.clone()).await?;
+    let checked = match check_password(state, &req.username, &req.password).await? {
+        Ok(user) => check_second_factor(state, &user, req.totp.as_deref(), req.recovery_code.as_deref())
+            .await?
+            .map(|()| user),
+        Err(refusal) => Err(refusal),
     };
-    let s = &state.settings().identity;
-    let attempted_at = state.now();
-    let since = attempted_at - Duration::seconds(s.lockout_window_secs as i64);
-    // The attempt is counted before the password is checked, so attempts sent together cannot
-    // all pass the limit before any of them is recorded as a failure.
-    if !state.repo().reserve_login_attempt(&limits(state, &subjects), since, attempted_at).await? {
-        info!(subject = %subjects[0], "login refused: locked out after repeated failures");
-        state.repo().append_audit(&failed("locked out after repeated failures")).await?;
-        return Err(ServiceError::Throttled(s.lockout_secs));
-    }
-    match check_credentials(state, &req).await? {
+    match checked {
         Ok(user) => {
-            // Only this attempt is taken back: failures before it still count, or a success
-            // among attempts sent together would free room for more guesses.
-            for subject in &subjects {
-                state.repo().release_login_attempt(subject, attempted_at).await?;
-            }
+            attempt.succeeded(state).await?;
             start_session(state, user, req.client_addr).await
         }
-        Err((why, detail)) => {
-            info!(subject = %subjects[0], reason = detail, "login failed");
-            state.repo().append_audit(&failed(detail)).await?;
-            Err(refused(why))
+        Err((why, detail)) => Err(attempt.failed(state, why, detail).await),
+    }
+}
+
+/// One login attempt, counted against the limits of the account and the address before
+/// anything is checked, so attempts sent together cannot all pass the limit before any of
+/// them is recorded as a failure. It stays counted unless [`Attempt::succeeded`] takes it back.
+pub struct Attempt {
+    subjects: Vec<String>,
+    at: OffsetDateTime,
+    username: String,
+    client_addr: Option<String>,
+}
+
+/// Counts an attempt to log in as `username`, or refuses it when the account or the address
+/// has had too many failures in the window.
+pub async fn begin_attempt(
+    state: &AppState,
+    username: &str,
+    client_addr: Option<String>,
+) -> Result<Attempt, ServiceError> {
+    let mut subjects = vec![account_subject(username)];
+    if let Some(addr) = &client_addr {
+        subjects.push(format!("addr:{addr}"));
+    }
+    let s = &state.settings().identity;
+    let attempt = Attempt { subjects, at: state.now(), username: username.to_owned(), client_addr };
+    let since = attempt.at - Duration::seconds(s.lockout_window_secs as i64);
+    if !state.repo().reserve_login_attempt(&limits(state, &attempt.subjects), since, attempt.at).await? {
+        info!(subject = %attempt.subjects[0], "login refused: locked out after repeated failures");
+        state.repo().append_audit(&attempt.refusal(state, "locked out after repeated failures")).await?;
+        return Err(ServiceError::Throttled(s.lockout_secs));
+    }
+    Ok(attempt)
+}
+
+impl Attempt {
+    fn refusal(&self, state: &AppState, reason: &str) -> AuditEvent {
+        AuditEvent::new(state.now(), Actor::anonymous(self.client_addr.clone()), "session.login")
+            .outcome(Outcome::Refused)
+            .target("username", self.username.trim().chars().take(64).collect::<String>())
+            .detail("reason", reason)
+    }
+
+    /// Takes back this attempt only: failures before it still count, or a success among
+    /// attempts sent together would free room for more guesses.
+    pub async fn succeeded(self, state: &AppState) -> Result<(), ServiceError> {
+        for subject in &self.subjects {
+            state.repo().release_login_attempt(subject, self.at).await?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the attempt counted, records why it failed, and gives the error to answer with.
+    pub async fn failed(self, state: &AppState, why: Why, detail: &str) -> ServiceError {
+        info!(subject = %self.subjects[0], reason = detail, "login failed");
+        match state.repo().append_audit(&self.refusal(state, detail)).await {
+            Ok(_) => refused(why),
+            Err(e) => e.into(),
         }
     }
 }
 
-/// The user, or why not: what the client is told, and (for the trail) what happened.
-async fn check_credentials(
+/// The user whose password this is, or why not: what the client is told, and (for the trail)
+/// what happened. The account's state is named only once the password was right.
+pub async fn check_password(
     state: &AppState,
-    req: &LoginRequest,
+    username: &str,
+    password: &SecretString,
 ) -> Result<Result<UserRecord, (Why, &'static str)>, ServiceError> {
-    let user = match req.username.trim().parse::<Username>() {
+    let user = match username.trim().parse::<Username>() {
         Ok(name) => state.repo().find_user(&name).await?,
         Err(_) => None,
     };
     let Some(user) = user else {
-        state.hashing().verify(&req.password, None).await?;
+        state.hashing().verify(password, None).await?;
         return Ok(Err((Why::WrongUsernameOrPassword, "unknown username")));
     };
     // A user without a password is checked against the dummy too, so the time taken is the same.
-    if !state.hashing().verify(&req.password, user.password_hash.as_deref()).await? {
+    if !state.hashing().verify(password, user.password_hash.as_deref()).await? {
         return Ok(Err((Why::WrongUsernameOrPassword, "wrong password")));
     }
-    if let Err(refusal) = can_login(login_subject(state, &user), state.now()) {
-        info!(user = %user.username, ?refusal, "login refused by the access rules");
-        return Ok(Err((refusal.into(), "account may not log in")));
-    }
-    if user.totp_confirmed {
-        let given = [&req.totp, &req.recovery_code].iter().any(|c| c.as_deref().is_some_and(|c| !c.trim().is_empty()));
-        if !given {
-            return Ok(Err((Why::SecondFactorRequired, "no second factor")));
-        }
-        if !second_factor_ok(state, &user, req).await? {
-            return Ok(Err((Why::WrongSecondFactor, "wrong second factor")));
-        }
-    }
-    Ok(Ok(user))
+    Ok(may_login(state, user))
 }
 
-async fn second_factor_ok(state: &AppState, user: &UserRecord, req: &LoginRequest) -> Result<bool, ServiceError> {
-    if let Some(code) = req.totp.as_deref().filter(|c| !c.trim().is_empty()) {
+/// The user, if the access rules let them log in now.
+pub fn may_login(state: &AppState, user: UserRecord) -> Result<UserRecord, (Why, &'static str)> {
+    if let Err(refusal) = can_login(login_subject(state, &user), state.now()) {
+        info!(user = %user.username, ?refusal, "login refused by the access rules");
+        return Err((refusal.into(), "account may not log in"));
+    }
+    Ok(user)
+}
+
+/// Whether the second factor given is right, for a person who has one (the TOTP code, or a
+/// recovery code instead); a person without one needs none.
+pub async fn check_second_factor(
+    state: &AppState,
+    user: &UserRecord,
+    totp: Option<&str>,
+    recovery_code: Option<&str>,
+) -> Result<Result<(), (Why, &'static str)>, ServiceError> {
+    if !user.totp_confirmed {
+        return Ok(Ok(()));
+    }
+    let totp = totp.filter(|c| !c.trim().is_empty());
+    let recovery_code = recovery_code.filter(|c| !c.trim().is_empty());
+    if totp.is_none() && recovery_code.is_none() {
+        return Ok(Err((Why::SecondFactorRequired, "no second factor")));
+    }
+    if !second_factor_ok(state, user, totp, recovery_code).await? {
+        return Ok(Err((Why::WrongSecondFactor, "wrong second factor")));
+    }
+    Ok(Ok(()))
+}
+
+async fn second_factor_ok(
+    state: &AppState,
+    user: &UserRecord,
+    totp: Option<&str>,
+    recovery_code: Option<&str>,
+) -> Result<bool, ServiceError> {
+    if let Some(code) = totp {
         let Some(secret) = open_totp_secret(state, user)? else { return Ok(false) };
         let now = state.now().unix_timestamp().max(0) as u64;
         return match verify_totp(&secret, code.trim(), now, user.totp_last_step) {
@@ -161,7 +224,7 @@ async fn second_factor_ok(state: &AppState, user: &UserRecord, req: &LoginReques
             Err(_) => Ok(false),
         };
     }
-    if let Some(code) = req.recovery_code.as_deref().filter(|c| !c.trim().is_empty()) {
+    if let Some(code) = recovery_code {
         return Ok(state.repo().use_recovery_code(user.id, &hash_recovery_code(code), state.now()).await?);
     }
     Ok(false)
@@ -188,7 +251,8 @@ pub async fn pending_steps(state: &AppState, user: &UserRecord) -> Result<Vec<Pe
     Ok(steps)
 }
 
-async fn start_session(
+/// A new session for a person whose credentials were right.
+pub async fn start_session(
     state: &AppState,
     user: UserRecord,
     client_addr: Option<String>,
