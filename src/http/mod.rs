@@ -41,6 +41,7 @@ use crate::policy::Principal;
 use crate::service::AppState;
 
 pub use error::ApiError;
+pub use transfers::file_response;
 
 /// One route: the table below is the only list of what the server answers, so tests can
 /// enumerate it and a new route cannot slip in untested.

@@ -346,6 +346,13 @@ async fn content(
     }
     let client = client.map(|Extension(addr)| addr.ip());
     let dl = download::open(&state, &who, id, range, client).await?;
+    Ok(file_response(dl))
+}
+
+/// A download as the answer to send: the file streamed under its original name, with its
+/// digest, its ETag for resuming, and the range when one was asked for. The pages' download
+/// answers the same way.
+pub fn file_response(dl: download::Download) -> Response {
     let t = &dl.transfer;
     let mut response = Response::new(Body::from_stream(dl.body));
     let h = response.headers_mut();
@@ -368,5 +375,5 @@ async fn content(
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         }
     }
-    Ok(response.into_response())
+    response.into_response()
 }

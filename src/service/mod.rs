@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authority;
 pub mod batch;
 pub mod bootstrap;
+pub mod browse;
 pub mod channel_admin;
 pub mod channel_overrides;
 pub mod channels;

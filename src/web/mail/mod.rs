@@ -1,8 +1,35 @@
 //! The pages everyone uses: home, sending files, the inbox and sent items, and a transfer's
 //! thread with its replies and receipts.
 
+mod actions;
+mod boxes;
+mod form;
+mod home;
+mod links;
+mod rows;
+mod rules;
+mod send;
+mod transfer;
+
+use axum::http::StatusCode;
+
+use super::error::PageError;
 use super::Page;
 
 pub fn pages() -> Vec<Page> {
-    Vec::new()
+    [home::pages(), send::pages(), boxes::pages(), transfer::pages(), actions::pages()].into_iter().flatten().collect()
+}
+
+/// The answer to a form whose token is missing or not this session's: nothing was done.
+fn token_refused() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "Nothing was sent or changed. Go back to the page, reload it and try again.",
+    )
+}
+
+/// A transfer id from the address; anything that is not one names nothing.
+fn transfer_id(raw: &str) -> Result<crate::domain::TransferId, PageError> {
+    raw.parse().map_err(|_| PageError::not_found())
 }

@@ -1,0 +1,140 @@
+//! What a person does to a transfer from its page or a list: download it (the API's own
+//! streamed answer), withdraw it (its sender), remove it from an inbox, and reply to it with
+//! a message or a file.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Extension;
+
+use super::form::{FormReader, Part};
+use crate::domain::channel::Recipients;
+use crate::domain::{ChannelSlug, FileName, TransferId};
+use crate::http::request_context::ClientAddr;
+use crate::service::messages::{self, MessageRequest};
+use crate::service::upload::{self, UploadRequest};
+use crate::service::{channels, download, mailbox, AppState, ServiceError};
+use crate::web::error::PageError;
+use crate::web::session::SignedIn;
+use crate::web::Page;
+
+pub fn pages() -> Vec<Page> {
+    vec![
+        Page::new(Method::GET, "/transfers/{id}/download", get(fetch)),
+        Page::new(Method::POST, "/transfers/{id}/withdraw", post(withdraw)),
+        Page::new(Method::POST, "/transfers/{id}/remove", post(remove)),
+        Page::new(Method::POST, "/transfers/{id}/reply", post(reply)),
+    ]
+}
+
+/// Checks the token of a form that carries nothing else (an urlencoded body).
+fn token_ok(state: &AppState, who: &SignedIn, body: &str) -> Result<(), PageError> {
+    match super::links::form_field(body, "csrf") {
+        Some(token) if who.form_token_ok(state, &token) => Ok(()),
+        _ => Err(super::token_refused()),
+    }
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    client: Option<Extension<ClientAddr>>,
+) -> Result<Response, PageError> {
+    let id = super::transfer_id(&id)?;
+    let client = client.map(|Extension(addr)| addr.ip());
+    let dl = download::open(&state, &who.principal, id, None, client).await?;
+    Ok(crate::http::file_response(dl))
+}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    token_ok(&state, &who, &body)?;
+    let id = super::transfer_id(&id)?;
+    take_away(&state, &who, id, true).await?;
+    Ok(Redirect::to("/sent?done=withdrawn").into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    token_ok(&state, &who, &body)?;
+    let id = super::transfer_id(&id)?;
+    take_away(&state, &who, id, false).await?;
+    Ok(Redirect::to("/inbox?done=removed").into_response())
+}
+
+/// The service decides between withdrawing and removing by who asks; each form does only its
+/// own, so a sender's "remove" never withdraws a file from everyone.
+async fn take_away(state: &AppState, who: &SignedIn, id: TransferId, as_sender: bool) -> Result<(), PageError> {
+    let transfer = mailbox::get(state, &who.principal, id).await?.transfer;
+    if transfer.is_sent_by(who.principal.org_id()) != as_sender {
+        return Err(ServiceError::NotFound.into());
+    }
+    mailbox::delete(state, &who.principal, id).await?;
+    Ok(())
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, PageError> {
+    let mut form = FormReader::open(&state, &who, &headers, body).await?;
+    let id = super::transfer_id(&id)?;
+    let original = mailbox::get(&state, &who.principal, id).await?.transfer;
+    let channel = ChannelSlug::parse(&original.channel).ok_or(ServiceError::NotFound)?;
+    // A fixed route or a reply route finds the recipient itself; otherwise the answer goes to
+    // whoever sent the original.
+    let route = channels::offered(&state, &who.principal)?
+        .into_iter()
+        .find(|o| o.channel.slug == original.channel)
+        .and_then(|o| o.route)
+        .ok_or(ServiceError::Forbidden)?;
+    let to = match route.to {
+        Recipients::Team(_) | Recipients::Reply => None,
+        _ => Some(original.sender.reference.to_string()),
+    };
+    let mut message = String::new();
+    let mut sent = None;
+    while let Some(part) = form.next().await? {
+        match part {
+            Part::Text { name, value } if name == "message" => message = value,
+            Part::Text { .. } => {}
+            Part::File(file) => {
+                let name = file.file_name().unwrap_or_default().to_owned();
+                if name.is_empty() || sent.is_some() {
+                    continue;
+                }
+                let filename = FileName::parse(&name)
+                    .map_err(|e| PageError::from(ServiceError::bad_request("invalid_filename", e.to_string())))?;
+                let req = UploadRequest {
+                    channel: channel.clone(),
+                    to: to.clone(),
+                    filename,
+                    message: Some(message.clone()).filter(|m| !m.trim().is_empty()),
+                    reply_to: Some(id),
+                    expected_sha256: None,
+                    declared_len: None,
+                };
+                sent = Some(upload::upload(&state, &who.principal, req, file).await?);
+            }
+        }
+    }
+    if sent.is_none() {
+        let req = MessageRequest { channel, to, message, reply_to: Some(id) };
+        messages::send(&state, &who.principal, req).await?;
+    }
+    Ok(Redirect::to(&format!("/transfers/{id}?done=replied")).into_response())
+}
