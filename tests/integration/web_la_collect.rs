@@ -276,7 +276,11 @@ async fn a_school_user_is_refused_every_page_here() {
         }
         for fields in [vec![("file", from_team.as_str())], vec![("all_channel", "general")]] {
             let reply = h.submit("/collect", Some(&session), &fields).await;
-            assert!(matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{role:?}: {}", reply.status);
+            assert!(
+                matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                "{role:?}: {}",
+                reply.status
+            );
             assert!(!reply.body.starts_with(b"PK"));
         }
     }
