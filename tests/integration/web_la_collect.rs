@@ -153,7 +153,7 @@ async fn a_form_without_its_token_is_refused_and_nothing_is_marked_downloaded() 
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "token {token:?}");
         assert!(!reply.body.starts_with(b"PK"), "no archive");
     }
-    assert_eq!(inbox_ids(&h, &team_key, "new").await, [file.clone()], "still new");
+    assert_eq!(inbox_ids(&h, &team_key, "new").await, [file], "still new");
     assert!(inbox_ids(&h, &team_key, "downloaded").await.is_empty());
 }
 
@@ -276,7 +276,11 @@ async fn a_school_user_is_refused_every_page_here() {
         }
         for fields in [vec![("file", from_team.as_str())], vec![("all_channel", "general")]] {
             let reply = h.submit("/collect", Some(&session), &fields).await;
-            assert!(matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{role:?}: {}", reply.status);
+            assert!(
+                matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                "{role:?}: {}",
+                reply.status
+            );
             assert!(!reply.body.starts_with(b"PK"));
         }
     }

@@ -35,7 +35,11 @@ pub fn may_collect(who: &Principal) -> Result<(), ServiceError> {
 
 /// The files the caller asked for, each one they may see and that still has its file, in the
 /// order asked, each once. Anything else refuses the whole selection, before a byte is sent.
-pub async fn select(state: &AppState, who: &Principal, ids: &[TransferId]) -> Result<Vec<TransferRecord>, ServiceError> {
+pub async fn select(
+    state: &AppState,
+    who: &Principal,
+    ids: &[TransferId],
+) -> Result<Vec<TransferRecord>, ServiceError> {
     may_collect(who)?;
     if ids.len() > MAX_FILES {
         return Err(ServiceError::bad_request(

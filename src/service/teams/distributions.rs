@@ -51,10 +51,8 @@ impl Detail {
 
 /// Whether a transfer went to a group: on a channel that addresses groups, or to several at once.
 pub fn is_distribution(state: &AppState, t: &TransferRecord) -> bool {
-    let group_channel = state
-        .channels()
-        .get(&t.channel)
-        .is_some_and(|c| c.routes.iter().any(|r| matches!(r.to, Recipients::Group)));
+    let group_channel =
+        state.channels().get(&t.channel).is_some_and(|c| c.routes.iter().any(|r| matches!(r.to, Recipients::Group)));
     t.recipients.len() > 1 || (group_channel && t.reply_to.is_none())
 }
 

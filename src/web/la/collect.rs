@@ -70,12 +70,17 @@ async fn show(
 }
 
 /// The new files of the inbox, a page at a time, grouped by channel in the order they came.
-async fn render(state: &AppState, who: &SignedIn, params: Params, error: Option<String>) -> Result<CollectPage, PageError> {
+async fn render(
+    state: &AppState,
+    who: &SignedIn,
+    params: Params,
+    error: Option<String>,
+) -> Result<CollectPage, PageError> {
     collect::may_collect(&who.principal)?;
     let channel = params.channel.filter(|c| !c.is_empty());
     let filter = ListFilter { channel: channel_slug(channel.as_deref())?, ..new_files() };
-    let page = mailbox::list(state, &who.principal, Mailbox::Inbox, filter, params.cursor, Some(mailbox::MAX_PAGE))
-        .await?;
+    let page =
+        mailbox::list(state, &who.principal, Mailbox::Inbox, filter, params.cursor, Some(mailbox::MAX_PAGE)).await?;
     let catalogue = state.channels();
     let mut groups: Vec<ChannelGroup> = Vec::new();
     for entry in page.items {
@@ -100,7 +105,10 @@ async fn render(state: &AppState, who: &SignedIn, params: Params, error: Option<
         }
     }
     let next = page.next_cursor.map(|c| match &channel {
-        Some(ch) => format!("/collect?channel={}&cursor={c}", percent_encoding::utf8_percent_encode(ch, percent_encoding::NON_ALPHANUMERIC)),
+        Some(ch) => format!(
+            "/collect?channel={}&cursor={c}",
+            percent_encoding::utf8_percent_encode(ch, percent_encoding::NON_ALPHANUMERIC)
+        ),
         None => format!("/collect?cursor={c}"),
     });
     Ok(CollectPage { chrome: Chrome::signed_in(state, who, Section::Collect), error, channel, groups, next })
@@ -108,7 +116,11 @@ async fn render(state: &AppState, who: &SignedIn, params: Params, error: Option<
 
 /// A query string the pages never make: someone edited the address.
 pub(super) fn bad_address() -> PageError {
-    PageError::new(StatusCode::BAD_REQUEST, "This address is not right", "Go back and follow a link on the page instead.")
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "This address is not right",
+        "Go back and follow a link on the page instead.",
+    )
 }
 
 fn new_files() -> ListFilter {
@@ -117,7 +129,13 @@ fn new_files() -> ListFilter {
 
 fn channel_slug(raw: Option<&str>) -> Result<Option<ChannelSlug>, PageError> {
     raw.map(|c| {
-        ChannelSlug::parse(c).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "There is no such channel", "Choose a channel from the list on the Collect page."))
+        ChannelSlug::parse(c).ok_or_else(|| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "There is no such channel",
+                "Choose a channel from the list on the Collect page.",
+            )
+        })
     })
     .transpose()
 }
@@ -172,8 +190,9 @@ async fn all_new_on(state: &AppState, who: &SignedIn, channel: &str) -> Result<V
     let mut ids = Vec::new();
     let mut cursor = None;
     loop {
-        let page = mailbox::list(state, &who.principal, Mailbox::Inbox, filter.clone(), cursor, Some(mailbox::MAX_PAGE))
-            .await?;
+        let page =
+            mailbox::list(state, &who.principal, Mailbox::Inbox, filter.clone(), cursor, Some(mailbox::MAX_PAGE))
+                .await?;
         ids.extend(page.items.iter().filter(|e| e.transfer.has_file).map(|e| e.transfer.id));
         match page.next_cursor {
             Some(c) if ids.len() < collect::MAX_FILES => cursor = Some(c),

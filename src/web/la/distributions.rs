@@ -21,10 +21,7 @@ use crate::web::session::SignedIn;
 use crate::web::Page;
 
 pub fn pages() -> Vec<Page> {
-    vec![
-        Page::new(Method::GET, "/distributions", get(list)),
-        Page::new(Method::GET, "/distributions/{id}", get(show)),
-    ]
+    vec![Page::new(Method::GET, "/distributions", get(list)), Page::new(Method::GET, "/distributions/{id}", get(show))]
 }
 
 #[derive(Deserialize)]
