@@ -17,14 +17,22 @@ use crate::support::router::{Harness, Reply, SCHOOL_A, TEAM};
 const BOUNDARY: &str = "pigeonpost-web-batch-5c2e";
 const PDF: &[u8] = b"%PDF-1.4\nKS2 checking data\n%%EOF\n";
 
-/// Three open schools from the register (so they have URNs), and the team that routes files.
+/// Three open schools from the register (so they have URNs), a fourth that converted to an
+/// academy under a new number, and the team that routes files.
 async fn register(h: &Harness) {
+    // Known before its conversion, as every school the LA had is.
+    h.org(OrgKind::School, "825/2104", "Ashgrove Primary School").await;
     let csv = "URN,LA (code),LA (name),EstablishmentNumber,EstablishmentName,TypeOfEstablishment (name),\
                EstablishmentTypeGroup (name),PhaseOfEducation (name),EstablishmentStatus (name),OpenDate,CloseDate\n\
                120101,825,Buckinghamshire,2101,Oakfield Primary School,Community school,Local authority maintained schools,Primary,Open,01-09-1990,\n\
                120102,825,Buckinghamshire,2102,Beechwood Junior School,Community school,Local authority maintained schools,Primary,Open,01-09-1990,\n\
-               120103,825,Buckinghamshire,2103,Elmhurst Infant School,Community school,Local authority maintained schools,Primary,Open,01-09-1990,\n";
-    import_gias(h.state.repo(), h.now(), Actor::operator(), csv.as_bytes(), None, Some(825), false)
+               120103,825,Buckinghamshire,2103,Elmhurst Infant School,Community school,Local authority maintained schools,Primary,Open,01-09-1990,\n\
+               120104,825,Buckinghamshire,2104,Ashgrove Primary School,Community school,Local authority maintained schools,Primary,Closed,01-09-1990,31-08-2025\n\
+               120105,825,Buckinghamshire,4104,Ashgrove Primary Academy,Academy converter,Academies,Primary,Open,01-09-2025,\n";
+    let links = "URN,LinkURN,LinkName,LinkType,LinkEstablishedDate\n\
+                 120104,120105,Ashgrove Primary Academy,Successor,01-09-2025\n\
+                 120105,120104,Ashgrove Primary School,Predecessor,01-09-2025\n";
+    import_gias(h.state.repo(), h.now(), Actor::operator(), csv.as_bytes(), Some(links.as_bytes()), Some(825), false)
         .await
         .expect("import the register");
     h.org(OrgKind::Team, TEAM, "School Management Support Team").await;
@@ -104,8 +112,12 @@ async fn a_dropped_batch_reports_each_file_and_the_misnamed_one_is_routed_throug
     assert_eq!(form.status, StatusCode::OK, "{}", form.text());
     assert!(form.text().contains("enctype=\"multipart/form-data\"") && form.text().contains(&s.csrf));
 
-    let files: &[(&str, &[u8])] =
-        &[("8252101_KS2_checking.pdf", PDF), ("120102_KS2_checking.pdf", PDF), ("KS2_checking_elmhurst.pdf", PDF)];
+    let files: &[(&str, &[u8])] = &[
+        ("8252101_KS2_checking.pdf", PDF),
+        ("120102_KS2_checking.pdf", PDF),
+        ("KS2_checking_elmhurst.pdf", PDF),
+        ("8252104_KS2_checking.pdf", PDF),
+    ];
     let dropped = drop_batch(&h, &s, Some(&s.csrf), files).await;
     assert_eq!(dropped.status, StatusCode::SEE_OTHER, "{}", dropped.text());
     let report_path = dropped.header("location").expect("the report's address").to_owned();
@@ -114,7 +126,9 @@ async fn a_dropped_batch_reports_each_file_and_the_misnamed_one_is_routed_throug
     let report = h.page(&report_path, Some(&s)).await;
     assert_eq!(report.status, StatusCode::OK);
     let text = report.text();
-    assert!(text.contains("3 files. 2 delivered, 1 in the quarantine, 0 not accepted"), "{text}");
+    assert!(text.contains("4 files. 3 delivered, 1 in the quarantine, 0 not accepted"), "{text}");
+    assert!(text.contains("Delivered to Ashgrove Primary Academy (825/4104)"), "{text}");
+    assert!(text.contains("Forwarded: 825/2104 (Ashgrove Primary School) has closed"), "the old number: {text}");
     assert!(text.contains("Delivered to Oakfield Primary School (825/2101) as KS2_checking.pdf"), "{text}");
     assert!(text.contains("Delivered to Beechwood Junior School (825/2102)"), "routed by URN: {text}");
     let misnamed = text.split("KS2_checking_elmhurst.pdf").nth(1).expect("the misnamed file's line");
