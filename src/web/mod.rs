@@ -7,6 +7,7 @@ pub mod assets;
 pub mod chrome;
 pub mod csrf;
 pub mod error;
+pub mod form;
 pub mod format;
 pub mod headers;
 pub mod la;

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::form_fields;
+use crate::web::form;
 use crate::domain::{ChannelSlug, Mailbox, TransferId};
 use crate::http::request_context::ClientAddr;
 use crate::service::mailbox::{self, ListFilter};
@@ -146,8 +146,8 @@ async fn download(
     client: Option<Extension<ClientAddr>>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = form_fields::parse(&body);
-    if !who.form_token_ok(&state, form_fields::first(&fields, "csrf").unwrap_or_default()) {
+    let fields = form::parse(&body);
+    if !who.form_token_ok(&state, form::first(&fields, "csrf").unwrap_or_default()) {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "This form has expired",
@@ -155,14 +155,14 @@ async fn download(
         ));
     }
     collect::may_collect(&who.principal)?;
-    let ids = match form_fields::first(&fields, "all_channel") {
+    let ids = match form::first(&fields, "all_channel") {
         Some(channel) => all_new_on(&state, &who, channel).await?,
-        None => form_fields::all(&fields, "file")
+        None => form::all(&fields, "file")
             .map(|raw| raw.parse::<TransferId>().map_err(|_| PageError::from(ServiceError::NotFound)))
             .collect::<Result<Vec<_>, _>>()?,
     };
     if ids.is_empty() {
-        let params = Params { channel: form_fields::first(&fields, "channel").map(str::to_owned), cursor: None };
+        let params = Params { channel: form::first(&fields, "channel").map(str::to_owned), cursor: None };
         let page = render(&state, &who, params, Some("Select at least one file to download".to_owned())).await?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
@@ -170,7 +170,7 @@ async fn download(
     let client = client.map(|Extension(addr)| addr.ip());
     let archive = collect::archive(state.clone(), who.principal, files, client);
     let date = state.now().date();
-    let label = form_fields::first(&fields, "all_channel").and_then(ChannelSlug::parse);
+    let label = form::first(&fields, "all_channel").and_then(ChannelSlug::parse);
     let name = match label {
         Some(slug) => format!("pigeonpost-{}-{date}.zip", slug.as_str()),
         None => format!("pigeonpost-files-{date}.zip"),

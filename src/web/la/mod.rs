@@ -6,8 +6,6 @@ mod batches;
 mod collect;
 mod collection;
 mod distributions;
-mod form_body;
-mod form_fields;
 mod fsm;
 mod quarantine;
 mod unclaimed;

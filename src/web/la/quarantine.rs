@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::form_body;
+use crate::web::form;
 
 use crate::domain::records::TransferRecord;
 use crate::domain::TransferId;
@@ -179,13 +179,13 @@ async fn route(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = form_body::parse(&body);
-    if !who.form_token_ok(&state, form_body::first(&fields, "csrf").unwrap_or_default()) {
+    let fields = form::parse(&body);
+    if !who.form_token_ok(&state, form::first(&fields, "csrf").unwrap_or_default()) {
         return Err(expired_form());
     }
     let id = transfer_id(&id)?;
-    let Some(to) = form_body::first(&fields, "to").filter(|t| !t.trim().is_empty()) else {
-        let q = form_body::first(&fields, "q").map(str::to_owned);
+    let Some(to) = form::first(&fields, "to").filter(|t| !t.trim().is_empty()) else {
+        let q = form::first(&fields, "q").map(str::to_owned);
         let page = picker_page(&state, &who, id, q, Some("Choose the school to send the file to".into())).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
@@ -221,8 +221,8 @@ async fn discard(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<DonePage, PageError> {
-    let fields = form_body::parse(&body);
-    if !who.form_token_ok(&state, form_body::first(&fields, "csrf").unwrap_or_default()) {
+    let fields = form::parse(&body);
+    if !who.form_token_ok(&state, form::first(&fields, "csrf").unwrap_or_default()) {
         return Err(expired_form());
     }
     let id = transfer_id(&id)?;

@@ -1,5 +1,5 @@
 //! The fields of a posted form (`application/x-www-form-urlencoded`), repeated names kept: a
-//! list of checkboxes posts one `file=` per box ticked.
+//! list of checkboxes posts one `name=` per box ticked. Every page's small forms read them here.
 
 use percent_encoding::percent_decode_str;
 
