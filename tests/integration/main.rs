@@ -41,4 +41,5 @@ mod stored_object_tampering;
 mod systemd_unit;
 mod transfers_api;
 mod unclaimed;
+mod web_account;
 mod web_frame;
