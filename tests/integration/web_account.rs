@@ -8,7 +8,9 @@ use serde_json::json;
 
 use crate::support::app::TestApp;
 use crate::support::router::web::WebSession;
-use crate::support::router::{secret_from_uri, totp_code_at, Harness, Reply, TestUser, PASSWORD, SCHOOL_A, SCHOOL_B, TEAM};
+use crate::support::router::{
+    secret_from_uri, totp_code_at, Harness, Reply, TestUser, PASSWORD, SCHOOL_A, SCHOOL_B, TEAM,
+};
 use pigeonpost::audit::{Actor, AuditEvent};
 use pigeonpost::domain::Role;
 use pigeonpost::identity::password::hash_password;
@@ -110,7 +112,8 @@ fn field(page: &str, name: &str) -> String {
 /// Signs in through the first page and, for a person with a second factor, the code page.
 async fn sign_in(h: &Harness, user: &TestUser, next: &str) -> (Browser, Reply) {
     let mut b = Browser::default();
-    let first = b.post(h, "/sign-in", &[("username", &user.username), ("password", &user.password), ("next", next)]).await;
+    let first =
+        b.post(h, "/sign-in", &[("username", &user.username), ("password", &user.password), ("next", next)]).await;
     if user.totp_secret.is_none() {
         return (b, first);
     }
@@ -151,7 +154,11 @@ async fn signing_in_with_password_and_code_lands_home_with_a_host_only_secure_se
     assert!(location(&first).starts_with("/sign-in/code"), "a second factor is asked for: {}", location(&first));
     assert!(b.cookie(COOKIE).is_none(), "the password alone gives no session");
     assert!(b.cookie(PENDING).is_some(), "the browser holds proof that the password was right");
-    assert_redirect(&b.clone().get(&h, "/account/terms").await, "/sign-in?next=%2Faccount%2Fterms", "not yet signed in");
+    assert_redirect(
+        &b.clone().get(&h, "/account/terms").await,
+        "/sign-in?next=%2Faccount%2Fterms",
+        "not yet signed in",
+    );
 
     let (b, reply) = sign_in(&h, &user, "").await;
     assert_redirect(&reply, "/", "signed in");
@@ -173,10 +180,12 @@ async fn a_wrong_password_and_an_unknown_username_get_the_same_page() {
     let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let user = h.user_without_totp(SCHOOL_A, "ben.same", Role::SchoolUser).await;
-    let wrong =
-        Browser::default().post(&h, "/sign-in", &[("username", &user.username), ("password", "Not-The-Password-1")]).await;
-    let unknown =
-        Browser::default().post(&h, "/sign-in", &[("username", "nobody.here"), ("password", "Not-The-Password-1")]).await;
+    let wrong = Browser::default()
+        .post(&h, "/sign-in", &[("username", &user.username), ("password", "Not-The-Password-1")])
+        .await;
+    let unknown = Browser::default()
+        .post(&h, "/sign-in", &[("username", "nobody.here"), ("password", "Not-The-Password-1")])
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.status, unknown.status);
     assert!(wrong.text().contains("Enter a correct username and password"), "{}", wrong.text());
@@ -195,7 +204,8 @@ async fn the_sixth_attempt_is_locked_out_and_the_code_step_counts_against_the_sa
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
-    let sixth = Browser::default().post(&h, "/sign-in", &[("username", &guessed.username), ("password", PASSWORD)]).await;
+    let sixth =
+        Browser::default().post(&h, "/sign-in", &[("username", &guessed.username), ("password", PASSWORD)]).await;
     assert_eq!(sixth.status, StatusCode::TOO_MANY_REQUESTS, "{}", sixth.text());
     assert!(sixth.text().contains("Wait 15 minutes"), "{}", sixth.text());
 
@@ -289,7 +299,12 @@ async fn a_one_time_password_must_be_replaced_before_anything_else() {
         .post(
             &h,
             "/account/password",
-            &[("csrf", &csrf), ("current_password", PASSWORD), ("new_password", "short"), ("confirm_password", "short")],
+            &[
+                ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", "short"),
+                ("confirm_password", "short"),
+            ],
         )
         .await;
     assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -361,12 +376,8 @@ async fn enrolling_a_second_factor_shows_an_svg_qr_code_then_the_recovery_codes_
     let done = b.post(&h, "/account/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", &code)]).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
     assert!(done.text().contains("They will not be shown again"), "{}", done.text());
-    let codes: Vec<String> = done
-        .text()
-        .split("<li><code>")
-        .skip(1)
-        .map(|s| s.split('<').next().unwrap_or_default().to_owned())
-        .collect();
+    let codes: Vec<String> =
+        done.text().split("<li><code>").skip(1).map(|s| s.split('<').next().unwrap_or_default().to_owned()).collect();
     assert_eq!(codes.len(), 10, "{}", done.text());
     let again = b.post(&h, "/account/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", &code)]).await;
     assert!(!again.text().contains(&codes[0]), "the codes are shown once");
@@ -410,7 +421,10 @@ async fn an_api_logout_or_an_administrator_disabling_the_account_ends_the_web_se
     let session = h.login(&user).await;
     let web = WebSession { cookie: session.refresh.clone(), csrf: String::new() };
     assert_eq!(Browser::with_session(&web).get(&h, "/account/terms").await.status, StatusCode::OK);
-    assert_eq!(h.request(Method::DELETE, "/api/v1/session", Some(&session.access), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.request(Method::DELETE, "/api/v1/session", Some(&session.access), None).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert!(location(&Browser::with_session(&web).get(&h, "/account/terms").await).starts_with("/sign-in"));
 
     let web = h.web_session(&user).await;
@@ -521,7 +535,8 @@ fn routes(id: &str) -> Vec<(Method, &'static str, String, bool)> {
 const TEAM_ONLY: [&str; 6] = ["/collect", "/collection", "/batches", "/quarantine", "/fsm", "/unclaimed"];
 
 #[tokio::test]
-async fn every_page_and_form_needs_a_session_another_organisations_transfer_is_not_found_and_team_pages_refuse_schools() {
+async fn every_page_and_form_needs_a_session_another_organisations_transfer_is_not_found_and_team_pages_refuse_schools()
+{
     let h = TestApp::builder().router().await;
     h.standard_orgs().await;
     let sender = h.api_key(SCHOOL_A, None).await;

@@ -207,7 +207,8 @@ pub async fn code_submit(
         return again(StatusCode::UNPROCESSABLE_ENTITY, vec![FieldError::new("code", message)]);
     }
     let client_addr = client.map(|Extension(addr)| addr.ip());
-    let (totp, recovery_code) = if recovery { (None, Some(form.recovery_code.as_str())) } else { (Some(form.code.as_str()), None) };
+    let (totp, recovery_code) =
+        if recovery { (None, Some(form.recovery_code.as_str())) } else { (Some(form.code.as_str()), None) };
     match web_sign_in::code_step(&state, proof.user, totp, recovery_code, client_addr).await {
         Ok(session) => signed_in(session, &next),
         Err(e) => match refusal(e, field) {
