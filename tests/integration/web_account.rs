@@ -16,6 +16,9 @@ use pigeonpost::domain::Role;
 use pigeonpost::identity::password::hash_password;
 use pigeonpost::web::session::COOKIE;
 
+/// A form's fields, or the headers that say where it came from.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
 const PENDING: &str = "__Host-pigeonpost-sign-in";
 const HOST: &str = "pigeonpost.test";
 
@@ -446,7 +449,7 @@ async fn a_form_without_this_sessions_token_or_from_another_site_is_refused_and_
     let theirs = h.web_session(&other).await;
     let mut b = Browser::with_session(&web);
     let same_site = [("origin", "https://pigeonpost.test"), ("sec-fetch-site", "same-origin")];
-    let attempts: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    let attempts: Vec<(&str, Fields, Fields)> = vec![
         ("no token", vec![("version", "1")], same_site.to_vec()),
         ("another session's token", vec![("version", "1"), ("csrf", &theirs.csrf)], same_site.to_vec()),
         ("another origin", vec![("version", "1"), ("csrf", &web.csrf)], vec![("origin", "https://evil.example")]),

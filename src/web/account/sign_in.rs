@@ -125,7 +125,7 @@ pub async fn submit(
     }
     let client_addr = client.map(|Extension(addr)| addr.ip());
     match web_sign_in::password_step(&state, &form.username, &form.password, client_addr).await {
-        Ok(PasswordStep::SignedIn(session)) => signed_in(session, &next),
+        Ok(PasswordStep::SignedIn(session)) => signed_in(*session, &next),
         Ok(PasswordStep::CodeNeeded(user)) => match pending::issue(&state, user) {
             Some(cookie) => {
                 let to = format!(
