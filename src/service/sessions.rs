@@ -82,9 +82,9 @@ fn limits(state: &AppState, subjects: &[String]) -> Vec<(String, u64)> {
 pub async fn login(state: &AppState, req: LoginRequest) -> Result<IssuedSession, ServiceError> {
     let attempt = begin_attempt(state, &req.username, req.client_addr.clone()).await?;
     let checked = match check_password(state, &req.username, &req.password).await? {
-        Ok(user) => check_second_factor(state, &user, req.totp.as_deref(), req.recovery_code.as_deref())
-            .await?
-            .map(|()| user),
+        Ok(user) => {
+            check_second_factor(state, &user, req.totp.as_deref(), req.recovery_code.as_deref()).await?.map(|()| user)
+        }
         Err(refusal) => Err(refusal),
     };
     match checked {

@@ -14,7 +14,7 @@ use crate::service::AppState;
 /// What the password step leads to.
 pub enum PasswordStep {
     /// No second factor to ask for: signed in.
-    SignedIn(IssuedSession),
+    SignedIn(Box<IssuedSession>),
     /// The password was right; the person's code is asked next.
     CodeNeeded(UserId),
 }
@@ -37,7 +37,7 @@ pub async fn password_step(
     if user.totp_confirmed {
         return Ok(PasswordStep::CodeNeeded(user.id));
     }
-    Ok(PasswordStep::SignedIn(sessions::start_session(state, user, client_addr).await?))
+    Ok(PasswordStep::SignedIn(Box::new(sessions::start_session(state, user, client_addr).await?)))
 }
 
 /// The second page: the code from the authenticator app, or a recovery code, for the person

@@ -39,9 +39,7 @@ pub fn pages() -> Vec<Page> {
 pub fn local_path(next: Option<&str>) -> &str {
     match next {
         Some(p)
-            if p.starts_with('/')
-                && !p.starts_with("//")
-                && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+            if p.starts_with('/') && !p.starts_with("//") && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             p
         }

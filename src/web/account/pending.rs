@@ -80,7 +80,8 @@ pub fn read(state: &AppState, headers: &HeaderMap) -> Option<Pending> {
         .map(|(_, value)| value.trim())?;
     let (body, given) = value.rsplit_once('.')?;
     let given = hex::decode(given).ok()?;
-    let signed = state.keys().derived_keys(KEY_LABEL).iter().any(|(_, key)| bool::from(mac(key, body).ct_eq(&given[..])));
+    let signed =
+        state.keys().derived_keys(KEY_LABEL).iter().any(|(_, key)| bool::from(mac(key, body).ct_eq(&given[..])));
     if !signed {
         return None;
     }

@@ -10,7 +10,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -125,7 +125,7 @@ pub async fn submit(
     }
     let client_addr = client.map(|Extension(addr)| addr.ip());
     match web_sign_in::password_step(&state, &form.username, &form.password, client_addr).await {
-        Ok(PasswordStep::SignedIn(session)) => signed_in(session, &next),
+        Ok(PasswordStep::SignedIn(session)) => signed_in(*session, &next),
         Ok(PasswordStep::CodeNeeded(user)) => match pending::issue(&state, user) {
             Some(cookie) => {
                 let to = format!(
@@ -207,13 +207,10 @@ pub async fn code_submit(
         return again(StatusCode::UNPROCESSABLE_ENTITY, vec![FieldError::new("code", message)]);
     }
     let client_addr = client.map(|Extension(addr)| addr.ip());
-    let (totp, recovery_code) = if recovery { (None, Some(form.recovery_code.as_str())) } else { (Some(form.code.as_str()), None) };
+    let (totp, recovery_code) =
+        if recovery { (None, Some(form.recovery_code.as_str())) } else { (Some(form.code.as_str()), None) };
     match web_sign_in::code_step(&state, proof.user, totp, recovery_code, client_addr).await {
-        Ok(session) => {
-            let mut response = signed_in(session, &next);
-            response.headers_mut().append(axum::http::header::SET_COOKIE, pending::clear().1);
-            response
-        }
+        Ok(session) => signed_in(session, &next),
         Err(e) => match refusal(e, field) {
             Ok((status, error)) => again(status, vec![error]),
             Err(page) => page.into_response(),
@@ -225,7 +222,7 @@ pub async fn code_submit(
 /// was going.
 fn signed_in(session: IssuedSession, next: &str) -> Response {
     let cookie = session::set_cookie(session.refresh_token.expose_secret());
-    ([cookie, pending::clear()], after_step(&session.pending, None, next)).into_response()
+    (AppendHeaders([cookie, pending::clear()]), after_step(&session.pending, None, next)).into_response()
 }
 
 /// A refused sign-in in plain words, on the form; anything else is an error page.

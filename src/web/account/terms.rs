@@ -28,8 +28,11 @@ pub async fn page(State(state): State<AppState>, Owing(who): Owing) -> Response 
         return first;
     }
     let (version, text) = account::current_terms(&state);
-    let paragraphs =
-        text.split("\n\n").map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|p| !p.is_empty()).collect();
+    let paragraphs = text
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
     TermsPage {
         chrome: Chrome::signed_in(&state, &who, Section::Account),
         version,
