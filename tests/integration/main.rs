@@ -42,3 +42,4 @@ mod systemd_unit;
 mod transfers_api;
 mod unclaimed;
 mod web_frame;
+mod web_mail;
