@@ -46,3 +46,4 @@ mod web_account;
 mod web_frame;
 mod web_la_routing;
 mod web_la_collect;
+mod web_mail;

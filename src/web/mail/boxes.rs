@@ -194,10 +194,8 @@ fn start_of_day(raw: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(raw, &format).ok()?;
     let utc_midnight = date.midnight().assume_utc();
-    Some(
-        utc_midnight
-            - format::london_offset(utc_midnight).whole_seconds().try_into().map(time::Duration::seconds).ok()?,
-    )
+    let offset = i64::from(format::london_offset(utc_midnight).whole_seconds());
+    Some(utc_midnight - time::Duration::seconds(offset))
 }
 
 fn notice(done: &str) -> Option<&'static str> {

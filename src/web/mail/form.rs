@@ -18,8 +18,12 @@ pub struct FormReader {
 }
 
 pub enum Part {
-    Text { name: String, value: String },
-    File(Field<'static>),
+    Text {
+        name: String,
+        value: String,
+    },
+    /// Boxed: a field's parser state is large beside a text field's two strings.
+    File(Box<Field<'static>>),
 }
 
 impl FormReader {
@@ -45,7 +49,7 @@ impl FormReader {
     pub async fn next(&mut self) -> Result<Option<Part>, PageError> {
         let Some(mut field) = self.parts.next_field().await.map_err(|_| unreadable())? else { return Ok(None) };
         if field.file_name().is_some() {
-            return Ok(Some(Part::File(field)));
+            return Ok(Some(Part::File(Box::new(field))));
         }
         let name = field.name().unwrap_or_default().to_owned();
         let mut bytes = Vec::new();
