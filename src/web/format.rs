@@ -69,9 +69,34 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// A name as it was sent, made to read as it is: control characters and the direction
+/// overrides that make "cod\u{202e}fdp.exe" show as "codexe.pdf" are written as their code
+/// points. Escaping for HTML is the template's job; this is about what the reader sees.
+pub fn visible_name(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            let hidden = c.is_control()
+                || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if hidden {
+                format!("[U+{:04X}]", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_and_control_characters_in_a_name_are_written_as_code_points() {
+        assert_eq!(visible_name("cod\u{202e}fdp.exe"), "cod[U+202E]fdp.exe");
+        assert_eq!(visible_name("a\tb\u{0}.pdf"), "a[U+0009]b[U+0000].pdf");
+        assert_eq!(visible_name("Été 2026.pdf"), "Été 2026.pdf");
+        assert_eq!(visible_name("8252001_SC3.xml"), "8252001_SC3.xml");
+    }
     use time::macros::datetime;
 
     #[test]

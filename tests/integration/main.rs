@@ -44,6 +44,6 @@ mod transfers_api;
 mod unclaimed;
 mod web_account;
 mod web_frame;
-mod web_la_routing;
 mod web_la_collect;
+mod web_la_routing;
 mod web_mail;

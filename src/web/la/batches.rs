@@ -16,6 +16,7 @@ use crate::service::batch::{self, refused, Batch, BatchReport, FileReport};
 use crate::service::{routing_desk, AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
+use crate::web::format::visible_name;
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -221,23 +222,6 @@ struct StoredResult {
     reason: Option<String>,
 }
 
-/// A name as sent, which the batch may have refused for the very characters that make it
-/// misleading: control characters and direction overrides ("cod\u{202e}fdp.exe" shows as
-/// "codexe.pdf") are written as their code points so the name reads as it is.
-fn shown_name(raw: &str) -> String {
-    raw.chars()
-        .map(|c| {
-            let hidden = c.is_control()
-                || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if hidden {
-                format!("[U+{:04X}]", u32::from(c))
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// One line of the report, in words.
 struct Line {
     name: String,
@@ -251,7 +235,7 @@ struct Line {
 
 impl From<StoredResult> for Line {
     fn from(r: StoredResult) -> Self {
-        let name = if r.name.is_empty() { "(the rest of the upload)".to_owned() } else { shown_name(&r.name) };
+        let name = if r.name.is_empty() { "(the rest of the upload)".to_owned() } else { visible_name(&r.name) };
         let reason = r.reason.unwrap_or_default();
         match r.outcome.as_str() {
             "delivered" => Line {
@@ -316,16 +300,4 @@ async fn report(State(state): State<AppState>, who: SignedIn, Path(id): Path<Str
         lines: stored.results.into_iter().map(Line::from).collect(),
         message: stored.message,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shown_name;
-
-    #[test]
-    fn direction_overrides_and_control_characters_are_written_as_code_points() {
-        assert_eq!(shown_name("cod\u{202e}fdp.exe"), "cod[U+202E]fdp.exe");
-        assert_eq!(shown_name("a\tb\u{0}.pdf"), "a[U+0009]b[U+0000].pdf");
-        assert_eq!(shown_name("Été 2026.pdf"), "Été 2026.pdf");
-    }
 }

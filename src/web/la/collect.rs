@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use axum::Extension;
 use serde::Deserialize;
 
-use crate::web::form;
 use crate::domain::{ChannelSlug, Mailbox, TransferId};
 use crate::http::request_context::ClientAddr;
 use crate::service::mailbox::{self, ListFilter};
@@ -22,6 +21,7 @@ use crate::service::{AppState, ServiceError};
 use crate::store::meta::DownloadState;
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
+use crate::web::form;
 use crate::web::format::{size, uk_time};
 use crate::web::session::SignedIn;
 use crate::web::Page;

@@ -31,8 +31,9 @@ pub fn pages() -> Vec<Page> {
 
 /// Checks the token of a form that carries nothing else (an urlencoded body).
 fn token_ok(state: &AppState, who: &SignedIn, body: &str) -> Result<(), PageError> {
-    match super::links::form_field(body, "csrf") {
-        Some(token) if who.form_token_ok(state, &token) => Ok(()),
+    let fields = crate::web::form::parse(body.as_bytes());
+    match crate::web::form::first(&fields, "csrf") {
+        Some(token) if who.form_token_ok(state, token) => Ok(()),
         _ => Err(super::token_refused()),
     }
 }

@@ -7,7 +7,7 @@ use crate::service::browse::receipts::Receipt;
 use crate::service::AppState;
 use crate::web::format;
 
-use super::links::harmless;
+use crate::web::format::visible_name;
 
 pub struct Row {
     pub href: String,
@@ -54,7 +54,7 @@ impl Row {
         Self {
             href: format!("/transfers/{}", t.id),
             download: downloadable.then(|| format!("/transfers/{}/download", t.id)),
-            name: if t.has_file { harmless(&t.filename) } else { "Message".to_owned() },
+            name: if t.has_file { visible_name(&t.filename) } else { "Message".to_owned() },
             channel: state.channels().get(&t.channel).map(|c| c.name.clone()).unwrap_or_else(|| t.channel.clone()),
             from: org_label(&t.sender),
             to: recipients_label(t),

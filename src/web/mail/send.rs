@@ -15,7 +15,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::form::{FormReader, Part};
-use super::links::harmless;
 use super::rules;
 use crate::domain::channel::Recipients;
 use crate::domain::{ChannelSlug, FileName};
@@ -26,6 +25,7 @@ use crate::service::upload::{self, UploadRequest};
 use crate::service::{AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
+use crate::web::format::visible_name;
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -181,7 +181,7 @@ impl FileResult {
     fn from_outcome(name: &str, outcome: Result<crate::domain::records::TransferRecord, ServiceError>) -> Self {
         match outcome {
             Ok(t) => Self {
-                filename: harmless(if t.has_file { &t.filename } else { name }),
+                filename: visible_name(if t.has_file { &t.filename } else { name }),
                 stored: true,
                 href: Some(format!("/transfers/{}", t.id)),
                 error: None,
@@ -189,7 +189,13 @@ impl FileResult {
             },
             Err(e) => {
                 let e = PageError::from(e);
-                Self { filename: harmless(name), stored: false, href: None, error: Some(e.message), status: e.status }
+                Self {
+                    filename: visible_name(name),
+                    stored: false,
+                    href: None,
+                    error: Some(e.message),
+                    status: e.status,
+                }
             }
         }
     }
