@@ -45,3 +45,4 @@ mod unclaimed;
 mod web_frame;
 mod web_la_routing;
 mod web_la_collect;
+mod web_browser_school;
