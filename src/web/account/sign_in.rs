@@ -225,7 +225,9 @@ pub async fn code_submit(
 /// was going.
 fn signed_in(session: IssuedSession, next: &str) -> Response {
     let cookie = session::set_cookie(session.refresh_token.expose_secret());
-    ([cookie, pending::clear()], after_step(&session.pending, None, next)).into_response()
+    // Appended: an array of header pairs inserts each, and the second Set-Cookie would replace
+    // the session's own.
+    (axum::response::AppendHeaders([cookie, pending::clear()]), after_step(&session.pending, None, next)).into_response()
 }
 
 /// A refused sign-in in plain words, on the form; anything else is an error page.
