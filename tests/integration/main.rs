@@ -47,3 +47,4 @@ mod web_frame;
 mod web_la_collect;
 mod web_la_routing;
 mod web_mail;
+mod web_browser_school;
