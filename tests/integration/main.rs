@@ -42,6 +42,7 @@ mod stored_object_tampering;
 mod systemd_unit;
 mod transfers_api;
 mod unclaimed;
+mod web_browser_team;
 mod web_frame;
-mod web_la_routing;
 mod web_la_collect;
+mod web_la_routing;
