@@ -48,3 +48,7 @@ mod web_la_collect;
 mod web_la_routing;
 mod web_mail;
 mod web_browser_school;
+mod web_browser_team;
+mod web_frame;
+mod web_la_collect;
+mod web_la_routing;
