@@ -138,7 +138,8 @@ async fn tab_to(browser: &Browser, css: &str) {
         }
         press(browser, &[Key::Tab]).await;
     }
-    let now = js_string(browser, "return document.activeElement ? document.activeElement.outerHTML : '';", vec![]).await;
+    let now =
+        js_string(browser, "return document.activeElement ? document.activeElement.outerHTML : '';", vec![]).await;
     panic!("forty presses of Tab never reached {css}; focus is on {now}");
 }
 
@@ -254,7 +255,10 @@ async fn a_return_named_for_another_school_is_refused_beside_the_file_and_in_the
     browser.click("#send-form button[type=submit]").await;
     let beside = browser.text("#upload-0 .app-file-list__result .govuk-error-message").await;
     eprintln!("refusal of {OTHER_SCHOOLS_FILE}: {beside}");
-    assert!(beside.contains("8252001") || beside.contains("825/2001"), "the refusal does not say which number: {beside}");
+    assert!(
+        beside.contains("8252001") || beside.contains("825/2001"),
+        "the refusal does not say which number: {beside}"
+    );
     let summary = browser.text("#send-errors .govuk-error-summary").await;
     assert!(summary.contains("1 file was not sent"), "{summary}");
     let link = browser.find(Locator::Css("#send-errors .govuk-error-summary__list a")).await.expect("its link");
