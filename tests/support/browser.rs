@@ -212,12 +212,22 @@ impl Browser {
 
     /// Panics, naming `page`, if the page now shown scrolls sideways at the current width.
     pub async fn assert_reflows(&self, page: &str) {
-        let sizes = self
-            .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
-            .await
-            .expect("measure the page");
+        // The widest elements that stick out are named, so a failure says what to fix.
+        let script = "const w = window.innerWidth; \
+            const wide = [...document.querySelectorAll('body *')] \
+              .filter(e => e.getBoundingClientRect().right > w + 0.5) \
+              .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + \
+                   (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '') + \
+                   ' ' + Math.round(e.getBoundingClientRect().right)) \
+              .slice(-5); \
+            return [document.documentElement.scrollWidth, w, wide.join(', ')];";
+        let sizes = self.execute(script, vec![]).await.expect("measure the page");
         let (scroll, inner) = (sizes[0].as_u64().unwrap_or(u64::MAX), sizes[1].as_u64().unwrap_or(0));
-        assert!(scroll <= inner, "{page} is {scroll} CSS pixels wide in a {inner} pixel window: it scrolls sideways");
+        let wide = sizes[2].as_str().unwrap_or_default();
+        assert!(
+            scroll <= inner,
+            "{page} is {scroll} CSS pixels wide in a {inner} pixel window: it scrolls sideways ({wide})"
+        );
     }
 
     /// The first element matching `css`, waiting up to ten seconds for it to appear.
