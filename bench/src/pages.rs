@@ -84,7 +84,8 @@ fn next_link(html: &str) -> Option<String> {
     let tag_start = html[..at].rfind('<')?;
     let tag = &html[tag_start..at + html[at..].find('>')?];
     let href = tag.split("href=\"").nth(1)?.split('"').next()?;
-    Some(href.replace("&amp;", "&").replace("&#x3D;", "=").replace("&#61;", "="))
+    // Templates escape `&` as `&amp;` or, as askama does, `&#38;`.
+    Some(href.replace("&amp;", "&").replace("&#38;", "&").replace("&#x3D;", "=").replace("&#61;", "="))
 }
 
 #[cfg(test)]
@@ -95,6 +96,8 @@ mod tests {
     fn the_next_link_is_found_and_unescaped() {
         let html = r#"<a class="govuk-link" href="/inbox?channel=general&amp;after=v1%3A42" rel="next">Next</a>"#;
         assert_eq!(next_link(html).as_deref(), Some("/inbox?channel=general&after=v1%3A42"));
+        let askama = r#"<a href="/inbox?cursor=190051&#38;trail=190101" rel="next">Next</a>"#;
+        assert_eq!(next_link(askama).as_deref(), Some("/inbox?cursor=190051&trail=190101"));
         assert_eq!(next_link("<p>no more</p>"), None);
     }
 }
