@@ -90,6 +90,8 @@ async fn drop_batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PageError> {
+    // Who may drop a batch is decided before the body is read: the same refusal whatever was sent.
+    let channels = routing_desk::batch_channels(&state, &who.principal)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| unreadable("The form was not sent as a file upload. Go back and choose the files again."))?;
@@ -105,7 +107,6 @@ async fn drop_batch(
     if !token.is_some_and(|t| who.form_token_ok(&state, &t)) {
         return Err(forbidden_form());
     }
-    let channels = routing_desk::batch_channels(&state, &who.principal)?;
     let raw = text_field(form.next_field().await.ok().flatten(), "channel").await.unwrap_or_default();
     let slug = ChannelSlug::parse(raw.trim())
         .filter(|s| channels.iter().any(|c| c.slug == s.as_str()))

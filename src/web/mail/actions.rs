@@ -92,9 +92,11 @@ async fn reply(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PageError> {
-    let mut form = FormReader::open(&state, &who, &headers, body).await?;
+    // The transfer is looked up before the body is read, so a transfer the person may not see
+    // is not found whatever was posted.
     let id = super::transfer_id(&id)?;
     let original = mailbox::get(&state, &who.principal, id).await?.transfer;
+    let mut form = FormReader::open(&state, &who, &headers, body).await?;
     let channel = ChannelSlug::parse(&original.channel).ok_or(ServiceError::NotFound)?;
     // A fixed route or a reply route finds the recipient itself; otherwise the answer goes to
     // whoever sent the original.
