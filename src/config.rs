@@ -182,6 +182,11 @@ pub struct AuditSettings {
     pub download_alert_bytes: u64,
     pub download_alert_window_secs: u64,
     pub download_alert_suspend: bool,
+    /// Refusals of anonymous requests from one address, of one kind, within this many seconds
+    /// are written as the first one and then one count (see `audit::tally`).
+    pub anonymous_refusal_window_secs: u64,
+    /// Addresses counted one by one at once; refusals from any more share one count.
+    pub anonymous_refusal_sources: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -5,5 +5,6 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
+pub mod tally;
 
 pub use event::{Actor, AuditEvent, Outcome, StoredEvent};

@@ -1,5 +1,6 @@
 //! Every refused request is an audit event: a denied download, a 422 upload, a guess at another
 //! school's transfer id. Recorded here, once, for every route, so no handler can forget to.
+//! Refusals of requests without credentials are bounded per source (see `audit::tally`).
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -9,7 +10,9 @@ use tracing::warn;
 
 use super::error::ErrorCode;
 use super::request_context::{ClientAddr, PrincipalSlot};
-use crate::audit::{Actor, AuditEvent, Outcome};
+use crate::audit::tally::RefusalKind;
+use crate::audit::{AuditEvent, Outcome};
+use crate::service::audit;
 use crate::service::AppState;
 
 /// Refusals worth a record. Not 401 (a stranger without credentials; failed logins are recorded
@@ -31,16 +34,19 @@ pub async fn record_refusals(State(state): State<AppState>, mut request: Request
         return response;
     }
     let code = response.extensions().get::<ErrorCode>().map(|ErrorCode(c)| *c);
-    let event = match slot.take() {
-        Some(who) => AuditEvent::by(&who, state.now(), "request.refused"),
-        None => AuditEvent::new(state.now(), Actor::anonymous(client), "request.refused"),
-    }
-    .outcome(Outcome::Refused)
-    .detail("method", method)
-    .detail("route", route)
-    .detail("path", path)
-    .detail("status", status.as_u16())
-    .detail("code", code);
+    let Some(who) = slot.take() else {
+        // Anyone can send these, as fast as they like: counted per source rather than one by one.
+        let kind = RefusalKind { method, route, status: status.as_u16(), code };
+        audit::record_anonymous_refusal(&state, client, kind, path).await;
+        return response;
+    };
+    let event = AuditEvent::by(&who, state.now(), "request.refused")
+        .outcome(Outcome::Refused)
+        .detail("method", method)
+        .detail("route", route)
+        .detail("path", path)
+        .detail("status", status.as_u16())
+        .detail("code", code);
     if let Err(e) = state.repo().append_audit(&event).await {
         warn!(error = %e, "could not record a refused request in the audit trail");
     }

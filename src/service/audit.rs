@@ -11,6 +11,7 @@ use super::authority::enforce;
 use super::ServiceError;
 use crate::audit::chain::{Break, Verifier};
 use crate::audit::checkpoint::Checkpoint;
+use crate::audit::tally::RefusalKind;
 use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::domain::UserStatus;
 use crate::policy::{self, Action, Credential, Principal};
@@ -223,4 +224,39 @@ pub async fn resume_key(state: &AppState, who: &Principal, key_id: &str) -> Resu
         return Err(ServiceError::Conflict { code: "not_suspended", message: "this key is not suspended".into() });
     }
     Ok(())
+}
+
+/// Records a refused request that came without credentials: at once if it is the first of its
+/// kind from its address in the window, else as part of a count (see [`crate::audit::tally`]).
+/// Counts of windows that closed meanwhile are written first. Never fails the request.
+pub async fn record_anonymous_refusal(state: &AppState, addr: Option<String>, kind: RefusalKind, path: String) {
+    let now = state.now();
+    let admitted = state.refusals().admit(addr.as_deref(), &kind, now);
+    append_all(state, admitted.closed).await;
+    if admitted.write {
+        let event = AuditEvent::new(now, Actor::anonymous(addr), "request.refused")
+            .outcome(Outcome::Refused)
+            .detail("method", kind.method)
+            .detail("route", kind.route)
+            .detail("path", path)
+            .detail("status", kind.status)
+            .detail("code", kind.code);
+        append_all(state, vec![event]).await;
+    }
+}
+
+/// Writes the counts of refused anonymous requests whose windows have closed, or of every open
+/// window when `stopping` (the server is shutting down, and the counts must not be lost).
+pub async fn flush_refusals(state: &AppState, stopping: bool) {
+    let now = state.now();
+    let closed = if stopping { state.refusals().close_all(now) } else { state.refusals().close_due(now) };
+    append_all(state, closed).await;
+}
+
+async fn append_all(state: &AppState, events: Vec<AuditEvent>) {
+    for event in events {
+        if let Err(e) = state.repo().append_audit(&event).await {
+            warn!(error = %e, "could not record a refused request in the audit trail");
+        }
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use time::OffsetDateTime;
 
 use super::hashing::HashGate;
+use crate::audit::tally::RefusalTally;
 use crate::config::Settings;
 use crate::crypto::KeyringHandle;
 use crate::domain::channel::Catalogue;
@@ -30,6 +31,8 @@ struct Inner {
     channels: RwLock<Arc<Catalogue>>,
     /// Bounds the password checks running and waiting, across every request.
     hashing: HashGate,
+    /// This node's count of refused anonymous requests (see [`RefusalTally`]).
+    refusals: RefusalTally,
 }
 
 impl AppState {
@@ -44,7 +47,13 @@ impl AppState {
         let file_channels = Arc::new(channels);
         let channels = RwLock::new(file_channels.clone());
         let hashing = HashGate::new(settings.identity.hash_concurrency(), settings.identity.hash_queue());
-        Self { inner: Arc::new(Inner { repo, blobs, keys, clock, settings, file_channels, channels, hashing }) }
+        let refusals = RefusalTally::new(
+            time::Duration::seconds(settings.audit.anonymous_refusal_window_secs.max(1) as i64),
+            settings.audit.anonymous_refusal_sources,
+        );
+        Self {
+            inner: Arc::new(Inner { repo, blobs, keys, clock, settings, file_channels, channels, hashing, refusals }),
+        }
     }
 
     pub fn repo(&self) -> &dyn Repository {
@@ -80,6 +89,10 @@ impl AppState {
 
     pub fn hashing(&self) -> &HashGate {
         &self.inner.hashing
+    }
+
+    pub fn refusals(&self) -> &RefusalTally {
+        &self.inner.refusals
     }
 
     pub fn now(&self) -> OffsetDateTime {

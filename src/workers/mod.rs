@@ -18,6 +18,7 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
     let every = Duration::from_secs(state.settings().workers.orphan_sweep_interval_secs.max(1));
     let catalogue_state = state.clone();
     let checkpoint = tokio::spawn(audit_checkpoints(state.clone(), stop.clone()));
+    let refusals = tokio::spawn(refusal_counts(state.clone(), stop.clone()));
     let refresh = tokio::spawn(run_every(channel_refresh::EVERY, stop.clone(), move || {
         let state = catalogue_state.clone();
         async move {
@@ -39,7 +40,7 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
             }
         }
     }));
-    let mut jobs = vec![sweep_lease, sweep, refresh, checkpoint];
+    let mut jobs = vec![sweep_lease, sweep, refresh, checkpoint, refusals];
     if state.settings().retention.enabled {
         let every = Duration::from_secs(state.settings().retention.interval_secs.max(1));
         let (tenure, retention_lease) = lease::keep(state.clone(), retention::LEASE, stop.clone());
@@ -122,6 +123,19 @@ async fn audit_checkpoints(state: AppState, stop: watch::Receiver<bool>) {
         }
     })
     .await
+}
+
+/// Writes the counts of refused anonymous requests as their windows close, and every count
+/// still open once the server stops (after the last request has been answered).
+async fn refusal_counts(state: AppState, stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs((state.settings().audit.anonymous_refusal_window_secs / 4).max(1));
+    let flushing = state.clone();
+    run_every(every, stop, move || {
+        let state = flushing.clone();
+        async move { crate::service::audit::flush_refusals(&state, false).await }
+    })
+    .await;
+    crate::service::audit::flush_refusals(&state, true).await;
 }
 
 async fn run_every<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, mut job: F)
