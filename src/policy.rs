@@ -241,8 +241,16 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             Some(org) => allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Hidden),
         },
         Action::CreateUser { org, role } => {
-            if role == Role::SystemAdmin {
-                return allow_if(who.is_system_admin(), Decision::Forbidden);
+            // The system organisation holds the administrators of the service itself: only a
+            // system administrator adds to it, and only system administrators belong to it.
+            if org.kind == OrgKind::System || role == Role::SystemAdmin {
+                if !who.is_system_admin() {
+                    return Decision::Forbidden;
+                }
+                return allow_if(
+                    org.kind == OrgKind::System && role == Role::SystemAdmin,
+                    Decision::Invalid("role_does_not_fit"),
+                );
             }
             let fits = role.is_school_role() == (org.kind == OrgKind::School);
             if !fits {
@@ -257,7 +265,7 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             allow_if(who.is_la_admin(), if user.org.id == me { Decision::Forbidden } else { Decision::Hidden })
         }
         Action::ManageUser(user) => {
-            if user.role == Role::SystemAdmin && !who.is_system_admin() {
+            if (user.role == Role::SystemAdmin || user.org.kind == OrgKind::System) && !who.is_system_admin() {
                 return Decision::Forbidden;
             }
             let own_school = user.org.id == me && is_school_admin(who) && user.role.is_school_role();
@@ -281,6 +289,9 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
             None => allow_if(who.is_la_admin(), Decision::Forbidden),
             Some(org) => allow_if(who.is_la_admin() || (org.id == me && is_school_admin(who)), Decision::Hidden),
         },
+        // A key of the system organisation would act for the service's own administrators:
+        // only a system administrator may make or change one.
+        Action::ManageKeys(org) if org.kind == OrgKind::System => allow_if(who.is_system_admin(), Decision::Forbidden),
         Action::ManageKeys(org) => {
             allow_if(who.is_la_admin(), if org.id == me { Decision::Forbidden } else { Decision::Hidden })
         }

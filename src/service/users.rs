@@ -133,7 +133,8 @@ fn role_mismatch(role: Role, org: &Organisation) -> ServiceError {
     ServiceError::unprocessable(
         "role_does_not_fit",
         format!(
-            "a {} cannot belong to {} ({}): school roles go with schools, LA roles with teams",
+            "a {} cannot belong to {} ({}): school roles go with schools, LA roles with teams, and system \
+             administrators with the system organisation",
             role,
             org.reference,
             org.kind.as_str()

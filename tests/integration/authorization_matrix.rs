@@ -95,6 +95,12 @@ enum Target {
     OrgA,
     /// Organisation 825/2002, another school.
     OrgB,
+    /// The system organisation, the service's own administrators.
+    OrgSystem,
+    /// A new la_admin in the system organisation (a role that does not belong there).
+    LaAdminInSystem,
+    /// A new system_admin in the system organisation.
+    SysAdminInSystem,
     /// An upload to the smst team.
     ToTeam,
     /// An upload to 825/2002.
@@ -249,6 +255,9 @@ fn table() -> Vec<Row> {
         row(GET,    "/api/v1/users",                      OrgB,      [U,  N,   N,   N,   OK,  OK,  N,   N,   N,   F]),
         row(POST,   "/api/v1/users",                      OrgA,      [U,  F,   OK,  F,   OK,  OK,  F,   F,   F,   F]),
         row(POST,   "/api/v1/users",                      OrgB,      [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+        // Only a system administrator adds to the system organisation, and only system administrators.
+        row(POST,   "/api/v1/users",                      LaAdminInSystem,  [U, F, F, F,  F,   P,   F,   F,   F,   F]),
+        row(POST,   "/api/v1/users",                      SysAdminInSystem, [U, F, F, F,  F,   OK,  F,   F,   F,   F]),
         // Only the LA approves; another organisation's request is not shown to be there.
         row(POST,   "/api/v1/users/{id}/approve",         UserA,     [U,  F,   F,   N,   OK,  OK,  F,   F,   F,   F]),
         row(POST,   "/api/v1/users/{id}/approve",         UserB,     [U,  N,   N,   N,   OK,  OK,  N,   N,   N,   F]),
@@ -265,6 +274,8 @@ fn table() -> Vec<Row> {
         row(GET,    "/api/v1/keys",                       OrgB,      [U,  N,   N,   N,   OK,  OK,  N,   N,   N,   F]),
         row(POST,   "/api/v1/keys",                       OrgA,      [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
         row(POST,   "/api/v1/keys",                       OrgB,      [U,  F,   F,   F,   OK,  OK,  F,   F,   F,   F]),
+        // A key of the system organisation would act for the service's administrators.
+        row(POST,   "/api/v1/keys",                       OrgSystem, [U,  F,   F,   F,   F,   OK,  F,   F,   F,   F]),
         // Revoking hides every key the caller may not manage, its own school's included.
         // Within its own school a key's existence is no secret (its admin lists it); elsewhere it is.
         row(DELETE, "/api/v1/keys/{id}",                  KeyOfA,    [U,  F,   F,   N,   OK,  OK,  F,   F,   F,   F]),
@@ -543,7 +554,13 @@ impl World {
         let org_ref = match row.target {
             OrgA => SCHOOL_A,
             OrgB => SCHOOL_B,
+            OrgSystem | LaAdminInSystem | SysAdminInSystem => SYSTEM,
             _ => "",
+        };
+        let role = match row.target {
+            LaAdminInSystem => "la_admin",
+            SysAdminInSystem => "system_admin",
+            _ => "school_user",
         };
         let slug = match (row.path.contains("{slug}"), consumes_target(row)) {
             (false, _) => String::new(),
@@ -607,7 +624,7 @@ impl World {
             ("POST", "/api/v1/organisations/{org}/second-factor") => body = Some(json!({ "required": false })),
             ("POST", "/api/v1/users") => {
                 body = Some(json!({
-                    "org": org_ref, "username": format!("matrix-new-{n}"), "display_name": "New Colleague", "role": "school_user"
+                    "org": org_ref, "username": format!("matrix-new-{n}"), "display_name": "New Colleague", "role": role
                 }))
             }
             ("PUT", "/api/v1/users/{id}/leaver") => body = Some(json!({ "on": "2026-07-31T17:00:00Z" })),
