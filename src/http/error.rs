@@ -68,6 +68,50 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a route is about, so its 404 names that thing: the service's `NotFound` speaks of
+/// transfers, its most common subject. Hidden and absent things get the same answer, so the
+/// message reveals nothing about what exists.
+pub struct Missing {
+    thing: &'static str,
+    look: &'static str,
+}
+
+const USER: Missing = Missing { thing: "user", look: "GET /api/v1/users lists the people you may see" };
+const ORGANISATION: Missing = Missing {
+    thing: "organisation",
+    look: "name a school by its DfE number without the slash (8252001) or a team by its slug (smst)",
+};
+const KEY: Missing = Missing { thing: "API key", look: "GET /api/v1/keys lists the keys you may manage" };
+
+impl Missing {
+    /// `e` as the route answers it, naming this thing if it was not found.
+    fn or(&self, e: ServiceError) -> ApiError {
+        match e {
+            ServiceError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such {}, or not one you may see: {}", self.thing, self.look),
+            ),
+            e => e.into(),
+        }
+    }
+}
+
+/// For routes about a user: a `NotFound` names the user.
+pub fn no_such_user(e: ServiceError) -> ApiError {
+    USER.or(e)
+}
+
+/// For routes about an organisation: a `NotFound` names the organisation.
+pub fn no_such_organisation(e: ServiceError) -> ApiError {
+    ORGANISATION.or(e)
+}
+
+/// For routes about an API key: a `NotFound` names the key.
+pub fn no_such_key(e: ServiceError) -> ApiError {
+    KEY.or(e)
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         use ServiceError as E;

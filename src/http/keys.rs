@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::error::ApiError;
+use super::error::{no_such_key, ApiError};
 use super::json::JsonBody;
 use super::organisations::{org_ref, OrgFilter};
 use super::views::KeyView;
@@ -111,7 +111,7 @@ async fn create(
     (status = 409, description = "`not_suspended`: the key is not suspended"),
 ))]
 async fn resume(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    crate::service::audit::resume_key(&state, &who, &id).await?;
+    crate::service::audit::resume_key(&state, &who, &id).await.map_err(no_such_key)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -122,6 +122,6 @@ async fn resume(State(state): State<AppState>, who: Principal, Path(id): Path<St
     (status = 404, description = "`not_found`: no such key"),
 ))]
 async fn revoke(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    api_keys::revoke(state.repo(), state.now(), Some(&who), &id).await?;
+    api_keys::revoke(state.repo(), state.now(), Some(&who), &id).await.map_err(no_such_key)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,7 @@ mod keys;
 mod messages;
 pub mod openapi;
 mod organisations;
+mod protocol;
 mod quarantine;
 pub mod refusals;
 pub mod request_context;
@@ -108,12 +109,17 @@ pub fn api_routes(state: AppState) -> Router<AppState> {
     for (path, route) in by_path {
         router = router.route(path, route);
     }
-    router.route_layer(middleware::from_fn_with_state(state, refusals::record_refusals))
+    router
+        .method_not_allowed_fallback(protocol::method_not_allowed)
+        .route_layer(middleware::from_fn(protocol::refuse_undecodable_queries))
+        .route_layer(middleware::from_fn(protocol::refuse_oversized_heads))
+        .route_layer(middleware::from_fn_with_state(state, refusals::record_refusals))
 }
 
 /// The layers every request passes through, whoever answers it.
 pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
+        .layer(middleware::from_fn(protocol::refuse_unknown_transfer_codings))
         .layer(middleware::from_fn(guard::security_headers))
         .layer(middleware::from_fn(guard::refuse_ambiguous_credentials))
         .layer(middleware::from_fn(guard::refuse_odd_paths))

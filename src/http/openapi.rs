@@ -144,6 +144,10 @@ pub fn document() -> Result<Value, serde_json::Error> {
 const ANY_ROUTE: &[(&str, &str)] = &[
     ("400", "`invalid_path`: the path has dot segments, encoded separators, ';' or '\\'"),
     ("400", "`ambiguous_credentials`: credentials were sent twice, or in a header other than Authorization"),
+    ("400", "`invalid_encoding`: a query parameter is not UTF-8 once its %-escapes are decoded"),
+    ("414", "`uri_too_long`: the path and query are longer than 8 KiB"),
+    ("431", "`headers_too_large`: the headers come to more than 16 KiB"),
+    ("501", "`unsupported_transfer_coding`: a transfer coding other than a single `chunked`"),
 ];
 const WITH_CREDENTIALS: &[(&str, &str)] = &[(
     "401",

@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use axum::Json;
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{no_such_organisation, ApiError};
 use super::json::JsonBody;
 use super::views::OrgDetailView;
 use super::Endpoint;
@@ -31,7 +31,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 /// An organisation reference from the path; one that cannot name anything is "not found".
 pub fn org_ref(raw: &str) -> Result<OrgRef, ApiError> {
-    raw.parse().map_err(|_| crate::service::ServiceError::NotFound.into())
+    raw.parse().map_err(|_| no_such_organisation(crate::service::ServiceError::NotFound))
 }
 
 /// The optional `?org=` filter of listings: a DfE number or a team slug.
@@ -75,7 +75,7 @@ async fn show(
     who: Principal,
     Path(org): Path<String>,
 ) -> Result<Json<OrgDetailView>, ApiError> {
-    Ok(Json((&organisations::show(&state, &who, &org_ref(&org)?).await?).into()))
+    Ok(Json((&organisations::show(&state, &who, &org_ref(&org)?).await.map_err(no_such_organisation)?).into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -125,7 +125,12 @@ async fn close(
     who: Principal,
     Path(org): Path<String>,
 ) -> Result<Json<OrgDetailView>, ApiError> {
-    Ok(Json((&organisations::close(state.repo(), state.now(), Some(&who), &org_ref(&org)?).await?).into()))
+    Ok(Json(
+        (&organisations::close(state.repo(), state.now(), Some(&who), &org_ref(&org)?)
+            .await
+            .map_err(no_such_organisation)?)
+            .into(),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -151,6 +156,8 @@ async fn second_factor(
     Path(org): Path<String>,
     JsonBody(body): JsonBody<SecondFactor>,
 ) -> Result<StatusCode, ApiError> {
-    organisations::require_totp(&state, Some(&who), &org_ref(&org)?, body.required).await?;
+    organisations::require_totp(&state, Some(&who), &org_ref(&org)?, body.required)
+        .await
+        .map_err(no_such_organisation)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,6 +27,17 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const H2_STREAM_WINDOW: u32 = 1024 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 const H2_MAX_FRAME: u32 = 64 * 1024;
+/// Requests one HTTP/2 connection may have in progress at once.
+pub const H2_MAX_STREAMS: u32 = 100;
+/// Streams a client may open and cancel before the server has even accepted them (the "rapid
+/// reset" attack, CVE-2023-44487): past this the connection is closed.
+pub const H2_MAX_PENDING_RESETS: usize = 20;
+/// Streams the server may reset for a client's protocol errors before it closes the connection.
+pub const H2_MAX_ERROR_RESETS: usize = 256;
+/// The largest block of request headers, decoded, on HTTP/2 (HTTP/1.1's is hyper's buffer).
+pub const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn serve(
     listener: TcpListener,
@@ -49,7 +60,16 @@ pub async fn serve(
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_frame_size(H2_MAX_FRAME)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(H2_MAX_ERROR_RESETS)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        // A client that stops answering pings (or a connection left open) is closed. There is no
+        // setting for how many SETTINGS or PING frames a client may send: h2 answers each, but
+        // reads no further frame until its answer is written, so a client that floods without
+        // reading stalls only its own connection, and one that reads costs a write per frame.
+        .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
     tokio::pin!(shutdown);
 
     loop {

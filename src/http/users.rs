@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::error::ApiError;
+use super::error::{no_such_user, ApiError};
 use super::json::{JsonBody, OptionalJsonBody};
 use super::organisations::{org_ref, OrgFilter};
 use super::session::EnrolmentView;
@@ -61,7 +61,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    raw.parse().map(UserId).map_err(|_| crate::service::ServiceError::NotFound.into())
+    raw.parse().map(UserId).map_err(|_| no_such_user(crate::service::ServiceError::NotFound))
 }
 
 fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
@@ -153,7 +153,7 @@ async fn show(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user = users::get(&state, Some(&who), user_id(&id)?).await?;
+    let user = users::get(&state, Some(&who), user_id(&id)?).await.map_err(no_such_user)?;
     Ok(Json(with_functions(&state, &user).await?))
 }
 
@@ -169,7 +169,7 @@ async fn approve(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(UserView::new(&users::approve(&state, Some(&who), user_id(&id)?).await?, None)))
+    Ok(Json(UserView::new(&users::approve(&state, Some(&who), user_id(&id)?).await.map_err(no_such_user)?, None)))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -193,7 +193,10 @@ async fn disable(
     OptionalJsonBody(body): OptionalJsonBody<ReasonBody>,
 ) -> Result<Json<UserView>, ApiError> {
     let reason = body.and_then(|b| b.reason).unwrap_or_else(|| "disabled by an administrator".into());
-    Ok(Json(UserView::new(&users::set_active(&state, Some(&who), user_id(&id)?, false, &reason).await?, None)))
+    Ok(Json(UserView::new(
+        &users::set_active(&state, Some(&who), user_id(&id)?, false, &reason).await.map_err(no_such_user)?,
+        None,
+    )))
 }
 
 /// Enables a disabled account.
@@ -209,7 +212,9 @@ async fn enable(
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::new(
-        &users::set_active(&state, Some(&who), user_id(&id)?, true, "enabled by an administrator").await?,
+        &users::set_active(&state, Some(&who), user_id(&id)?, true, "enabled by an administrator")
+            .await
+            .map_err(no_such_user)?,
         None,
     )))
 }
@@ -231,7 +236,7 @@ async fn reset_password(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PasswordView>, ApiError> {
-    let generated = users::reset_password(&state, Some(&who), user_id(&id)?, None).await?;
+    let generated = users::reset_password(&state, Some(&who), user_id(&id)?, None).await.map_err(no_such_user)?;
     let password = generated.map(|p| p.expose_secret().to_owned()).unwrap_or_default();
     Ok(Json(PasswordView { password }))
 }
@@ -247,7 +252,7 @@ async fn reset_totp(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<EnrolmentView>, ApiError> {
-    Ok(Json(users::reset_totp(&state, Some(&who), user_id(&id)?).await?.into()))
+    Ok(Json(users::reset_totp(&state, Some(&who), user_id(&id)?).await.map_err(no_such_user)?.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -272,7 +277,10 @@ async fn leaver(
     JsonBody(body): JsonBody<LeaverBody>,
 ) -> Result<Json<UserView>, ApiError> {
     let on = time_param(body.on.as_deref(), "on")?;
-    Ok(Json(UserView::new(&users::set_leaver_date(&state, Some(&who), user_id(&id)?, on).await?, None)))
+    Ok(Json(UserView::new(
+        &users::set_leaver_date(&state, Some(&who), user_id(&id)?, on).await.map_err(no_such_user)?,
+        None,
+    )))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -298,7 +306,7 @@ async fn grant(
     OptionalJsonBody(body): OptionalJsonBody<GrantBody>,
 ) -> Result<StatusCode, ApiError> {
     let until = time_param(body.as_ref().and_then(|b| b.until.as_deref()), "until")?;
-    users::grant_function(&state, Some(&who), user_id(&id)?, &function, until).await?;
+    users::grant_function(&state, Some(&who), user_id(&id)?, &function, until).await.map_err(no_such_user)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -314,7 +322,7 @@ async fn revoke(
     who: Principal,
     Path((id, function)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    users::revoke_function(&state, Some(&who), user_id(&id)?, &function).await?;
+    users::revoke_function(&state, Some(&who), user_id(&id)?, &function).await.map_err(no_such_user)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -23,6 +23,7 @@ mod cli_users;
 mod crash_recovery;
 mod graceful_shutdown;
 mod group_commit;
+mod hostile;
 mod layout;
 mod login_limits;
 mod master_key_from_env;
