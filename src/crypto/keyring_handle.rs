@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 use secrecy::SecretString;
 
-use super::{DataKey, KeyError, Keyring, ObjectId, WrappedKey, CHECK_VALUE_LEN};
+use super::{DataKey, KeyError, Keyring, ObjectId, SealedText, WrappedKey, CHECK_VALUE_LEN};
 
 /// Where the keyring comes from, so it can be read again when another process rotates it.
 #[derive(Clone)]
@@ -136,5 +136,15 @@ impl KeyringHandle {
             }
             other => other.context("could not unwrap a data key"),
         }
+    }
+
+    /// Seals `text` under the data key `wrapped` protects, for the object `object_id`.
+    pub fn seal_text(&self, wrapped: &WrappedKey, object_id: &ObjectId, text: &str) -> anyhow::Result<SealedText> {
+        Ok(SealedText::seal(&self.unwrap(wrapped, object_id)?, object_id, text))
+    }
+
+    /// Opens text sealed by [`KeyringHandle::seal_text`].
+    pub fn open_text(&self, wrapped: &WrappedKey, object_id: &ObjectId, sealed: &SealedText) -> anyhow::Result<String> {
+        Ok(sealed.open(&self.unwrap(wrapped, object_id)?, object_id)?)
     }
 }

@@ -19,17 +19,22 @@
 //! splicing detectable. The object id and header are associated data of every segment, so a
 //! file moved to another object's path fails to open.
 //!
+//! A transfer's message is sealed with the same data key ([`sealed_text`]), so it is shredded
+//! with the file.
+//!
 //! `docs/object-format.md` specifies both formats byte for byte, with test vectors.
 
 pub mod data_key;
 pub mod keyring;
 pub mod keyring_handle;
+pub mod sealed_text;
 pub mod segment;
 pub mod spool;
 
 pub use data_key::DataKey;
 pub use keyring::{KeyError, Keyring, KeyringSource, WrappedKey, CHECK_VALUE_LEN};
 pub use keyring_handle::{KeySource, KeyringHandle};
+pub use sealed_text::{SealedText, TextError};
 pub use segment::{
     ciphertext_len, open_from_slice, plaintext_len, seal_to_vec, sealed_segment_len, segment_count, segment_offset,
     FormatError, ObjectId, Opener, Sealer, HEADER_LEN, SEGMENT_SIZE, TAG_LEN,

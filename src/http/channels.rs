@@ -75,7 +75,7 @@ async fn turnaround(
             .requests
             .iter()
             .map(|r| OpenRequestView {
-                transfer: TransferView::new(&r.transfer, None),
+                transfer: TransferView::new(state.keys(), &r.transfer, None),
                 age_business_days: r.age_business_days,
                 overdue: r.overdue,
             })

@@ -63,5 +63,5 @@ async fn create(
         .transpose()?;
     let req = MessageRequest { channel, to: body.to, message: body.message, reply_to };
     let record = messages::send(&state, &who, req).await?;
-    Ok((StatusCode::CREATED, Json(TransferView::new(&record, None))))
+    Ok((StatusCode::CREATED, Json(TransferView::new(state.keys(), &record, None))))
 }

@@ -53,7 +53,7 @@ async fn list(
     let before = cursor_param(params.cursor.as_deref())?;
     let page = quarantine::list(&state, &who, before, params.limit).await?;
     Ok(Json(PageView {
-        items: page.items.iter().map(|e| TransferView::new(&e.transfer, None)).collect(),
+        items: page.items.iter().map(|e| TransferView::new(state.keys(), &e.transfer, None)).collect(),
         next_cursor: page.next_cursor.map(encode_cursor),
     }))
 }
@@ -83,7 +83,7 @@ async fn route(
     JsonBody(body): JsonBody<RouteBody>,
 ) -> Result<Json<TransferView>, ApiError> {
     let record = quarantine::route(&state, &who, transfer_id(&id)?, &body.to).await?;
-    Ok(Json(TransferView::new(&record, None)))
+    Ok(Json(TransferView::new(state.keys(), &record, None)))
 }
 
 /// Discards a quarantined file.

@@ -176,7 +176,7 @@ async fn receive(
         declared_len,
     };
     let record = upload::upload(state, who, req, stream).await?;
-    Ok((StatusCode::CREATED, Json(TransferView::new(&record, None))))
+    Ok((StatusCode::CREATED, Json(TransferView::new(state.keys(), &record, None))))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -275,7 +275,7 @@ async fn list(
     let page =
         mailbox::list(&state, &who, params.mailbox.unwrap_or(Mailbox::Inbox), filter, before, params.limit).await?;
     Ok(Json(PageView {
-        items: page.items.iter().map(|e| TransferView::new(&e.transfer, None)).collect(),
+        items: page.items.iter().map(|e| TransferView::new(state.keys(), &e.transfer, None)).collect(),
         next_cursor: page.next_cursor.map(encode_cursor),
     }))
 }
@@ -296,7 +296,10 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<TransferView>, ApiError> {
     let detail = mailbox::get(&state, &who, transfer_id(&id)?).await?;
-    Ok(Json(TransferView::new(&detail.transfer, detail.downloads.as_deref()).with_replies(&detail.replies)))
+    Ok(Json(
+        TransferView::new(state.keys(), &detail.transfer, detail.downloads.as_deref())
+            .with_replies(state.keys(), &detail.replies),
+    ))
 }
 
 /// Withdraws a transfer (its sender) or removes it from an inbox.

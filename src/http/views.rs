@@ -4,8 +4,10 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::crypto::KeyringHandle;
 use crate::domain::records::TransferRecord;
 use crate::domain::Organisation;
+use crate::service::messages::text_of;
 use crate::store::meta::DownloadRecord;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -81,7 +83,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 impl TransferView {
-    pub fn new(t: &TransferRecord, downloads: Option<&[DownloadRecord]>) -> Self {
+    pub fn new(keys: &KeyringHandle, t: &TransferRecord, downloads: Option<&[DownloadRecord]>) -> Self {
         Self {
             id: t.id.to_string(),
             channel: t.channel.clone(),
@@ -94,7 +96,7 @@ impl TransferView {
             created_at: rfc3339(t.created_at),
             state: t.state.as_str(),
             recipient_count: t.recipients.len(),
-            message: t.message.clone(),
+            message: text_of(keys, t),
             reply_to: t.reply_to.map(|r| r.to_string()),
             downloaded_by: downloads
                 .map(|ds| t.recipients.iter().filter(|r| ds.iter().any(|d| d.org.id == r.org.id)).count()),
@@ -121,8 +123,8 @@ impl TransferView {
 }
 
 impl TransferView {
-    pub fn with_replies(mut self, replies: &[TransferRecord]) -> Self {
-        self.replies = Some(replies.iter().map(|r| TransferView::new(r, None)).collect());
+    pub fn with_replies(mut self, keys: &KeyringHandle, replies: &[TransferRecord]) -> Self {
+        self.replies = Some(replies.iter().map(|r| TransferView::new(keys, r, None)).collect());
         self
     }
 }

@@ -6,9 +6,10 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::addressing::{address, Addressing};
-use super::upload::{check_message, commit_transfer, sending_on};
+use super::upload::{check_message, commit_transfer, seal_message, sending_on};
 use super::ServiceError;
 use crate::audit::AuditEvent;
+use crate::crypto::{DataKey, KeyringHandle};
 use crate::domain::records::{NewTransfer, TransferRecord};
 use crate::domain::{ChannelSlug, Sha256Digest, TransferId};
 use crate::policy::Principal;
@@ -36,10 +37,11 @@ pub async fn send(state: &AppState, who: &Principal, req: MessageRequest) -> Res
     })?;
     let addressing = Addressing { to: req.to.as_deref(), reply_to: req.reply_to };
     let addressed = address(state, who, channel, route, None, addressing).await?;
-    let new = NewTransfer {
+    // A message has no object, but a data key of its own under this id seals its text.
+    let object_id = Uuid::new_v4();
+    let mut new = NewTransfer {
         id: TransferId::new_random(),
-        // Never stored: a message has no object, and the id only keeps the row's shape.
-        object_id: Uuid::new_v4(),
+        object_id,
         channel: req.channel,
         sender: who.org_id(),
         sender_key_id: who.key_id().map(str::to_owned),
@@ -48,13 +50,27 @@ pub async fn send(state: &AppState, who: &Principal, req: MessageRequest) -> Res
         content_type: "text/plain".to_owned(),
         size: 0,
         sha256: Sha256Digest(Sha256::digest([]).into()),
-        wrapped_key: None,
+        wrapped_key: Some(state.keys().wrap(&DataKey::generate(), object_id.as_bytes())),
         created_at: state.now(),
-        message: Some(message),
+        message: None,
         reply_to: req.reply_to,
         quarantine: None,
         routing_note: addressed.note,
         batch: None,
     };
+    new.message = seal_message(state, &new, Some(message))?;
     commit_transfer(state, new, AuditEvent::by(who, state.now(), "message.send")).await
+}
+
+/// The sender's message in words. None when there is none, and once the data key is destroyed
+/// (withdrawn or purged): the text is shredded with the file.
+pub fn text_of(keys: &KeyringHandle, t: &TransferRecord) -> Option<String> {
+    let (sealed, wrapped) = (t.message.as_ref()?, t.wrapped_key.as_ref()?);
+    match keys.open_text(wrapped, t.object_id.as_bytes(), sealed) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            tracing::error!(transfer = %t.id, error = %format!("{e:#}"), "a transfer's message could not be opened");
+            None
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! request and worker shares.
 
 pub mod master_keys;
+pub mod plain_messages;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
@@ -161,6 +162,13 @@ async fn build_checked(settings: Settings) -> anyhow::Result<(AppState, bool)> {
     let source = KeySource::from_env(settings.data_dir.clone());
     let (keyring, created) = open_keyring(repo.as_ref(), &source, SystemClock.now()).await?;
     let keys = KeyringHandle::new(source, keyring);
+    plain_messages::seal_plain_messages(repo.as_ref(), &keys).await.map_err(|e| {
+        e.context(Refusal(
+            "could not seal the messages stored before messages were sealed: check that the database is running, \
+             then start again (the log at debug level has the cause)"
+                .into(),
+        ))
+    })?;
     let state = AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock), channels);
     super::channel_overrides::refresh(&state).await.map_err(|e| {
         anyhow::Error::new(e).context(Refusal(

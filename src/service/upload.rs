@@ -18,7 +18,7 @@ use super::ServiceError;
 use crate::audit::AuditEvent;
 use crate::crypto::segment::{Sealer, HEADER_LEN, SEGMENT_SIZE};
 use crate::crypto::DataKey;
-use crate::crypto::WrappedKey;
+use crate::crypto::{SealedText, WrappedKey};
 use crate::domain::channel::{Catalogue, Channel, Route};
 use crate::domain::records::{NewTransfer, TransferRecord};
 use crate::domain::sniff::{self, HEAD_LEN};
@@ -60,6 +60,18 @@ pub(crate) fn check_message(message: Option<String>) -> Result<Option<String>, S
         ));
     }
     Ok(Some(m))
+}
+
+/// Seals the sender's message under the transfer's data key, so that it is never plain at rest
+/// and is shredded with the file.
+pub(crate) fn seal_message(
+    state: &AppState,
+    new: &NewTransfer,
+    text: Option<String>,
+) -> Result<Option<SealedText>, ServiceError> {
+    let Some(text) = text else { return Ok(None) };
+    let wrapped = new.wrapped_key.as_ref().ok_or_else(|| anyhow::anyhow!("a message needs a data key to seal it"))?;
+    Ok(Some(state.keys().seal_text(wrapped, new.object_id.as_bytes(), &text)?))
 }
 
 /// The channel `slug` and the route the principal's files take on it, if they may send there.
@@ -125,7 +137,7 @@ where
     let recipients = addressed.recipients.iter().map(|r| r.id);
     let mut new = stored.into_transfer(state, who, req.channel, file_name, recipients);
     new.reply_to = req.reply_to;
-    new.message = message;
+    new.message = seal_message(state, &new, message)?;
     new.routing_note = addressed.note;
     let mut audit = AuditEvent::by(who, state.now(), "transfer.upload")
         .detail("to", addressed.recipients.iter().map(|r| r.reference.to_string()).collect::<Vec<_>>());

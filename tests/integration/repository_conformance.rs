@@ -18,7 +18,7 @@ use crate::support::postgres::{server_url, TestDatabase};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use pigeonpost::crypto::WrappedKey;
+use pigeonpost::crypto::{SealedText, WrappedKey};
 use pigeonpost::domain::organisation::OrgStatus;
 use pigeonpost::domain::{
     ChannelSlug, FileName, FunctionSlug, Mailbox, OrgId, OrgKind, OrgRef, Organisation, Role, Sha256Digest, TransferId,
@@ -581,7 +581,7 @@ async fn a_transfer_is_stored_with_its_deliveries_and_read_back_exactly() {
         let smst = team(&repo, "smst").await;
         let mut new = new_transfer(&smst, &[&b, &a], "results.csv", at(5));
         new.size = 5 * 1024 * 1024 * 1024;
-        new.message = Some("Please check by Friday".into());
+        new.message = Some(SealedText::from_stored(b"\x01sealed by the service".to_vec()));
         new.routing_note = Some("named for 825/2002".into());
         let stored = repo.insert_transfer(&new, &ev()).await.unwrap();
         let got = repo.get_transfer(new.id).await.unwrap().unwrap();
@@ -597,7 +597,7 @@ async fn a_transfer_is_stored_with_its_deliveries_and_read_back_exactly() {
             );
             assert_eq!(t.wrapped_key, Some(wrapped("k1", 1)));
             assert_eq!((t.created_at, t.withdrawn_at), (at(5), None));
-            assert_eq!(t.message.as_deref(), Some("Please check by Friday"));
+            assert_eq!(t.message.as_ref().map(SealedText::as_bytes), Some(&b"\x01sealed by the service"[..]));
             assert_eq!(t.routing_note.as_deref(), Some("named for 825/2002"));
             assert!(t.has_file && t.quarantine.is_none() && t.reply_to.is_none() && t.batch.is_none());
             let to: Vec<OrgId> = t.recipients.iter().map(|d| d.org.id).collect();

@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::crypto::WrappedKey;
+use crate::crypto::{SealedText, WrappedKey};
 use crate::domain::{ChannelSlug, FileName, OrgId, Organisation, Sha256Digest, TransferId, TransferState};
 
 #[derive(Debug, Clone)]
@@ -20,10 +20,12 @@ pub struct NewTransfer {
     pub content_type: String,
     pub size: u64,
     pub sha256: Sha256Digest,
-    /// None for a message sent without a file: there is no object to protect.
+    /// The data key of the object and of the message. A message sent without a file has a key
+    /// of its own, though no object, so that its text is sealed like any other.
     pub wrapped_key: Option<WrappedKey>,
     pub created_at: OffsetDateTime,
-    pub message: Option<String>,
+    /// The sender's message, sealed under the data key (see [`SealedText`]).
+    pub message: Option<SealedText>,
     pub reply_to: Option<TransferId>,
     /// Set when the file is stored for its sender but delivered to nobody (it could not be routed).
     pub quarantine: Option<Quarantine>,
@@ -56,7 +58,8 @@ pub struct TransferRecord {
     pub state: TransferState,
     pub created_at: OffsetDateTime,
     pub withdrawn_at: Option<OffsetDateTime>,
-    pub message: Option<String>,
+    /// Sealed: `service::messages::text_of` reads it.
+    pub message: Option<SealedText>,
     pub reply_to: Option<TransferId>,
     pub has_file: bool,
     pub quarantine: Option<Quarantine>,

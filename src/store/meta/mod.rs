@@ -29,7 +29,7 @@ use crate::audit::AuditEvent;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::crypto::WrappedKey;
+use crate::crypto::{SealedText, WrappedKey};
 use crate::domain::{Mailbox, OrgId, OrgRef, Organisation, TransferId};
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +151,18 @@ pub trait Repository:
     /// Replaces a wrapped key if it is still `old` (another node may have got there first).
     async fn replace_wrapped_key(&self, id: TransferId, old: &WrappedKey, new: &WrappedKey)
         -> Result<bool, StoreError>;
+
+    /// Up to `limit` transfers whose message is still plain text, written before messages
+    /// were sealed.
+    async fn plain_messages(&self, limit: u32) -> Result<Vec<PlainMessage>, StoreError>;
+    /// Replaces a plain message by `sealed` (none: the text is dropped, its key being gone),
+    /// with `new_key` for a message that had no data key. False if another node did it first.
+    async fn seal_plain_message(
+        &self,
+        id: TransferId,
+        sealed: Option<&SealedText>,
+        new_key: Option<&WrappedKey>,
+    ) -> Result<bool, StoreError>;
 
     /// The master keys the database has seen, oldest first.
     async fn seen_master_keys(&self) -> Result<Vec<SeenKey>, StoreError>;

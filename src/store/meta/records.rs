@@ -47,6 +47,16 @@ pub struct StoredKey {
     pub wrapped_key: WrappedKey,
 }
 
+/// A message stored before messages were sealed, to be sealed now.
+pub struct PlainMessage {
+    pub transfer: TransferId,
+    pub object_id: Uuid,
+    pub wrapped_key: Option<WrappedKey>,
+    pub has_file: bool,
+    pub available: bool,
+    pub text: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewBatch {
     pub id: BatchId,

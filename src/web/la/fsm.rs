@@ -8,6 +8,7 @@ use axum::http::Method;
 use axum::routing::get;
 use time::{Date, Time};
 
+use crate::service::messages::text_of;
 use crate::service::routing_desk::{self, Due};
 use crate::service::AppState;
 use crate::web::chrome::{Chrome, Section};
@@ -55,7 +56,7 @@ fn plural(n: u32) -> String {
     }
 }
 
-fn row(due: &Due) -> Row {
+fn row(state: &AppState, due: &Due) -> Row {
     let t = &due.request.transfer;
     let (tag, tag_class) = match (due.request.overdue, due.days_left) {
         (true, _) => ("Overdue", "govuk-tag--red"),
@@ -67,7 +68,7 @@ fn row(due: &Due) -> Row {
         (_, Some(left), _) => plural(left),
         _ => "No target".to_owned(),
     };
-    let subject = if t.has_file { t.filename.clone() } else { t.message.clone().unwrap_or_default() };
+    let subject = if t.has_file { t.filename.clone() } else { text_of(state.keys(), t).unwrap_or_default() };
     Row {
         id: t.id.0.to_string(),
         school: format!("{} ({})", t.sender.name, t.sender.reference),
@@ -88,6 +89,6 @@ async fn turnaround(State(state): State<AppState>, who: SignedIn) -> Result<Turn
         channel: report.channel.name.clone(),
         target: report.target_business_days,
         overdue: report.requests.iter().filter(|r| r.request.overdue).count(),
-        rows: report.requests.iter().map(row).collect(),
+        rows: report.requests.iter().map(|due| row(&state, due)).collect(),
     })
 }

@@ -4,6 +4,7 @@
 use crate::domain::records::TransferRecord;
 use crate::domain::{Organisation, TransferState};
 use crate::service::browse::receipts::Receipt;
+use crate::service::messages::text_of;
 use crate::service::AppState;
 use crate::web::format;
 
@@ -63,7 +64,7 @@ impl Row {
             receipt: text,
             receipt_class: class,
             state: (t.state != TransferState::Available).then(|| t.state.as_str()),
-            message: t.message.clone(),
+            message: text_of(state.keys(), t),
         }
     }
 }

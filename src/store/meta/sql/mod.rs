@@ -26,6 +26,7 @@ mod installation;
 mod leases;
 mod mailbox;
 mod organisations;
+mod plain_messages;
 mod register;
 mod reports;
 mod repository;

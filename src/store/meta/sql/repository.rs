@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 use super::{db_err, SqlRepository};
 use crate::audit::AuditEvent;
-use crate::crypto::WrappedKey;
+use crate::crypto::{SealedText, WrappedKey};
 use crate::domain::{OrgId, OrgRef, Organisation, TransferId};
 use crate::store::meta::{
     ApiKeyRecord, BatchId, BatchRecord, BootstrapOutcome, BootstrapPlan, DownloadRecord, IdentityStore, KeyCheck,
-    MailboxEntry, MailboxQuery, NewApiKey, NewBatch, NewDownload, NewOrganisation, NewTransfer, Release, Repository,
-    SealedSample, SeenKey, StoreError, StoredKey, TransferRecord,
+    MailboxEntry, MailboxQuery, NewApiKey, NewBatch, NewDownload, NewOrganisation, NewTransfer, PlainMessage, Release,
+    Repository, SealedSample, SeenKey, StoreError, StoredKey, TransferRecord,
 };
 
 #[async_trait]
@@ -194,6 +194,19 @@ impl Repository for SqlRepository {
         new: &WrappedKey,
     ) -> Result<bool, StoreError> {
         self.rewrap(id, old, new).await
+    }
+
+    async fn plain_messages(&self, limit: u32) -> Result<Vec<PlainMessage>, StoreError> {
+        self.find_plain_messages(limit).await
+    }
+
+    async fn seal_plain_message(
+        &self,
+        id: TransferId,
+        sealed: Option<&SealedText>,
+        new_key: Option<&WrappedKey>,
+    ) -> Result<bool, StoreError> {
+        self.replace_plain_message(id, sealed, new_key).await
     }
 
     async fn seen_master_keys(&self) -> Result<Vec<SeenKey>, StoreError> {

@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 
 use super::engine::{Columns, DbUuid};
-use crate::crypto::WrappedKey;
+use crate::crypto::{SealedText, WrappedKey};
 use crate::domain::clock::from_millis;
 use crate::domain::organisation::OrgStatus;
 use crate::domain::{OrgId, OrgKind, OrgRef, Organisation, Sha256Digest, TransferId, TransferState};
@@ -25,7 +25,7 @@ pub(crate) const KEY_SCOPE_COLS: &str = "k.channels, k.can_send, k.can_receive, 
 pub(crate) const TRANSFER_COLS: &str = concat!(
     "t.seq AS t_seq, t.id AS t_id, t.object_id, t.channel, t.sender_key_id, t.filename, \
      t.content_type, t.size, t.sha256, t.kek_id, t.wrapped_dek, t.state, t.created_at, t.withdrawn_at, \
-     t.message, (SELECT r.id FROM transfers r WHERE r.seq = t.reply_to_seq) AS reply_to_id, \
+     t.message_sealed, (SELECT r.id FROM transfers r WHERE r.seq = t.reply_to_seq) AS reply_to_id, \
      t.has_file, t.quarantine_code, t.quarantine_reason, t.quarantined_at, t.routing_note, \
      (SELECT b.id FROM batches b WHERE b.seq = t.batch_seq) AS batch_id, ",
     org_cols!()
@@ -84,7 +84,7 @@ pub(crate) fn transfer_from_row(row: &impl Columns) -> anyhow::Result<(i64, Tran
         state: TransferState::parse(&state).ok_or_else(|| anyhow!("unknown transfer state {state:?}"))?,
         created_at: from_millis(row.col("created_at")?),
         withdrawn_at: row.col::<Option<i64>>("withdrawn_at")?.map(from_millis),
-        message: row.col("message")?,
+        message: row.col::<Option<Vec<u8>>>("message_sealed")?.map(SealedText::from_stored),
         reply_to: row.col::<Option<DbUuid>>("reply_to_id")?.map(|id| TransferId(id.0)),
         has_file: row.col("has_file")?,
         quarantine: quarantine_code.map(|code| Quarantine { code, reason: quarantine_reason.unwrap_or_default() }),

@@ -81,7 +81,7 @@ per_engine! {
     pub(crate) async fn insert_rows(conn: &mut <Db as sqlx::Database>::Connection, t: &NewTransfer) -> Result<i64, StoreError> {
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO transfers (id, object_id, channel, sender_org_id, sender_key_id, filename, content_type, \
-             size, sha256, kek_id, wrapped_dek, state, created_at, message, reply_to_seq, has_file, \
+             size, sha256, kek_id, wrapped_dek, state, created_at, message_sealed, reply_to_seq, has_file, \
              quarantine_code, quarantine_reason, quarantined_at, routing_note, batch_seq) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'available', $12, $13, \
              (SELECT seq FROM transfers WHERE id = $14), $15, $16, $17, $18, $19, \
@@ -99,7 +99,7 @@ per_engine! {
         .bind(t.wrapped_key.as_ref().map(|k| k.kek_id.clone()))
         .bind(t.wrapped_key.as_ref().map(|k| k.bytes.clone()))
         .bind(to_millis(t.created_at))
-        .bind(&t.message)
+        .bind(t.message.as_ref().map(|m| m.as_bytes().to_vec()))
         .bind(t.reply_to.map(|r| DbUuid(r.0)))
         .bind(t.filename.is_some())
         .bind(t.quarantine.as_ref().map(|q| q.code.clone()))
