@@ -49,6 +49,9 @@ pub enum Action<'a> {
     },
     ApproveUser(&'a UserRecord),
     ManageUser(&'a UserRecord),
+    /// Disable an account or set its leaving date: as `ManageUser`, but never one's own, which
+    /// could leave an organisation or the LA with no administrator to undo it.
+    DisableUser(&'a UserRecord),
     GrantFunction {
         user: &'a UserRecord,
         temporary: bool,
@@ -274,6 +277,8 @@ pub fn decide(who: &Principal, action: Action<'_>) -> Decision {
                 if user.org.id == me { Decision::Forbidden } else { Decision::Hidden },
             )
         }
+        Action::DisableUser(user) if who.user_id() == Some(user.id) => Decision::Invalid("own_account"),
+        Action::DisableUser(user) => decide(who, Action::ManageUser(user)),
         Action::GrantFunction { user, temporary } => {
             if user.role == Role::SystemAdmin && !who.is_system_admin() {
                 return Decision::Hidden;

@@ -52,7 +52,7 @@ const ZIP_TYPES: &[&str] = &["application/zip", "application/x-zip-compressed", 
         (status = 403, description = "`channel_not_for_sender`: your organisation does not send on this channel\n\n`key_lacks_channel`: the API key is not scoped to this channel\n\n`key_cannot_send`: the API key may only receive\n\n`forbidden`: the caller may not send on this channel\n\n`channel_off`: the channel is switched off for now"),
         (status = 413, description = "`too_large`: the archive is larger than a batch may be"),
         (status = 415, description = "`type_not_allowed`: neither multipart/form-data nor a zip archive"),
-        (status = 422, description = "`empty_batch`, `not_a_zip`, `too_many_entries`: the batch cannot be read, or holds too many files"),
+        (status = 422, description = "`empty_batch`, `not_a_zip`, `too_many_entries`: the batch cannot be read, or holds too many files\n\n`batches_not_supported`: the channel is not routed by file name\n\n`unknown_channel`: there is no such channel"),
 ))]
 async fn create(
     State(state): State<AppState>,

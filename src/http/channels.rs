@@ -53,9 +53,8 @@ struct TurnaroundView {
 /// Requests on a channel with a turnaround target that are still unanswered, oldest first.
 #[utoipa::path(get, path = "/api/v1/reports/turnaround", tag = "reports", params(TurnaroundParams), responses(
     (status = 200, description = "The open requests", body = TurnaroundView),
-    (status = 400, description = "`missing_parameter`: say which channel"),
+    (status = 400, description = "`missing_parameter`: say which channel\n\n`unknown_channel`: there is no such channel"),
     (status = 403, description = "`forbidden`: only the LA sees this report"),
-    (status = 404, description = "`not_found`: no such channel"),
 ))]
 async fn turnaround(
     State(state): State<AppState>,

@@ -38,6 +38,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     (status = 400, description = "`invalid_query`: the org filter is not valid"),
     (status = 403, description = "`forbidden`: only LA administrators manage keys"),
     (status = 404, description = "`not_found`: no such organisation"),
+    (status = 422, description = "`unknown_organisation`: the org filter names no organisation"),
 ))]
 async fn list(
     State(state): State<AppState>,

@@ -39,10 +39,10 @@ struct MessageBody {
 /// Sends a message with no file, on a channel that allows it.
 #[utoipa::path(post, path = "/api/v1/messages", tag = "transfers", request_body = MessageBody, responses(
     (status = 201, description = "Sent", body = TransferView),
-    (status = 400, description = "`invalid_body`: the body is not a message\n\n`invalid_channel`, `invalid_reply_to`, `invalid_recipient`, `empty_message`: a field is not valid"),
+    (status = 400, description = "`invalid_body`: the body is not a message\n\n`invalid_channel`, `invalid_reply_to`, `invalid_recipient`, `empty_message`, `invalid_message`, `message_too_long`: a field is not valid\n\n`missing_parameter`: the channel needs a recipient in `to`"),
     (status = 403, description = "`channel_not_for_sender`: your organisation does not send on this channel\n\n`key_lacks_channel`: the API key is not scoped to this channel\n\n`key_cannot_send`: the API key may only receive\n\n`forbidden`: the caller may not send to this recipient\n\n`channel_off`: the channel is switched off for now"),
     (status = 404, description = "`not_found`: the recipient, or the transfer answered, does not exist"),
-    (status = 422, description = "`messages_not_allowed`, `schools_only`, `wrong_recipient_kind`, `empty_group`: the channel does not carry it this way"),
+    (status = 422, description = "`messages_not_allowed`, `file_required`: the channel carries files\n\n`unknown_channel`: there is no such channel\n\n`unknown_recipient`, `unknown_school`, `recipient_closed`, `own_organisation`: the recipient cannot take it\n\n`schools_only`, `wrong_school_in_name`, `wrong_recipient_kind`, `fixed_recipient`, `recipient_mismatch`, `unroutable_name`, `not_a_request`, `empty_group`, `channel_misconfigured`: the channel does not route it this way"),
 ))]
 async fn create(
     State(state): State<AppState>,

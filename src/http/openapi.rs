@@ -154,7 +154,8 @@ const WITH_CREDENTIALS: &[(&str, &str)] = &[(
     "`credentials_required`: no `Authorization: Bearer` credential\n\n\
      `unknown_api_key`, `api_key_revoked`, `api_key_expired`, `api_key_suspended`: the API key is not accepted\n\n\
      `invalid_access_token`, `access_token_expired`, `session_ended`: log in again, or refresh the session\n\n\
-     `organisation_closed`: the organisation is closed in the register",
+     `organisation_closed`: the organisation is closed in the register\n\n\
+     `account_disabled`, `account_ended`, `account_inactive`, `account_pending_approval`: the person's account does not work now",
 )];
 /// A person with a generated password may only change it until they do.
 const UNTIL_PASSWORD_CHANGED: &[(&str, &str)] =

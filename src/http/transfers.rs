@@ -78,12 +78,12 @@ pub(super) fn required<'a>(value: &'a Option<String>, name: &str, example: &str)
     request_body(content = super::openapi::FileBytes, content_type = "application/octet-stream", description = "The file's bytes"),
     responses(
         (status = 201, description = "Stored and delivered (or held in the sender's quarantine)", body = TransferView),
-    (status = 400, description = "`invalid_query`, `missing_parameter`, `invalid_channel`, `invalid_filename`, `invalid_reply_to`, `invalid_digest`, `invalid_recipient`: a parameter or header is not valid\n\n`upload_incomplete`: the body ended early; nothing was kept"),
+    (status = 400, description = "`invalid_query`, `missing_parameter`, `invalid_channel`, `invalid_filename`, `invalid_reply_to`, `invalid_digest`, `invalid_recipient`, `invalid_message`, `message_too_long`: a parameter or header is not valid\n\n`upload_incomplete`: the body ended early; nothing was kept"),
     (status = 403, description = "`channel_not_for_sender`: your organisation does not send on this channel\n\n`key_lacks_channel`: the API key is not scoped to this channel\n\n`key_cannot_send`: the API key may only receive\n\n`forbidden`: the caller may not send to this recipient\n\n`channel_off`: the channel is switched off for now"),
     (status = 404, description = "`not_found`: the recipient, or the transfer answered, does not exist"),
     (status = 413, description = "`too_large`: larger than the channel's limit; nothing was kept"),
     (status = 415, description = "`type_not_allowed`: the channel does not take this kind of file"),
-    (status = 422, description = "`content_mismatch`: the content is not what its name says, or does not match Content-Digest\n\n`schools_only`, `wrong_school_in_name`, `wrong_recipient_kind`, `empty_group`: the channel does not route it this way"),
+    (status = 422, description = "`content_mismatch`, `digest_mismatch`: the content is not what its name says, or does not match Content-Digest\n\n`unknown_channel`: there is no such channel\n\n`unknown_recipient`, `unknown_school`, `recipient_closed`, `own_organisation`: the recipient cannot take it\n\n`schools_only`, `wrong_school_in_name`, `wrong_recipient_kind`, `fixed_recipient`, `recipient_mismatch`, `unroutable_name`, `not_a_request`, `empty_group`, `channel_misconfigured`: the channel does not route it this way"),
 ))]
 async fn create(
     State(state): State<AppState>,
@@ -260,8 +260,7 @@ fn decode_cursor(s: &str) -> Option<i64> {
 /// The caller's inbox or sent items, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/transfers", tag = "transfers", params(ListParams), responses(
     (status = 200, description = "A page of transfers", body = PageView),
-    (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid"),
-    (status = 400, description = "`invalid_filter`, `invalid_channel`, `unknown_channel`, `invalid_from`, `unknown_organisation`, `invalid_since`, `invalid_state`: a filter is not valid, or not for this mailbox"),
+    (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid\n\n`invalid_filter`, `invalid_channel`, `unknown_channel`, `invalid_from`, `unknown_organisation`, `invalid_since`, `invalid_state`: a filter is not valid, or not for this mailbox"),
     (status = 403, description = "`key_cannot_receive`: the API key may only send\n\n`forbidden`: this credential may not read the mailbox"),
 ))]
 async fn list(

@@ -105,7 +105,8 @@ impl From<Report> for ReportView {
 /// Files their recipients have not downloaded, by channel and by recipient.
 #[utoipa::path(get, path = "/api/v1/reports/unclaimed", tag = "reports", params(Params), responses(
     (status = 200, description = "The unclaimed files", body = ReportView),
-    (status = 400, description = "`invalid_query`: a parameter is not valid, or not one of these"),
+    (status = 400, description = "`invalid_query`: a parameter is not valid, or not one of these\n\n`unknown_channel`: there is no such channel"),
+    (status = 422, description = "`unknown_organisation`: there is no such organisation"),
     (status = 403, description = "`forbidden`: only LA administrators see this report"),
 ))]
 async fn report(

@@ -81,6 +81,7 @@ async fn with_functions(state: &AppState, user: &crate::domain::records::UserRec
     (status = 400, description = "`invalid_query`: the org filter is not valid"),
     (status = 403, description = "`forbidden`: only administrators list people"),
     (status = 404, description = "`not_found`: no such organisation"),
+    (status = 422, description = "`unknown_organisation`: the org filter names no organisation"),
 ))]
 async fn list(
     State(state): State<AppState>,
@@ -119,7 +120,7 @@ struct CreatedView {
     (status = 400, description = "`invalid_body`: the body is not a person\n\n`invalid_org`, `invalid_username`, `weak_password`: a field is not valid"),
     (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
     (status = 409, description = "`username_taken`: choose another username"),
-    (status = 422, description = "`unknown_organisation`: no such organisation"),
+    (status = 422, description = "`unknown_organisation`: no such organisation\n\n`role_does_not_fit`: the role is not one the organisation's people may have"),
 ))]
 async fn create(
     State(state): State<AppState>,
@@ -185,6 +186,7 @@ struct ReasonBody {
     (status = 400, description = "`invalid_body`: the body is not a reason"),
     (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
     (status = 404, description = "`not_found`: no such user"),
+    (status = 422, description = "`own_account`: ask another administrator to disable your account"),
 ))]
 async fn disable(
     State(state): State<AppState>,
@@ -269,6 +271,7 @@ struct LeaverBody {
     (status = 400, description = "`invalid_body`: the body is not a leaving date\n\n`invalid_time`: `on` is not an RFC 3339 time"),
     (status = 403, description = "`forbidden`: only an administrator of the user's organisation, or of the LA, may"),
     (status = 404, description = "`not_found`: no such user"),
+    (status = 422, description = "`own_account`: ask another administrator to set your leaving date"),
 ))]
 async fn leaver(
     State(state): State<AppState>,

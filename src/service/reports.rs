@@ -40,7 +40,7 @@ pub async fn turnaround(state: &AppState, who: &Principal, channel: &str) -> Res
     enforce(policy::decide(who, Action::ListMailbox))?;
     let catalogue = state.channels();
     let Some(spec) = catalogue.get(channel) else {
-        return Err(ServiceError::unprocessable("unknown_channel", format!("there is no channel '{channel}'")));
+        return Err(super::unknown_channel(channel));
     };
     let calendar = calendar(state)?;
     let today = state.now().date();

@@ -36,10 +36,7 @@ pub async fn report(state: &AppState, who: &Principal, query: Query) -> Result<R
     let catalogue = state.channels();
     if let Some(channel) = query.channel.as_deref() {
         if catalogue.get(channel).is_none() {
-            return Err(ServiceError::unprocessable(
-                "unknown_channel",
-                format!("there is no channel '{channel}': GET /api/v1/channels lists them"),
-            ));
+            return Err(super::unknown_channel(channel));
         }
     }
     let recipient = match &query.recipient {

@@ -198,6 +198,9 @@ pub async fn set_active(
     reason: &str,
 ) -> Result<UserRecord, ServiceError> {
     let user = get(state, who, id).await?;
+    if !active {
+        may_disable(who, &user)?;
+    }
     let status = if active { UserStatus::Active } else { UserStatus::Disabled };
     if active && user.status == UserStatus::Requested {
         return Err(ServiceError::Conflict {
@@ -210,6 +213,17 @@ pub async fn set_active(
     state.repo().set_user_status(id, status, Some(reason), who.and_then(|w| w.user_id()), state.now(), &audit).await?;
     info!(user = %user.username, active, reason, "user status changed");
     get(state, None, id).await
+}
+
+fn may_disable(who: Option<&Principal>, user: &UserRecord) -> Result<(), ServiceError> {
+    match who.map(|w| policy::decide(w, Action::DisableUser(user))) {
+        None => Ok(()),
+        Some(Decision::Invalid("own_account")) => Err(ServiceError::unprocessable(
+            "own_account",
+            "you cannot disable your own account or set your own leaving date: ask another administrator",
+        )),
+        Some(decision) => enforce(decision),
+    }
 }
 
 /// Sets a new password (generated when none is given) and ends every session of the user.
@@ -274,6 +288,9 @@ pub async fn set_leaver_date(
     on: Option<OffsetDateTime>,
 ) -> Result<UserRecord, ServiceError> {
     let user = get(state, who, id).await?;
+    if on.is_some() {
+        may_disable(who, &user)?;
+    }
     let audit =
         user_event(state, who, "user.set_leaver_date", &user).detail("on", on.map(crate::domain::clock::to_millis));
     state.repo().set_disable_on(id, on, &audit).await?;

@@ -351,3 +351,33 @@ async fn a_settings_and_ping_flood_over_http2_stalls_only_its_own_connection() {
     assert_eq!(first[3], SETTINGS, "the server's own settings come first");
     flood.abort();
 }
+
+#[tokio::test]
+async fn an_administrator_cannot_disable_their_own_account_or_set_their_own_leaving_date() {
+    let h = TestApp::builder().router().await;
+    h.standard_orgs().await;
+    let admin = h.user(crate::support::router::TEAM, "la.admin", pigeonpost::domain::Role::LaAdmin).await;
+    let other = h.user(crate::support::router::TEAM, "la.other", pigeonpost::domain::Role::LaAdmin).await;
+    let token = h.login(&admin).await.access;
+    let me = format!("/api/v1/users/{}", admin.id.0);
+    let disable = h.post(&format!("{me}/disable"), &token, serde_json::json!({"reason": "x"})).await;
+    assert_eq!(
+        (disable.status, disable.error()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "own_account"),
+        "{}",
+        disable.json
+    );
+    let leaver = h
+        .request(
+            Method::PUT,
+            &format!("{me}/leaver"),
+            Some(&token),
+            Some(serde_json::json!({"on": "2030-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!((leaver.status, leaver.error()), (StatusCode::UNPROCESSABLE_ENTITY, "own_account"), "{}", leaver.json);
+    assert_eq!(h.get("/api/v1/session", &token).await.status, StatusCode::OK, "still signed in and active");
+    // Another administrator may.
+    let theirs = h.post(&format!("/api/v1/users/{}/disable", other.id.0), &token, serde_json::json!({})).await;
+    assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.json);
+}

@@ -80,7 +80,7 @@ async fn files_nobody_has_downloaded_are_listed_with_totals_and_collected_ones_a
 
     // Refusals that say what to fix.
     let unknown = report(&app, &admin, &[("channel", "censsus")]).await;
-    expect_error(unknown, StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_channel")).await;
+    expect_error(unknown, StatusCode::BAD_REQUEST, Some("unknown_channel")).await;
     let nobody = report(&app, &admin, &[("org", "825/9999")]).await;
     expect_error(nobody, StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_organisation")).await;
     let garbled = report(&app, &admin, &[("org", "not a school")]).await;
