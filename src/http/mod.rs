@@ -20,6 +20,7 @@ pub mod openapi;
 mod organisations;
 mod quarantine;
 pub mod refusals;
+pub mod request_bodies;
 pub mod request_context;
 pub mod server;
 mod session;
