@@ -6,7 +6,8 @@
 //! answers every access question; [`store`] holds the database and object-store seams;
 //! [`audit`] the hash-chained trail; [`domain`] the rules, types and records (no I/O);
 //! [`crypto`] the envelope encryption and [`identity`] passwords, tokens and second factors.
-//! Imports point only inwards, and a test (`src/layering.rs`) keeps them so.
+//! Imports point only inwards, and a test (`src/layering.rs`) keeps them so. Beside [`cli`],
+//! [`fuzzing`] holds the entry points that the fuzz targets and their corpus replay share.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod fuzzing;
 pub mod http;
 pub mod identity;
 #[cfg(test)]

@@ -46,7 +46,8 @@ impl FromStr for DfeNumber {
         let t = s.trim();
         let (la, est) = match t.find(['/', '-']) {
             Some(i) => (&t[..i], &t[i + 1..]),
-            None if t.len() == 7 => (&t[..3], &t[3..]),
+            // Seven bytes need not be seven characters: split only on a character boundary.
+            None if t.len() == 7 => t.split_at_checked(3).ok_or_else(err)?,
             None => return Err(err()),
         };
         let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
@@ -74,9 +75,20 @@ mod tests {
 
     #[test]
     fn refuses_anything_else() {
-        for s in
-            ["", "825", "2001", "82520011", "825/201", "82/52001", "abc/defg", "825//2001", "０825/2001", "099/2001"]
-        {
+        for s in [
+            "",
+            "825",
+            "2001",
+            "82520011",
+            "825/201",
+            "82/52001",
+            "abc/defg",
+            "825//2001",
+            "０825/2001",
+            "099/2001",
+            "01\u{fffd}df",
+            "82é001",
+        ] {
             assert!(s.parse::<DfeNumber>().is_err(), "{s:?} should be refused");
         }
     }

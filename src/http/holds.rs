@@ -32,12 +32,12 @@ pub fn endpoints() -> Vec<Endpoint> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewHold, examples(json!({"scope": "organisation", "target": "825/2001", "reason": "Subject access request SAR-2026-014"})))]
-struct PlaceBody {
+pub(super) struct PlaceBody {
     /// `transfer`, `organisation` or `channel`.
-    scope: String,
+    pub(super) scope: String,
     /// A transfer id, an organisation (825/2001 or a team slug) or a channel slug.
-    target: String,
-    reason: String,
+    pub(super) target: String,
+    pub(super) reason: String,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

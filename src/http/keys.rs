@@ -52,9 +52,9 @@ async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"org": "825/2001", "name": "census-upload", "channels": ["census", "general"], "send": true, "receive": false, "expires_at": "2027-07-31T00:00:00Z"})))]
-struct NewKey {
+pub(super) struct NewKey {
     /// The organisation the key acts for: a DfE number or a team slug.
-    org: String,
+    pub(super) org: String,
     /// A name unique within the organisation, saying what uses it.
     name: String,
     /// The channels it may use, or `["*"]` for all; `["general"]` when left out.
@@ -64,7 +64,7 @@ struct NewKey {
     /// Whether it may read its organisation's inbox and download (default true).
     receive: Option<bool>,
     /// An RFC 3339 time after which it stops working; none when left out.
-    expires_at: Option<String>,
+    pub(super) expires_at: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -26,14 +26,14 @@ pub fn endpoints() -> Vec<Endpoint> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewMessage, examples(json!({"channel": "general", "to": "smst", "message": "Our census return will be a day late: the office is closed on Thursday."})))]
-struct MessageBody {
+pub(super) struct MessageBody {
     /// A channel that takes messages without a file, e.g. `general`.
-    channel: String,
+    pub(super) channel: String,
     /// The recipient, on channels that ask for one: a DfE number or a team slug.
-    to: Option<String>,
+    pub(super) to: Option<String>,
     message: String,
     /// The id of the transfer this answers.
-    reply_to: Option<String>,
+    pub(super) reply_to: Option<String>,
 }
 
 /// Sends a message with no file, on a channel that allows it.

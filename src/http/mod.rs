@@ -21,6 +21,7 @@ mod organisations;
 mod protocol;
 mod quarantine;
 pub mod refusals;
+pub mod request_bodies;
 pub mod request_context;
 pub mod server;
 mod session;

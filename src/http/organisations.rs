@@ -81,12 +81,12 @@ async fn show(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"kind": "school", "ref": "825/2099", "name": "Riverside Primary School"})))]
-struct NewOrg {
+pub(super) struct NewOrg {
     /// `school` or `team`.
-    kind: String,
+    pub(super) kind: String,
     /// A school's DfE number (`825/2099`), or a team's slug (`admissions`).
     #[serde(rename = "ref")]
-    reference: String,
+    pub(super) reference: String,
     name: String,
 }
 
@@ -136,7 +136,7 @@ async fn close(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"required": true})))]
-struct SecondFactor {
+pub(super) struct SecondFactor {
     /// Whether the organisation's people must use a second factor.
     required: bool,
 }

@@ -61,9 +61,9 @@ async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = QuarantineRoute, examples(json!({"to": "825/2001"})))]
-struct RouteBody {
+pub(super) struct RouteBody {
     /// The school's DfE number: `825/2001` or `8252001`.
-    to: String,
+    pub(super) to: String,
 }
 
 /// Sends a quarantined file on to the school chosen for it.

@@ -43,7 +43,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     json!({"username": "j.smith", "password": "correct-horse-battery-staple", "totp": "492039"}),
     json!({"username": "j.smith", "password": "correct-horse-battery-staple", "recovery_code": "7kq2-m9xd-4hfp"}),
 ))]
-struct LoginBody {
+pub(super) struct LoginBody {
     username: String,
     #[schema(value_type = String)]
     password: SecretString,
@@ -104,7 +104,7 @@ async fn login(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Refresh, examples(json!({"refresh_token": "rt_3q2JmZkS0v9xYb7QeL1n"})))]
-struct RefreshBody {
+pub(super) struct RefreshBody {
     /// The `refresh_token` of the session; each is used once and replaced.
     #[schema(value_type = String)]
     refresh_token: SecretString,
@@ -161,7 +161,7 @@ async fn terms(State(state): State<AppState>, _who: Principal) -> Json<TermsView
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = AcceptTerms, examples(json!({"version": 1})))]
-struct AcceptBody {
+pub(super) struct AcceptBody {
     /// The `version` of the terms from `GET /api/v1/session/terms`.
     version: u32,
 }
@@ -216,7 +216,7 @@ async fn start_totp(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = TotpConfirm, examples(json!({"code": "492039"})))]
-struct CodeBody {
+pub(super) struct CodeBody {
     /// The six digits the authenticator app shows now.
     code: String,
 }
@@ -241,7 +241,7 @@ async fn confirm_totp(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = PasswordChange, examples(json!({"current_password": "the-one-time-password-you-were-given", "new_password": "Amber-Kettle-Orchard-Sundial-17"})))]
-struct PasswordBody {
+pub(super) struct PasswordBody {
     #[schema(value_type = String)]
     current_password: SecretString,
     #[schema(value_type = String)]

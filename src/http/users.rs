@@ -64,7 +64,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map(UserId).map_err(|_| no_such_user(crate::service::ServiceError::NotFound))
 }
 
-fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+pub(super) fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
     raw.map(|t| OffsetDateTime::parse(t, &Rfc3339)).transpose().map_err(|_| {
         ApiError::bad_request("invalid_time", format!("{name} must be an RFC 3339 time such as 2026-07-31T17:00:00Z"))
     })
@@ -95,9 +95,9 @@ async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewUser, examples(json!({"org": "825/2001", "username": "a.jones", "display_name": "Alex Jones", "role": "school_user"})))]
-struct NewUserBody {
+pub(super) struct NewUserBody {
     /// The organisation: a DfE number or a team slug.
-    org: String,
+    pub(super) org: String,
     username: String,
     display_name: String,
     role: Role,
@@ -176,7 +176,7 @@ async fn approve(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = DisableReason, examples(json!({"reason": "on long-term leave until September"})))]
-struct ReasonBody {
+pub(super) struct ReasonBody {
     reason: Option<String>,
 }
 
@@ -260,9 +260,9 @@ async fn reset_totp(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Leaver, examples(json!({"on": "2026-07-31T17:00:00Z"})))]
-struct LeaverBody {
+pub(super) struct LeaverBody {
     /// The moment the account stops working; null cancels a leaving date.
-    on: Option<String>,
+    pub(super) on: Option<String>,
 }
 
 /// Sets (or, with `"on": null`, cancels) the moment a leaver's account stops working.
@@ -289,9 +289,9 @@ async fn leaver(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = FunctionGrant, examples(json!({"until": "2026-04-30T17:00:00Z"})))]
-struct GrantBody {
+pub(super) struct GrantBody {
     /// For temporary cover: when it lapses.
-    until: Option<String>,
+    pub(super) until: Option<String>,
 }
 
 /// Gives a person a function (what they do: `finance`, `admissions`...), for good or, with `until`, as cover. The body is optional.
@@ -332,8 +332,8 @@ async fn revoke(
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Function, examples(json!({"slug": "send", "name": "Special educational needs"})))]
-struct FunctionBody {
-    slug: String,
+pub(super) struct FunctionBody {
+    pub(super) slug: String,
     name: String,
 }
 

@@ -115,7 +115,7 @@ fn invalid(e: impl std::fmt::Display) -> ServiceError {
 
 /// The channel a request body describes; its `slug` may be left out, and must otherwise be
 /// the one in the path.
-fn definition(slug: &str, mut body: Value) -> Result<Channel, ServiceError> {
+pub fn definition(slug: &str, mut body: Value) -> Result<Channel, ServiceError> {
     let Some(fields) = body.as_object_mut() else {
         return Err(invalid("send the channel as a JSON object with the same fields as channels.toml"));
     };

@@ -21,6 +21,7 @@ mod cli_admin;
 mod cli_retention;
 mod cli_users;
 mod crash_recovery;
+mod fuzz_corpora;
 mod graceful_shutdown;
 mod group_commit;
 mod hostile;

@@ -3,7 +3,7 @@
 
 mod actions;
 mod boxes;
-mod form;
+pub mod form;
 mod home;
 mod links;
 mod rows;
