@@ -121,6 +121,14 @@ impl Body {
         (0..full).map(move |_| block.clone()).chain(tail)
     }
 
+    /// The body as one file part of a multipart form: `head` before it and `tail` after, still
+    /// generated as it is sent. Returns the whole form's length and the form.
+    pub fn framed(self, head: Bytes, tail: Bytes) -> (u64, reqwest::Body) {
+        let len = head.len() as u64 + self.len + tail.len() as u64;
+        let chunks = std::iter::once(head).chain(self.chunks()).chain(std::iter::once(tail));
+        (len, reqwest::Body::wrap_stream(stream::iter(chunks.map(Ok::<Bytes, std::io::Error>))))
+    }
+
     fn into_reqwest(self) -> reqwest::Body {
         let chunks = self.chunks().map(Ok::<Bytes, std::io::Error>);
         reqwest::Body::wrap_stream(stream::iter(chunks))

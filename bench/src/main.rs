@@ -242,6 +242,9 @@ async fn run(
     if wanted(Workload::Large) {
         step("large files: 1 GiB upload and download");
         workloads::large(&api, &server, &keys, GIB, true, &mut report).await?;
+        step("large files: 1 GiB upload through the browser's send form");
+        let cookie = pages::office_cookie(&api).await?;
+        pages::send_form_upload(&api, &server, &cookie, GIB, &mut report).await?;
         if quick {
             report.note("--quick: the 4 GiB upload was skipped");
         } else {

@@ -7,9 +7,11 @@ use anyhow::{ensure, Context};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::client::{json_of, Api};
+use crate::client::{json_of, Api, Body};
 use crate::report::{Report, Target};
-use crate::stats::summarise;
+use crate::server::Server;
+use crate::stats::{mb_per_s, summarise};
+use crate::workloads::{mib, reset_peak, GIB, UPLOAD_RSS_CEILING_MIB};
 
 /// The school office's account, made with the rest of the installation.
 pub const OFFICE_USER: &str = "bench-office";
@@ -78,6 +80,75 @@ pub async fn inbox(api: &Api, cookie: &str, repeats: usize, report: &mut Report)
     Ok(())
 }
 
+/// One file of `size` bytes sent through the browser's send form (`POST /send`, multipart,
+/// with the session cookie and the form's token), to the team on `general`, with the server's
+/// peak memory: the same ceiling as the API's upload of the same size.
+pub async fn send_form_upload(
+    api: &Api,
+    server: &Server,
+    cookie: &str,
+    size: u64,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let label = format!("{} GiB", size / GIB);
+    let session = format!("__Host-pigeonpost={cookie}");
+    let page = api
+        .client
+        .get(format!("{}/send?channel=general", api.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .context("send page request failed")?;
+    ensure!(page.status() == StatusCode::OK, "the send page answered {}", page.status());
+    let html = page.text().await.context("reading the send page")?;
+    let token = form_token(&html).context("the send page has no form token")?;
+    let boundary = "pigeonpost-bench-form-7f3a";
+    let text = |name: &str, value: &str| {
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let head = format!(
+        "{}{}{}--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"form-{}gib.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n",
+        text("csrf", &token),
+        text("channel", "general"),
+        text("to", "smst"),
+        size / GIB
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let (len, body) = Body::new(size, Body::random_block()).framed(head.into(), tail.into());
+    reset_peak(server, report, "send form upload");
+    let start = Instant::now();
+    let resp = api
+        .client
+        .post(format!("{}/send", api.base))
+        .header("cookie", &session)
+        .header("origin", &api.base)
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("content-length", len)
+        .body(body)
+        .send()
+        .await
+        .context("send form upload failed")?;
+    let status = resp.status();
+    let answer = resp.text().await.context("reading the send form's result page")?;
+    let took = start.elapsed();
+    let (hwm, _) = server.memory()?;
+    ensure!(status == StatusCode::OK && answer.contains("/transfers/"), "the send form answered {status}: {answer}");
+    report.add("large", &format!("upload {label} through the send form (browser)"), mb_per_s(size, took), "MB/s");
+    report
+        .add("large", &format!("server peak RSS, upload {label} through the send form"), mib(hwm), "MiB")
+        .target(Target::Below(UPLOAD_RSS_CEILING_MIB));
+    Ok(())
+}
+
+/// The value of the form's hidden `csrf` field.
+fn form_token(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\"")?;
+    let value = html[at..].split("value=\"").nth(1)?.split('"').next()?;
+    Some(value.to_owned()).filter(|v| !v.is_empty())
+}
+
 /// The address of the link marked `rel="next"`, unescaped from the HTML.
 fn next_link(html: &str) -> Option<String> {
     let at = html.find("rel=\"next\"")?;
@@ -90,7 +161,15 @@ fn next_link(html: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::next_link;
+    use super::{form_token, next_link};
+
+    #[test]
+    fn the_form_token_is_read_from_its_hidden_field() {
+        let html = r#"<form><input type="hidden" name="csrf" value="ab12cd"><input name="channel" value="general">"#;
+        assert_eq!(form_token(html).as_deref(), Some("ab12cd"));
+        assert_eq!(form_token(r#"<input type="hidden" name="csrf" value="">"#), None);
+        assert_eq!(form_token("<p>signed out</p>"), None);
+    }
 
     #[test]
     fn the_next_link_is_found_and_unescaped() {

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::transfers::{query, required};
 use super::Endpoint;
-use crate::domain::{ChannelSlug, FileName};
+use crate::domain::ChannelSlug;
 use crate::policy::Principal;
-use crate::service::batch::{self, refused, Batch, BatchReport, FileReport};
+use crate::service::batch::{self, Batch, BatchForm, BatchReport};
 use crate::service::AppState;
 use crate::service::ServiceError;
 
@@ -42,7 +42,7 @@ const ZIP_TYPES: &[&str] = &["application/zip", "application/x-zip-compressed", 
 /// Many files at once, each routed to the school whose DfE number starts its name; a file that
 /// cannot be routed is held in the sender's quarantine with the reason.
 #[utoipa::path(post, path = "/api/v1/batches", tag = "batches", params(BatchParams),
-    request_body(description = "One part per file, or one zip archive", content(
+    request_body(description = "One part per file (a form whose first file is a `.zip` is read as that archive), or one zip archive", content(
         (super::openapi::FileBytes = "multipart/form-data"),
         (super::openapi::FileBytes = "application/zip"),
     )),
@@ -73,7 +73,12 @@ async fn create(
         let boundary = multer::parse_boundary(content_type).map_err(|_| {
             ApiError::bad_request("invalid_multipart", "the multipart/form-data Content-Type carries no boundary")
         })?;
-        place_parts(&state, batch, body, boundary).await?
+        BatchForm::open(&state, body.into_data_stream(), boundary, &[]).place(&batch).await?.ok_or_else(|| {
+            ServiceError::unprocessable(
+                "empty_batch",
+                "the form holds no files: add one part per file, each with a file name",
+            )
+        })?
     } else if ZIP_TYPES.contains(&media_type.as_str()) {
         batch::place_zip(batch, body.into_data_stream()).await?
     } else {
@@ -85,69 +90,6 @@ async fn create(
         .into());
     };
     Ok(Json(report))
-}
-
-/// Places each file part of a multipart form as it streams in: nothing is spooled.
-async fn place_parts(
-    state: &AppState,
-    batch: Batch,
-    body: Body,
-    boundary: String,
-) -> Result<BatchReport, ServiceError> {
-    let limits = &state.settings().batches;
-    let constraints =
-        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limits.max_upload_bytes));
-    let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
-    batch.record().await?;
-    let mut results: Vec<FileReport> = Vec::new();
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                results.push(stopped(&e, limits.max_upload_bytes));
-                break;
-            }
-        };
-        // Form fields without a file name (a note, a submit button) are not files.
-        let Some(raw) = field.file_name().map(str::to_owned) else { continue };
-        if results.len() >= limits.max_entries {
-            results.push(refused(
-                raw,
-                "too_many_files",
-                format!("a batch holds at most {} files: send the rest in another batch", limits.max_entries),
-            ));
-            break;
-        }
-        let report = match FileName::parse(&raw) {
-            Ok(name) => batch.place(raw, name, field).await,
-            Err(e) => refused(raw, "invalid_filename", e.to_string()),
-        };
-        results.push(report);
-    }
-    if results.is_empty() {
-        return Err(ServiceError::unprocessable(
-            "empty_batch",
-            "the form holds no files: add one part per file, each with a file name",
-        ));
-    }
-    batch.finish(results).await
-}
-
-/// The last line of a report whose form could not be read to its end.
-fn stopped(e: &multer::Error, limit: u64) -> FileReport {
-    match e {
-        multer::Error::StreamSizeExceeded { .. } => refused(
-            String::new(),
-            "batch_too_large",
-            format!("the batch is larger than the {limit} bytes one batch may be: files after this point were not received; send them in another batch"),
-        ),
-        other => refused(
-            String::new(),
-            "incomplete",
-            format!("the upload stopped part way ({other}): files after this point were not received; send them again"),
-        ),
-    }
 }
 
 /// The report of an earlier batch.

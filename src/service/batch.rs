@@ -11,6 +11,8 @@
 //! - refused, when it cannot be kept safely at all (an unsafe name, a zip bomb, too large):
 //!   then nothing of it is stored.
 
+mod form;
+mod recent;
 mod zip_batch;
 
 use futures_util::Stream;
@@ -29,6 +31,9 @@ use crate::policy::Principal;
 use crate::service::AppState;
 use crate::store::meta::NewBatch;
 
+pub use crate::store::meta::SentBy;
+pub use form::BatchForm;
+pub use recent::{recent, Counts, RecentBatch, RecentPage};
 pub use zip_batch::place_zip;
 
 /// Where one file of a batch went.
@@ -136,6 +141,7 @@ impl Batch {
             channel: self.slug.clone(),
             sender: self.who.org_id(),
             sender_key_id: self.who.key_id().map(str::to_owned),
+            sender_user: self.who.user_id(),
             created_at: self.state.now(),
         };
         Ok(self.state.repo().create_batch(&new).await?)

@@ -81,29 +81,70 @@ impl HashGate {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    /// Holds every hash that reaches it until the test opens it. A hash gives up after a long
+    /// while, so a gate that serialises fails the test instead of hanging it.
+    struct Door(Mutex<bool>, Condvar);
+
+    impl Door {
+        fn wait(&self) {
+            let open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = self.1.wait_timeout_while(open, PATIENCE, |open| !*open);
+        }
+
+        fn open(&self) {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.1.notify_all();
+        }
+    }
+
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_more_hashes_run_at_once_than_the_concurrency_allows() {
         let gate = Arc::new(HashGate::new(2, 100));
+        let door = Arc::new(Door(Mutex::new(false), Condvar::new()));
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
-        let tasks = (0..20).map(|_| {
-            let (gate, running, most) = (gate.clone(), running.clone(), most.clone());
-            tokio::spawn(async move {
-                gate.run(move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(5));
-                    running.fetch_sub(1, Ordering::SeqCst);
+        let (started, mut starts) = tokio::sync::mpsc::unbounded_channel();
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (gate, door, running, most, started) =
+                    (gate.clone(), door.clone(), running.clone(), most.clone(), started.clone());
+                tokio::spawn(async move {
+                    gate.run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        let _ = started.send(());
+                        door.wait();
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
                 })
-                .await
             })
-        });
+            .collect();
+        // Neither of the first two can finish before the door opens, so two starts mean two at
+        // once, however slowly the machine schedules them.
+        for n in 1..=2 {
+            let start = tokio::time::timeout(PATIENCE, starts.recv()).await;
+            assert!(matches!(start, Ok(Some(()))), "hash {n} of the two allowed at once did not start");
+        }
+        let queued = tokio::time::timeout(PATIENCE, async {
+            while gate.waiting.load(Ordering::SeqCst) < 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(queued.is_ok(), "the other two callers wait their turn");
+        assert!(starts.try_recv().is_err(), "no third hash started while two were running");
+        assert_eq!(running.load(Ordering::SeqCst), 2);
+        door.open();
         for task in futures_util::future::join_all(tasks).await {
             assert!(task.expect("task ran").is_ok(), "with room in the queue no caller is refused");
         }
-        assert_eq!(most.load(Ordering::SeqCst), 2, "at most two hashes ran at once, and two did");
+        assert_eq!(most.load(Ordering::SeqCst), 2, "at most two hashes ran at once");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

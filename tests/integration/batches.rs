@@ -382,3 +382,19 @@ async fn a_file_sent_to_a_school_that_converted_reaches_its_academy_and_says_so(
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0]["routing_note"], sent["routing_note"], "the academy sees why it got the file");
 }
+
+#[tokio::test]
+async fn a_form_whose_one_file_is_a_zip_is_read_as_that_archive_and_a_form_without_files_is_refused() {
+    let app = TestApp::spawn();
+    let job = team_key(&app);
+    let notes_only = send_multipart(&app, &job, "checking-files", &[]).await;
+    expect_error(notes_only, StatusCode::UNPROCESSABLE_ENTITY, Some("empty_batch")).await;
+
+    let zip = zip_of(&[("8252001_KS2.pdf", pdf_for("8252001")), ("unnamed.pdf", pdf_for("nobody"))]);
+    let sent = send_multipart(&app, &job, "checking-files", &[("checking.zip".to_owned(), zip)]).await;
+    let report = expect_json(sent, StatusCode::OK).await;
+    let results = by_name(&report);
+    assert_eq!(report["files"], 2, "the archive's files, not the archive: {report}");
+    assert_eq!(results["8252001_KS2.pdf"]["to"], SCHOOL_A);
+    assert_eq!(results["unnamed.pdf"]["outcome"], "quarantined");
+}

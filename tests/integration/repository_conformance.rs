@@ -355,6 +355,19 @@ async fn two_refreshes_racing_with_the_same_token_let_exactly_one_through() {
     .await;
 }
 
+/// How many attempts the store counts for `subject` since `since`, read through reservations
+/// alone: a limit of `n` is refused exactly when `n` are counted, and the first limit granted is
+/// taken back at once, so reading changes nothing.
+async fn counted(repo: &Repo, subject: &str, since: OffsetDateTime, probe_at: OffsetDateTime) -> u64 {
+    for n in 1..=1000 {
+        if repo.reserve_login_attempt(&[(subject.to_owned(), n)], since, probe_at).await.unwrap() {
+            repo.release_login_attempt(subject, probe_at).await.unwrap();
+            return n - 1;
+        }
+    }
+    panic!("more than 1000 attempts counted for {subject}");
+}
+
 #[tokio::test]
 async fn attempts_reserved_at_once_for_one_subject_are_let_through_up_to_the_limit_and_no_further() {
     on_every_engine(|repo| async move {
@@ -366,15 +379,11 @@ async fn attempts_reserved_at_once_for_one_subject_are_let_through_up_to_the_lim
         let results = futures_util::future::join_all(attempts).await;
         let granted = results.into_iter().map(|r| r.unwrap()).filter(|granted| *granted).count();
         assert_eq!(granted, 5, "attempts let through for a limit of 5");
-        assert_eq!(repo.count_login_failures("account:alice", at(0)).await.unwrap(), 5);
-        assert_eq!(
-            repo.count_login_failures("addr:192.0.2.7", at(0)).await.unwrap(),
-            5,
-            "refused attempts count nowhere"
-        );
+        assert_eq!(counted(&repo, "account:alice", at(0), at(5)).await, 5);
+        assert_eq!(counted(&repo, "addr:192.0.2.7", at(0), at(5)).await, 5, "refused attempts count nowhere");
         // A released attempt makes room for exactly one more.
         repo.release_login_attempt("account:alice", at(1)).await.unwrap();
-        assert_eq!(repo.count_login_failures("account:alice", at(0)).await.unwrap(), 4);
+        assert_eq!(counted(&repo, "account:alice", at(0), at(5)).await, 4);
         assert!(repo.reserve_login_attempt(&limits, at(0), at(10)).await.unwrap());
         assert!(!repo.reserve_login_attempt(&limits, at(0), at(11)).await.unwrap());
         // Outside the window the old attempts no longer count.
@@ -384,28 +393,29 @@ async fn attempts_reserved_at_once_for_one_subject_are_let_through_up_to_the_lim
 }
 
 #[tokio::test]
-async fn login_failures_count_per_subject_within_the_window_and_clear() {
+async fn reserved_attempts_count_per_subject_within_the_window_until_released_or_a_day_old() {
     on_every_engine(|repo| async move {
-        let subjects = ["user:alice".to_owned(), "addr:127.0.0.1".to_owned()];
-        repo.record_login_failure(&subjects, at(0), &ev()).await.unwrap();
-        repo.record_login_failure(&subjects[..1], at(100), &ev()).await.unwrap();
-        assert_eq!(repo.count_login_failures("user:alice", at(0)).await.unwrap(), 2);
-        assert_eq!(repo.count_login_failures("user:alice", at(50)).await.unwrap(), 1);
-        assert_eq!(repo.count_login_failures("addr:127.0.0.1", at(0)).await.unwrap(), 1);
-        // Several nodes recording at once: every failure counts.
+        let no_limit = |subjects: &[&str]| subjects.iter().map(|s| (s.to_string(), u64::MAX)).collect::<Vec<_>>();
+        assert!(repo.reserve_login_attempt(&no_limit(&["user:alice", "addr:127.0.0.1"]), at(0), at(0)).await.unwrap());
+        assert!(repo.reserve_login_attempt(&no_limit(&["user:alice"]), at(0), at(100)).await.unwrap());
+        assert_eq!(counted(&repo, "user:alice", at(0), at(150)).await, 2);
+        assert_eq!(counted(&repo, "user:alice", at(50), at(150)).await, 1, "only attempts since the window's start");
+        assert_eq!(counted(&repo, "addr:127.0.0.1", at(0), at(150)).await, 1);
+        // Several nodes counting at once: every attempt counts.
         let many = (0..20).map(|n| {
             let repo = repo.clone();
-            tokio::spawn(async move {
-                repo.record_login_failure(&["user:bob".to_owned()], at(200 + n), &ev()).await.unwrap()
-            })
+            let limits = no_limit(&["user:bob"]);
+            tokio::spawn(async move { repo.reserve_login_attempt(&limits, at(0), at(200 + n)).await.unwrap() })
         });
-        futures_util::future::join_all(many).await.into_iter().for_each(|r| r.unwrap());
-        assert_eq!(repo.count_login_failures("user:bob", at(0)).await.unwrap(), 20);
-        repo.clear_login_failures("user:alice").await.unwrap();
-        assert_eq!(repo.count_login_failures("user:alice", at(0)).await.unwrap(), 0);
-        // A day later the old rows are pruned as new ones arrive.
-        repo.record_login_failure(&["user:carol".to_owned()], at(200_000), &ev()).await.unwrap();
-        assert_eq!(repo.count_login_failures("user:bob", at(0)).await.unwrap(), 0);
+        assert!(futures_util::future::join_all(many).await.into_iter().all(|r| r.unwrap()));
+        assert_eq!(counted(&repo, "user:bob", at(0), at(250)).await, 20);
+        // A successful login takes its own attempt back, and no other.
+        repo.release_login_attempt("user:alice", at(100)).await.unwrap();
+        assert_eq!(counted(&repo, "user:alice", at(0), at(250)).await, 1);
+        assert_eq!(counted(&repo, "addr:127.0.0.1", at(0), at(250)).await, 1);
+        // A day later the old rows are pruned as new attempts arrive.
+        assert!(repo.reserve_login_attempt(&no_limit(&["user:carol"]), at(0), at(200_000)).await.unwrap());
+        assert_eq!(counted(&repo, "user:bob", at(0), at(200_001)).await, 0);
     })
     .await;
 }
@@ -856,6 +866,7 @@ async fn a_quarantined_batch_file_is_released_once_to_its_recipient() {
             channel: ChannelSlug::parse("checking-files").unwrap(),
             sender: smst.id,
             sender_key_id: None,
+            sender_user: None,
             created_at: at(0),
         };
         repo.create_batch(&batch).await.unwrap();
@@ -905,6 +916,77 @@ async fn a_quarantined_batch_file_is_released_once_to_its_recipient() {
         assert!(repo.list_quarantine(&[smst.id], None, 10).await.unwrap().is_empty());
         let inbox = repo.list_mailbox(&[a.id], None, &[], Mailbox::Inbox, None, 10).await.unwrap();
         assert_eq!(names(&inbox), ["KS2.pdf", "8252001 KS2.pdf"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_senders_batches_page_newest_first_without_gaps_or_repeats_and_say_who_sent_each() {
+    on_every_engine(|repo| async move {
+        let smst = team(&repo, "smst").await;
+        let admissions = team(&repo, "admissions").await;
+        let router = person(&repo, &smst, "router").await;
+        let everything = KeyScope { channels: vec!["*".into()], can_send: true, can_receive: true, expires_at: None };
+        let key = NewApiKey {
+            key_id: "pp_job".into(),
+            org_id: smst.id,
+            name: "checking job".into(),
+            secret_hash: [3; 32],
+            scope: everything,
+        };
+        repo.create_api_key(&key, t0(), &ev()).await.unwrap();
+        let drop = |sender: &Organisation, key: Option<&str>, user: Option<UserId>, secs: i64| NewBatch {
+            id: Uuid::new_v4(),
+            channel: ChannelSlug::parse("checking-files").unwrap(),
+            sender: sender.id,
+            sender_key_id: key.map(str::to_owned),
+            sender_user: user,
+            created_at: at(secs),
+        };
+        let mut ours = Vec::new();
+        for n in 0..7 {
+            let (key, user) = match n % 3 {
+                0 => (None, Some(router.id)),
+                1 => (Some("pp_job"), None),
+                _ => (None, None),
+            };
+            let batch = drop(&smst, key, user, n);
+            repo.create_batch(&batch).await.unwrap();
+            ours.push(batch.id);
+            // Another team's batch between each of ours, never in our list.
+            repo.create_batch(&drop(&admissions, None, None, n)).await.unwrap();
+        }
+        repo.finish_batch(ours[6], r#"{"files":3}"#, at(10), &ev()).await.unwrap();
+
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = repo.list_batches(&[smst.id], before, 3).await.unwrap();
+            assert!(page.len() <= 3);
+            seen.extend(page.iter().map(|e| e.batch.clone()));
+            if page.len() < 3 {
+                break;
+            }
+            before = page.last().map(|e| e.cursor);
+        }
+        let ids: Vec<_> = seen.iter().map(|b| b.id).collect();
+        assert_eq!(ids, ours.iter().rev().copied().collect::<Vec<_>>(), "newest first, each once");
+        assert!(seen.iter().all(|b| b.sender == smst.id && b.channel == "checking-files"));
+        assert_eq!(seen[0].sent_by, SentBy::User("router".into()));
+        assert_eq!(seen[0].report.as_deref(), Some(r#"{"files":3}"#));
+        assert_eq!((seen[0].created_at, seen[0].finished_at), (at(6), Some(at(10))));
+        assert_eq!(seen[1].sent_by, SentBy::Unknown);
+        assert_eq!(seen[2].sent_by, SentBy::Key("pp_job".into()));
+        assert!(seen[1].report.is_none() && seen[1].finished_at.is_none());
+        let one = repo.get_batch(ours[6]).await.unwrap().unwrap();
+        assert_eq!(one.sent_by, SentBy::User("router".into()), "one batch reads the same as the list");
+        assert!(repo
+            .list_batches(&[admissions.id], None, 50)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.batch.sender == admissions.id));
+        assert!(repo.list_batches(&[], None, 50).await.unwrap().is_empty(), "no senders, no batches");
     })
     .await;
 }

@@ -320,3 +320,66 @@ async fn a_school_user_is_refused_every_routing_page_and_form() {
     }
     assert_eq!(held_ids(&h, &api.access).await, vec![id], "the school moved nothing");
 }
+
+#[tokio::test]
+async fn the_batches_page_lists_the_teams_recent_batches_newest_first_and_no_one_else_sees_them() {
+    let h = TestApp::builder().router().await;
+    register(&h).await;
+    h.org(OrgKind::School, SCHOOL_A, "Example Primary").await;
+    h.org(OrgKind::Team, "admissions", "Admissions").await;
+    let router = h.user(TEAM, "router", Role::LaUser).await;
+    let colleague = h.user(TEAM, "colleague", Role::LaUser).await;
+    let (rs, cs) = (h.web_session(&router).await, h.web_session(&colleague).await);
+
+    let empty = h.page("/batches", Some(&rs)).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.text().contains("Your team has not sent any checking files yet"), "{}", empty.text());
+
+    let first = drop_batch(&h, &rs, Some(&rs.csrf), &[("8252101_KS2.pdf", PDF), ("misnamed.pdf", PDF)]).await;
+    let first = first.header("location").expect("the first report").to_owned();
+    let second = drop_batch(&h, &cs, Some(&cs.csrf), &[("8252102_KS2.pdf", PDF)]).await;
+    let second = second.header("location").expect("the second report").to_owned();
+
+    // Either of the team sees both, newest first, each with who sent it and what became of it.
+    for s in [&rs, &cs] {
+        let page = h.page("/batches", Some(s)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let text = page.text();
+        let row = |report: &str| {
+            let link = text.find(&format!("href=\"{report}\"")).unwrap_or_else(|| panic!("{report} in {text}"));
+            let start = text[..link].rfind("<tr").expect("the row");
+            (start, text[start..link].to_owned())
+        };
+        let (newer_at, newer) = row(&second);
+        let (older_at, older) = row(&first);
+        assert!(newer_at < older_at, "newest first: {text}");
+        assert!(
+            newer.contains("colleague") && newer.contains("1 file: 1 delivered, 0 in the quarantine, 0 not accepted")
+        );
+        assert!(
+            older.contains("router") && older.contains("2 files: 1 delivered, 1 in the quarantine, 0 not accepted")
+        );
+        assert!(older.contains("2 Mar 2026") && older.contains("DfE checking files"), "when and on what: {older}");
+    }
+    assert_eq!(h.page(&second, Some(&rs)).await.status, StatusCode::OK, "the link leads to the report");
+
+    // Another team (which may drop batches of its own) sees only its own list, and a school no
+    // list at all; neither sees a report of ours.
+    let other = h.user("admissions", "admissions-officer", Role::LaUser).await;
+    let school = h.user(SCHOOL_A, "school-head", Role::SchoolAdmin).await;
+    for (user, has_list) in [(other, true), (school, false)] {
+        let s = h.web_session(&user).await;
+        let page = h.page("/batches", Some(&s)).await;
+        let refused = matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND);
+        assert_eq!((page.status == StatusCode::OK, refused), (has_list, !has_list), "{}", user.username);
+        for report in [&first, &second] {
+            assert!(!page.text().contains(report.as_str()), "{} is shown {report}", user.username);
+            let reply = h.page(report, Some(&s)).await;
+            assert!(
+                matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                "{report}: {}",
+                reply.status
+            );
+        }
+    }
+}

@@ -172,12 +172,6 @@ pub trait IdentityStore: Send + Sync {
         except: Option<&str>,
     ) -> Result<u64, StoreError>;
 
-    async fn record_login_failure(
-        &self,
-        subjects: &[String],
-        at: OffsetDateTime,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError>;
     /// Counts one attempt for every subject, each with its limit of attempts since `since`, as
     /// one step that attempts running at once on any node see; false (nothing counted) when a
     /// subject has reached its limit. The attempt stays counted as a failure unless released.
@@ -189,8 +183,6 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Takes back one attempt reserved for the subject at `at`.
     async fn release_login_attempt(&self, subject: &str, at: OffsetDateTime) -> Result<(), StoreError>;
-    async fn count_login_failures(&self, subject: &str, since: OffsetDateTime) -> Result<u64, StoreError>;
-    async fn clear_login_failures(&self, subject: &str) -> Result<(), StoreError>;
 
     async fn accept_terms(
         &self,

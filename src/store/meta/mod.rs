@@ -113,6 +113,14 @@ pub trait Repository:
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError>;
+    /// The batches any of `senders` sent, newest first, strictly older than `before` (a cursor
+    /// from a previous page).
+    async fn list_batches(
+        &self,
+        senders: &[OrgId],
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<BatchEntry>, StoreError>;
     /// Files held in the quarantine of any of `orgs`, newest first, strictly older than `before`.
     async fn list_quarantine(
         &self,

@@ -2,7 +2,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::crypto::WrappedKey;
-use crate::domain::{ChannelSlug, FileName, Mailbox, OrgId, OrgKind, OrgRef, Organisation, TransferId};
+use crate::domain::{ChannelSlug, FileName, Mailbox, OrgId, OrgKind, OrgRef, Organisation, TransferId, UserId};
 
 // The records of transfers, keys and people belong to the domain; the store's old names for
 // them stay so that its engines and their tests read them from here too.
@@ -63,6 +63,8 @@ pub struct NewBatch {
     pub channel: ChannelSlug,
     pub sender: OrgId,
     pub sender_key_id: Option<String>,
+    /// The person who dropped it, when it was not sent with an API key.
+    pub sender_user: Option<UserId>,
     pub created_at: OffsetDateTime,
 }
 
@@ -71,10 +73,28 @@ pub struct BatchRecord {
     pub id: BatchId,
     pub channel: String,
     pub sender: OrgId,
+    /// Who sent it: the API key's id, or the username of the person signed in.
+    pub sent_by: SentBy,
     pub created_at: OffsetDateTime,
     /// The per-file report as JSON, once the batch has been read to its end.
     pub report: Option<String>,
     pub finished_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentBy {
+    Key(String),
+    User(String),
+    /// Recorded before the sender's person was kept.
+    Unknown,
+}
+
+/// One batch in its sender's list, newest first.
+#[derive(Debug, Clone)]
+pub struct BatchEntry {
+    /// Opaque position for keyset pagination.
+    pub cursor: i64,
+    pub batch: BatchRecord,
 }
 
 /// A quarantined file given a recipient by its sender.

@@ -4,19 +4,20 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use crate::domain::channel::Channel;
-use crate::domain::{ChannelSlug, FileName};
-use crate::service::batch::{self, refused, Batch, BatchReport, FileReport};
+use crate::domain::ChannelSlug;
+use crate::service::batch::{self, Batch, BatchForm, RecentBatch, SentBy};
 use crate::service::{routing_desk, AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
-use crate::web::format::visible_name;
+use crate::web::format::{uk_time, visible_name};
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -28,13 +29,54 @@ pub fn pages() -> Vec<Page> {
     ]
 }
 
-/// The form's own fields are short; anything longer is not from this form.
-const FIELD_LIMIT: u64 = 1024;
-
 struct ChannelChoice {
     slug: String,
     name: String,
     extensions: String,
+}
+
+/// One of the team's recent batches, in words.
+struct Recent {
+    id: String,
+    when: String,
+    who: String,
+    channel: String,
+    outcome: String,
+}
+
+impl Recent {
+    fn new(state: &AppState, b: RecentBatch) -> Self {
+        let outcome = match b.counts {
+            Some(c) => format!(
+                "{} {}: {} delivered, {} in the quarantine, {} not accepted",
+                c.files,
+                if c.files == 1 { "file" } else { "files" },
+                c.delivered,
+                c.quarantined,
+                c.refused
+            ),
+            None => "Not read to its end".to_owned(),
+        };
+        Recent {
+            id: b.id.to_string(),
+            when: uk_time(b.created_at),
+            who: match b.sent_by {
+                SentBy::User(name) => name,
+                SentBy::Key(key) => format!("API key {key}"),
+                SentBy::Unknown => "Not recorded".to_owned(),
+            },
+            channel: state.channels().get(&b.channel).map(|c| c.name.clone()).unwrap_or(b.channel),
+            outcome,
+        }
+    }
+}
+
+/// How many recent batches the page lists at a time.
+const RECENT_PAGE: u32 = 20;
+
+#[derive(Deserialize, Default)]
+struct RecentQuery {
+    before: Option<i64>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -43,10 +85,21 @@ struct FormPage {
     chrome: Chrome,
     channels: Vec<ChannelChoice>,
     error: Option<String>,
+    recent: Vec<Recent>,
+    /// The cursor of the next, older, page of recent batches.
+    older: Option<i64>,
+    first_page: bool,
 }
 
-fn form_page(state: &AppState, who: &SignedIn, channels: &[Channel], error: Option<String>) -> FormPage {
-    FormPage {
+async fn form_page(
+    state: &AppState,
+    who: &SignedIn,
+    channels: &[Channel],
+    error: Option<String>,
+    before: Option<i64>,
+) -> Result<FormPage, PageError> {
+    let recent = batch::recent(state, &who.principal, before, Some(RECENT_PAGE)).await?;
+    Ok(FormPage {
         chrome: Chrome::signed_in(state, who, Section::Batches),
         channels: channels
             .iter()
@@ -57,12 +110,20 @@ fn form_page(state: &AppState, who: &SignedIn, channels: &[Channel], error: Opti
             })
             .collect(),
         error,
-    }
+        recent: recent.items.into_iter().map(|b| Recent::new(state, b)).collect(),
+        older: recent.next_cursor,
+        first_page: before.is_none(),
+    })
 }
 
-async fn form(State(state): State<AppState>, who: SignedIn) -> Result<FormPage, PageError> {
+async fn form(
+    State(state): State<AppState>,
+    who: SignedIn,
+    query: Result<Query<RecentQuery>, QueryRejection>,
+) -> Result<FormPage, PageError> {
+    let before = query.map(|Query(q)| q).unwrap_or_default().before;
     let channels = routing_desk::batch_channels(&state, &who.principal)?;
-    Ok(form_page(&state, &who, &channels, None))
+    form_page(&state, &who, &channels, None, before).await
 }
 
 fn forbidden_form() -> PageError {
@@ -75,11 +136,6 @@ fn forbidden_form() -> PageError {
 
 fn unreadable(message: impl Into<String>) -> PageError {
     PageError::new(StatusCode::BAD_REQUEST, "The files could not be read", message)
-}
-
-async fn text_field(field: Option<multer::Field<'static>>, name: &str) -> Option<String> {
-    let field = field.filter(|f| f.name() == Some(name) && f.file_name().is_none())?;
-    field.text().await.ok()
 }
 
 /// Reads the form as it arrives: the form token first (nothing else is read when it is
@@ -95,103 +151,20 @@ async fn drop_batch(
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| unreadable("The form was not sent as a file upload. Go back and choose the files again."))?;
-    let limits = &state.settings().batches;
-    let constraints = multer::Constraints::new().size_limit(
-        multer::SizeLimit::new()
-            .whole_stream(limits.max_upload_bytes)
-            .for_field("csrf", FIELD_LIMIT)
-            .for_field("channel", FIELD_LIMIT),
-    );
-    let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
-    let token = text_field(form.next_field().await.ok().flatten(), "csrf").await;
-    if !token.is_some_and(|t| who.form_token_ok(&state, &t)) {
+    let mut form = BatchForm::open(&state, body.into_data_stream(), boundary, &["csrf", "channel"]);
+    if !form.text("csrf").await.is_some_and(|t| who.form_token_ok(&state, &t)) {
         return Err(forbidden_form());
     }
-    let raw = text_field(form.next_field().await.ok().flatten(), "channel").await.unwrap_or_default();
+    let raw = form.text("channel").await.unwrap_or_default();
     let slug = ChannelSlug::parse(raw.trim())
         .filter(|s| channels.iter().any(|c| c.slug == s.as_str()))
         .ok_or_else(|| unreadable("Choose the channel the files are for, then send them again."))?;
     let batch = Batch::begin(&state, &who.principal, slug)?;
-    let report = match place(&state, &batch, &mut form).await {
-        Ok(Some(report)) => report,
-        Ok(None) => {
-            let page = form_page(&state, &who, &channels, Some("Choose the files to send".to_owned()));
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-        }
-        Err(e) => return Err(e.into()),
+    let Some(report) = form.place(&batch).await? else {
+        let page = form_page(&state, &who, &channels, Some("Choose the files to send".to_owned()), None).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     Ok(Redirect::to(&format!("/batches/{}", report.batch)).into_response())
-}
-
-/// Places the form's files; a single `.zip` is read as an archive of files. None when the form
-/// held no file at all.
-async fn place(
-    state: &AppState,
-    batch: &Batch,
-    form: &mut multer::Multipart<'static>,
-) -> Result<Option<BatchReport>, ServiceError> {
-    let limits = &state.settings().batches;
-    let mut results: Vec<FileReport> = Vec::new();
-    let mut recorded = false;
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                if !recorded {
-                    batch.record().await?;
-                }
-                results.push(stopped(&e, limits.max_upload_bytes));
-                break;
-            }
-        };
-        // A file input left empty still sends a part, with an empty name.
-        let Some(raw) = field.file_name().filter(|n| !n.is_empty()).map(str::to_owned) else { continue };
-        if !recorded && raw.to_ascii_lowercase().ends_with(".zip") {
-            return batch::place_zip(batch.clone(), field).await.map(Some);
-        }
-        if !recorded {
-            batch.record().await?;
-            recorded = true;
-        }
-        if results.len() >= limits.max_entries {
-            results.push(refused(
-                raw,
-                "too_many_files",
-                format!("a batch holds at most {} files: send the rest in another batch", limits.max_entries),
-            ));
-            break;
-        }
-        let report = match FileName::parse(&raw) {
-            Ok(name) => batch.place(raw, name, field).await,
-            Err(e) => refused(raw, "invalid_filename", e.to_string()),
-        };
-        results.push(report);
-    }
-    if results.is_empty() {
-        return Ok(None);
-    }
-    batch.finish(results).await.map(Some)
-}
-
-/// The last line of a report whose form could not be read to its end.
-fn stopped(e: &multer::Error, limit: u64) -> FileReport {
-    match e {
-        multer::Error::StreamSizeExceeded { .. } => refused(
-            String::new(),
-            "batch_too_large",
-            format!(
-                "the files come to more than the {} one batch may be: the files after this point were not received; \
-                 send them in another batch",
-                crate::web::format::size(limit)
-            ),
-        ),
-        _ => refused(
-            String::new(),
-            "incomplete",
-            "the upload stopped part way: the files after this point were not received; send them again",
-        ),
-    }
 }
 
 /// A stored report as the API gives it; only what the page shows is read.

@@ -10,13 +10,27 @@ use super::{db_err, SqlRepository};
 use crate::audit::AuditEvent;
 use crate::domain::clock::{from_millis, to_millis};
 use crate::domain::{OrgId, Organisation, TransferId};
-use crate::store::meta::{BatchId, BatchRecord, MailboxEntry, NewBatch, Release, StoreError, TransferRecord};
+use crate::store::meta::{
+    BatchEntry, BatchId, BatchRecord, MailboxEntry, NewBatch, Release, SentBy, StoreError, TransferRecord,
+};
+
+/// A batch and the name of the person who dropped it, if a person did.
+const BATCH_FROM: &str = "SELECT b.seq AS cursor, b.id, b.channel, b.sender_org_id, b.sender_key_id, u.username, \
+                          b.created_at, b.report, b.finished_at \
+                          FROM batches b LEFT JOIN users u ON u.id = b.sender_user_id";
 
 fn batch_from_row(row: &impl Columns) -> Result<BatchRecord, StoreError> {
+    let key: Option<String> = row.col("sender_key_id").map_err(db_err)?;
+    let user: Option<String> = row.col("username").map_err(db_err)?;
     Ok(BatchRecord {
         id: row.col::<DbUuid>("id").map_err(db_err)?.0,
         channel: row.col("channel").map_err(db_err)?,
         sender: OrgId(row.col("sender_org_id").map_err(db_err)?),
+        sent_by: match (key, user) {
+            (Some(key), _) => SentBy::Key(key),
+            (None, Some(user)) => SentBy::User(user),
+            (None, None) => SentBy::Unknown,
+        },
         created_at: from_millis(row.col("created_at").map_err(db_err)?),
         report: row.col("report").map_err(db_err)?,
         finished_at: row.col::<Option<i64>>("finished_at").map_err(db_err)?.map(from_millis),
@@ -53,12 +67,14 @@ impl SqlRepository {
     pub(super) async fn insert_batch(&self, b: &NewBatch) -> Result<(), StoreError> {
         run!(&self.pool, |pool| {
             sqlx::query(
-                "INSERT INTO batches (id, channel, sender_org_id, sender_key_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO batches (id, channel, sender_org_id, sender_key_id, sender_user_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(DbUuid(b.id))
             .bind(b.channel.as_str())
             .bind(b.sender.0)
             .bind(&b.sender_key_id)
+            .bind(b.sender_user.map(|u| u.0))
             .bind(to_millis(b.created_at))
             .execute(pool)
             .await
@@ -91,14 +107,33 @@ impl SqlRepository {
 
     pub(super) async fn load_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
         run!(&self.pool, |pool| {
-            let row = sqlx::query(
-                "SELECT id, channel, sender_org_id, created_at, report, finished_at FROM batches WHERE id = $1",
-            )
-            .bind(DbUuid(id))
-            .fetch_optional(pool)
-            .await
-            .map_err(db_err)?;
+            let row = sqlx::query(&format!("{BATCH_FROM} WHERE b.id = $1"))
+                .bind(DbUuid(id))
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?;
             row.as_ref().map(batch_from_row).transpose()
+        })
+    }
+
+    /// The batches `senders` sent, newest first, strictly older than `before`: keyset paging
+    /// down the (sender, seq) index.
+    pub(super) async fn batch_page(
+        &self,
+        senders: &[OrgId],
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<BatchEntry>, StoreError> {
+        let senders: Vec<i64> = senders.iter().map(|o| o.0).collect();
+        run!(&self.pool, |pool| {
+            let mut q: QueryBuilder<Db> = QueryBuilder::new(format!("{BATCH_FROM} WHERE b.seq < "));
+            q.push_bind(before.unwrap_or(i64::MAX)).push(" AND ");
+            Db::push_in_i64(&mut q, "b.sender_org_id", senders);
+            q.push(" ORDER BY b.seq DESC LIMIT ").push_bind(i64::from(limit));
+            let rows = q.build().fetch_all(pool).await.map_err(db_err)?;
+            rows.iter()
+                .map(|row| Ok(BatchEntry { cursor: row.col("cursor").map_err(db_err)?, batch: batch_from_row(row)? }))
+                .collect::<Result<Vec<_>, StoreError>>()
         })
     }
 

@@ -14,8 +14,9 @@ use crate::audit::AuditEvent;
 use crate::crypto::{SealedText, WrappedKey};
 use crate::domain::{OrgId, OrgRef, Organisation, TransferId};
 use crate::store::meta::{
-    ApiKeyRecord, BatchId, BatchRecord, BootstrapOutcome, BootstrapPlan, DownloadRecord, IdentityStore, KeyCheck,
-    MailboxEntry, MailboxQuery, NewApiKey, NewBatch, NewDownload, NewOrganisation, NewTransfer, PlainMessage, Release,
+    ApiKeyRecord, BatchEntry, BatchId, BatchRecord, BootstrapOutcome, BootstrapPlan, DownloadRecord, IdentityStore,
+    KeyCheck, MailboxEntry, MailboxQuery, NewApiKey, NewBatch, NewDownload, NewOrganisation, NewTransfer, PlainMessage,
+    Release,
     Repository, SealedSample, SeenKey, StoreError, StoredKey, TransferRecord,
 };
 
@@ -137,6 +138,15 @@ impl Repository for SqlRepository {
 
     async fn get_batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
         self.load_batch(id).await
+    }
+
+    async fn list_batches(
+        &self,
+        senders: &[OrgId],
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<BatchEntry>, StoreError> {
+        self.batch_page(senders, before, limit).await
     }
 
     async fn list_quarantine(

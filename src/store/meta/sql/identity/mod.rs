@@ -236,15 +236,6 @@ impl IdentityStore for SqlRepository {
         SqlRepository::revoke_user_sessions(self, user, reason, at, except).await
     }
 
-    async fn record_login_failure(
-        &self,
-        subjects: &[String],
-        at: OffsetDateTime,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        SqlRepository::record_login_failure(self, subjects, at, audit).await
-    }
-
     async fn reserve_login_attempt(
         &self,
         limits: &[(String, u64)],
@@ -256,14 +247,6 @@ impl IdentityStore for SqlRepository {
 
     async fn release_login_attempt(&self, subject: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         SqlRepository::release_login_attempt(self, subject, at).await
-    }
-
-    async fn count_login_failures(&self, subject: &str, since: OffsetDateTime) -> Result<u64, StoreError> {
-        SqlRepository::count_login_failures(self, subject, since).await
-    }
-
-    async fn clear_login_failures(&self, subject: &str) -> Result<(), StoreError> {
-        SqlRepository::clear_login_failures(self, subject).await
     }
 
     async fn accept_terms(
