@@ -155,12 +155,22 @@ pub async fn build(settings: Settings) -> anyhow::Result<(AppState, bool)> {
 }
 
 async fn build_checked(settings: Settings) -> anyhow::Result<(AppState, bool)> {
+    let source = KeySource::from_env(settings.data_dir.clone());
+    assemble(settings, source, Arc::new(SystemClock)).await
+}
+
+/// What [`build`] does, with the master keys from `source` and the time from `clock`, which
+/// tests choose for themselves.
+pub async fn assemble(
+    settings: Settings,
+    source: KeySource,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(AppState, bool)> {
     // Refuse to start on a broken catalogue rather than run with no channels.
     let channels = load_channels(&settings)?;
     let repo = open_repository(&settings).await?;
     let blobs = open_blob_store(&settings).await?;
-    let source = KeySource::from_env(settings.data_dir.clone());
-    let (keyring, created) = open_keyring(repo.as_ref(), &source, SystemClock.now()).await?;
+    let (keyring, created) = open_keyring(repo.as_ref(), &source, clock.now()).await?;
     let keys = KeyringHandle::new(source, keyring);
     plain_messages::seal_plain_messages(repo.as_ref(), &keys).await.map_err(|e| {
         e.context(Refusal(
@@ -169,7 +179,7 @@ async fn build_checked(settings: Settings) -> anyhow::Result<(AppState, bool)> {
                 .into(),
         ))
     })?;
-    let state = AppState::new(settings, repo, blobs, keys, Arc::new(SystemClock), channels);
+    let state = AppState::new(settings, repo, blobs, keys, clock, channels);
     super::channel_overrides::refresh(&state).await.map_err(|e| {
         anyhow::Error::new(e).context(Refusal(
             "could not read the channel changes stored in the database: check that it is running, then start again \

@@ -12,14 +12,14 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use pigeonpost::audit::Actor;
 use pigeonpost::config::{Overrides, Settings, DEFAULT_TOML, SECRET_ENV};
-use pigeonpost::crypto::{KeySource, KeyringHandle};
+use pigeonpost::crypto::KeySource;
 use pigeonpost::domain::clock::{Clock, SystemClock};
 use pigeonpost::domain::{OrgKind, Organisation, Role, UserId};
 use pigeonpost::identity::totp::{code_at, TotpSecret};
-use pigeonpost::service::startup::{self, master_keys};
+use pigeonpost::service::startup;
 use pigeonpost::service::users::{self, NewUserRequest};
 use pigeonpost::service::AppState;
-use pigeonpost::service::{api_keys, channel_overrides, organisations, register};
+use pigeonpost::service::{api_keys, organisations, register};
 use pigeonpost::store::meta::KeyScope;
 use pigeonpost::store::Repository;
 use secrecy::{ExposeSecret, SecretString};
@@ -88,16 +88,10 @@ pub fn key_source(data_dir: &Path, env: &[(String, String)]) -> KeySource {
     }
 }
 
-/// The state `serve` builds (`service::startup::build`), from the library's own pieces, with the
-/// master keys from `source` and time from `clock`.
+/// The state `serve` builds (`service::startup::build`), with the master keys from `source` and
+/// time from `clock`.
 pub async fn build_state(settings: Settings, source: KeySource, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    let channels = startup::load_channels(&settings)?;
-    let repo = startup::open_repository(&settings).await?;
-    let blobs = startup::open_blob_store(&settings).await?;
-    let (keyring, _) = master_keys::open_keyring(repo.as_ref(), &source, clock.now()).await?;
-    let state = AppState::new(settings, repo, blobs, KeyringHandle::new(source, keyring), clock, channels);
-    channel_overrides::refresh(&state).await?;
-    Ok(state)
+    Ok(startup::assemble(settings, source, clock).await?.0)
 }
 
 /// Runs `work` on a state of its own over the installation that `data_dir` and `env` describe,
