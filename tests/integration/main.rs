@@ -21,6 +21,7 @@ mod cli_admin;
 mod cli_retention;
 mod cli_users;
 mod crash_recovery;
+mod crash_rounds;
 mod graceful_shutdown;
 mod group_commit;
 mod layout;
