@@ -7,8 +7,8 @@
 //! passes against the checkpoints the server wrote. On SQLite with a local directory, and on
 //! PostgreSQL with SeaweedFS.
 //!
-//! `PIGEONPOST_CRASH_ROUNDS` sets the number of rounds (10 by default; `ops/crash-rounds` runs
-//! 100). A run prints its seed; `PIGEONPOST_CRASH_SEED` replays it (the same sizes, choices and
+//! `PIGEONPOST_TEST_CRASH_ROUNDS` sets the number of rounds (10 by default; `ops/crash-rounds` runs
+//! 100). A run prints its seed; `PIGEONPOST_TEST_CRASH_SEED` replays it (the same sizes, choices and
 //! kill delays; where the kill lands in the server's work still varies).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,8 +27,8 @@ use crate::support::app::*;
 use crate::support::people;
 use crate::support::postgres::{server_url, TestDatabase};
 
-const ROUNDS_ENV: &str = "PIGEONPOST_CRASH_ROUNDS";
-const SEED_ENV: &str = "PIGEONPOST_CRASH_SEED";
+const ROUNDS_ENV: &str = "PIGEONPOST_TEST_CRASH_ROUNDS";
+const SEED_ENV: &str = "PIGEONPOST_TEST_CRASH_SEED";
 const DEFAULT_ROUNDS: u32 = 10;
 /// The kill lands this long at most after the round's load starts.
 const MAX_KILL_DELAY_MS: u64 = 1500;
@@ -522,7 +522,10 @@ async fn listed(app: &TestApp, keys: &Keys) -> BTreeMap<String, (String, String,
     all
 }
 
-async fn fetch(app: &TestApp, key: &str, id: &str) -> Result<(StatusCode, Option<(u64, String)>), String> {
+/// A download's status and, when it came whole, its length and SHA-256; or why it failed.
+type Fetched = Result<(StatusCode, Option<(u64, String)>), String>;
+
+async fn fetch(app: &TestApp, key: &str, id: &str) -> Fetched {
     let resp = app
         .request(Method::GET, key, &format!("/api/v1/transfers/{id}/content"))
         .send()
@@ -564,15 +567,14 @@ async fn verify(app: &TestApp, keys: &Keys, ledger: &mut Ledger, problems: &mut 
         .map(|(id, e)| (id.clone(), e.reader.clone()))
         .chain(ledger.gone.iter().map(|(id, reader)| (id.clone(), reader.clone())))
         .collect();
-    let fetched: BTreeMap<String, Result<(StatusCode, Option<(u64, String)>), String>> =
-        futures_util::stream::iter(reads)
-            .map(|(id, reader)| async move {
-                let got = fetch(app, &reader, &id).await;
-                (id, got)
-            })
-            .buffer_unordered(6)
-            .collect()
-            .await;
+    let fetched: BTreeMap<String, Fetched> = futures_util::stream::iter(reads)
+        .map(|(id, reader)| async move {
+            let got = fetch(app, &reader, &id).await;
+            (id, got)
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
 
     for id in ledger.gone.keys() {
         if available(id) {
