@@ -16,7 +16,7 @@ use crate::domain::records::TransferRecord;
 use crate::domain::TransferId;
 use crate::policy::{self, Action, Decision, Principal};
 use crate::service::AppState;
-use crate::store::blob::BlobStream;
+use crate::store::blob::{BlobError, BlobStream};
 use crate::store::meta::NewDownload;
 use crate::store::ObjectKey;
 
@@ -88,7 +88,11 @@ pub async fn open(
     let object_id = *transfer.object_id.as_bytes();
     let dek = state.keys().unwrap(&wrapped, &object_id)?;
     let key = ObjectKey(transfer.object_id);
-    let header = read_exact(state.blobs().get(key, Some(0..HEADER_LEN as u64)).await?, HEADER_LEN).await?;
+    let header = match state.blobs().get(key, Some(0..HEADER_LEN as u64)).await {
+        Ok(body) => read_exact(body, HEADER_LEN).await?,
+        Err(BlobError::NotFound(_)) => return Err(missing_object(state, id, key).await),
+        Err(e) => return Err(e.into()),
+    };
     let opener =
         Opener::new(&dek, &object_id, &header).map_err(|e| anyhow::anyhow!("object {key} is unreadable: {e}"))?;
     drop(dek);
@@ -97,7 +101,11 @@ pub async fn open(
     let last_segment = if size == 0 { 0 } else { last / SEGMENT_SIZE as u64 };
     let start = segment_offset(first_segment);
     let end = segment_offset(last_segment) + sealed_segment_len(last_segment, size) as u64;
-    let sealed = state.blobs().get(key, Some(start..end)).await?;
+    let sealed = match state.blobs().get(key, Some(start..end)).await {
+        Ok(sealed) => sealed,
+        Err(BlobError::NotFound(_)) => return Err(missing_object(state, id, key).await),
+        Err(e) => return Err(e.into()),
+    };
 
     let reader = SegmentReader {
         sealed,
@@ -205,5 +213,18 @@ impl SegmentReader {
         self.index += 1;
         let chunk = Bytes::from(plain).slice(start..start + take);
         Ok(Some((chunk, self)))
+    }
+}
+
+/// A download that read the transfer just before a purge or withdrawal committed finds its
+/// object deleted: that is the 410 any later download gets. An object missing under a transfer
+/// that still has its key stays an internal error.
+async fn missing_object(state: &AppState, id: TransferId, key: ObjectKey) -> ServiceError {
+    match state.repo().get_transfer(id).await {
+        Ok(Some(now)) if now.wrapped_key.is_none() => {
+            ServiceError::Gone(format!("this file was {} and can no longer be downloaded", now.state.as_str()))
+        }
+        Ok(_) => BlobError::NotFound(key).into(),
+        Err(e) => e.into(),
     }
 }

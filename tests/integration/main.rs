@@ -3,8 +3,6 @@
 //! `cargo test --test integration <module>::`.
 
 #[path = "../support/mod.rs"]
-mod support;
-
 mod audit_trail;
 mod audit_verify;
 mod authentication;
@@ -21,6 +19,7 @@ mod cli_admin;
 mod cli_retention;
 mod cli_users;
 mod crash_recovery;
+mod crash_rounds;
 mod fuzz_corpora;
 mod graceful_shutdown;
 mod group_commit;
@@ -41,6 +40,7 @@ mod repository_conformance;
 mod retention;
 mod s3_end_to_end;
 mod stored_object_tampering;
+mod support;
 mod systemd_unit;
 mod transfers_api;
 mod unclaimed;
