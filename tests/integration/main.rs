@@ -3,6 +3,8 @@
 //! `cargo test --test integration <module>::`.
 
 #[path = "../support/mod.rs"]
+mod support;
+
 mod audit_trail;
 mod audit_verify;
 mod authentication;
@@ -40,7 +42,6 @@ mod repository_conformance;
 mod retention;
 mod s3_end_to_end;
 mod stored_object_tampering;
-mod support;
 mod systemd_unit;
 mod transfers_api;
 mod unclaimed;
