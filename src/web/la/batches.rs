@@ -65,14 +65,6 @@ async fn form(State(state): State<AppState>, who: SignedIn) -> Result<FormPage, 
     Ok(form_page(&state, &who, &channels, None))
 }
 
-fn forbidden_form() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "The form has expired",
-        "Nothing was sent. Go back to the checking files page, reload it and send the files again.",
-    )
-}
-
 fn unreadable(message: impl Into<String>) -> PageError {
     PageError::new(StatusCode::BAD_REQUEST, "The files could not be read", message)
 }
@@ -104,9 +96,7 @@ async fn drop_batch(
     );
     let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let token = text_field(form.next_field().await.ok().flatten(), "csrf").await;
-    if !token.is_some_and(|t| who.form_token_ok(&state, &t)) {
-        return Err(forbidden_form());
-    }
+    who.check_form_token(&state, token.as_deref())?;
     let raw = text_field(form.next_field().await.ok().flatten(), "channel").await.unwrap_or_default();
     let slug = ChannelSlug::parse(raw.trim())
         .filter(|s| channels.iter().any(|c| c.slug == s.as_str()))
