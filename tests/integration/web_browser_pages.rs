@@ -48,7 +48,9 @@ async fn the_pages_off_the_main_journeys_pass_axe_and_reflow_at_320_pixels() {
     let chosen = format!("{}\n{}", good.display(), misnamed.display());
     browser.wait_for("#files").await.send_keys(&chosen).await.expect("choose the returns");
     browser.click("#send-form button[type=submit]").await;
-    heading(&browser, "What was sent").await;
+    // The whole form goes in one request, so on a busy machine it may take a while.
+    browser.wait_for_within("main .govuk-summary-list", std::time::Duration::from_secs(60)).await;
+    assert_eq!(browser.text("h1").await, "What was sent");
     assert_eq!(browser.path().await, "/send", "the form posted to the server, not through the script");
     let summary = browser.text(".govuk-error-summary").await;
     assert!(summary.contains("1 file was not sent") && summary.contains(OTHER_SCHOOLS_FILE), "{summary}");
