@@ -194,6 +194,8 @@ struct ListParams {
     channel: Option<String>,
     /// Only from this sender: a DfE number (825/2001 or 8252001) or a team slug. Inbox only.
     from: Option<String>,
+    /// Only to this recipient: a DfE number (825/2001 or 8252001) or a team slug. Sent only.
+    to: Option<String>,
     /// Only created at or after this: a date (its midnight UTC) or an RFC 3339 time.
     since: Option<String>,
     /// `new` (nobody in your organisation has downloaded it yet) or `downloaded`. Inbox only.
@@ -214,11 +216,10 @@ impl ListParams {
                 })
             })
             .transpose()?;
-        let from = self
-            .from
-            .as_deref()
-            .map(|raw| raw.parse::<OrgRef>().map_err(|e| ApiError::bad_request("invalid_from", e.to_string())))
-            .transpose()?;
+        let org = |raw: Option<&str>, code| {
+            raw.map(|raw| raw.parse::<OrgRef>().map_err(|e| ApiError::bad_request(code, e.to_string()))).transpose()
+        };
+        let (from, to) = (org(self.from.as_deref(), "invalid_from")?, org(self.to.as_deref(), "invalid_to")?);
         let download_state = match self.state.as_deref() {
             None => None,
             Some("new") => Some(DownloadState::New),
@@ -230,7 +231,7 @@ impl ListParams {
                 ))
             }
         };
-        Ok(mailbox::ListFilter { channel, from, since: since_param(self.since.as_deref())?, download_state })
+        Ok(mailbox::ListFilter { channel, from, to, since: since_param(self.since.as_deref())?, download_state })
     }
 }
 

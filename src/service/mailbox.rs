@@ -8,7 +8,7 @@ use super::download::visible_transfer;
 use super::ServiceError;
 use crate::audit::AuditEvent;
 use crate::domain::records::TransferRecord;
-use crate::domain::{ChannelSlug, Mailbox, OrgRef, TransferId};
+use crate::domain::{ChannelSlug, Mailbox, OrgId, OrgRef, TransferId};
 use crate::policy::{self, Action, Decision, Principal};
 use crate::service::AppState;
 use crate::store::meta::{DownloadRecord, DownloadState, MailboxEntry, MailboxFilter, MailboxQuery};
@@ -29,6 +29,8 @@ pub struct ListFilter {
     pub channel: Option<ChannelSlug>,
     /// The sender: a school by DfE number or a team by slug.
     pub from: Option<OrgRef>,
+    /// A recipient of sent items: a school by DfE number or a team by slug.
+    pub to: Option<OrgRef>,
     pub since: Option<OffsetDateTime>,
     pub download_state: Option<DownloadState>,
 }
@@ -60,8 +62,9 @@ pub async fn list(
     Ok(Page { items, next_cursor })
 }
 
-/// The filter in the store's terms: a channel that exists and a sender that does. Both are
-/// refused with 400 when they name nothing, so a mistyped name is not read as "no files".
+/// The filter in the store's terms: a channel that exists, and a sender or recipient that
+/// does. Each is refused with 400 when it names nothing, so a mistyped name is not read as "no
+/// files", and when it does not filter this box.
 async fn resolve(state: &AppState, mailbox: Mailbox, filter: ListFilter) -> Result<MailboxFilter, ServiceError> {
     if mailbox == Mailbox::Sent && (filter.from.is_some() || filter.download_state.is_some()) {
         return Err(ServiceError::bad_request(
@@ -69,23 +72,32 @@ async fn resolve(state: &AppState, mailbox: Mailbox, filter: ListFilter) -> Resu
             "from and state filter the inbox: leave them out with box=sent",
         ));
     }
+    if mailbox == Mailbox::Inbox && filter.to.is_some() {
+        return Err(ServiceError::bad_request("invalid_filter", "to filters sent items: leave it out with box=inbox"));
+    }
     let channel = match filter.channel {
         Some(c) if state.channels().get(c.as_str()).is_none() => return Err(super::unknown_channel(c.as_str())),
         other => other.map(|c| c.as_str().to_owned()),
     };
-    let senders = match &filter.from {
-        None => None,
-        Some(reference) => {
-            let sender = state.repo().find_organisation(reference).await?.ok_or_else(|| {
-                ServiceError::bad_request(
-                    "unknown_organisation",
-                    format!("there is no organisation {reference}: give a school's DfE number or a team's slug"),
-                )
-            })?;
-            Some(vec![sender.id])
-        }
-    };
-    Ok(MailboxFilter { channel, senders, since: filter.since, download_state: filter.download_state })
+    Ok(MailboxFilter {
+        channel,
+        senders: organisation(state, filter.from.as_ref()).await?,
+        recipients: organisation(state, filter.to.as_ref()).await?,
+        since: filter.since,
+        download_state: filter.download_state,
+    })
+}
+
+/// The organisation a filter names, as the store's list of one.
+async fn organisation(state: &AppState, reference: Option<&OrgRef>) -> Result<Option<Vec<OrgId>>, ServiceError> {
+    let Some(reference) = reference else { return Ok(None) };
+    let org = state.repo().find_organisation(reference).await?.ok_or_else(|| {
+        ServiceError::bad_request(
+            "unknown_organisation",
+            format!("there is no organisation {reference}: give a school's DfE number or a team's slug"),
+        )
+    })?;
+    Ok(Some(vec![org.id]))
 }
 
 /// The page size asked for, or the default.

@@ -29,12 +29,40 @@ impl PageError {
         Self { status, heading: heading.into(), message: message.into() }
     }
 
+    /// A form posted without its page's token (an old page, another session's, or another
+    /// site's): nothing it asked for was done.
+    pub fn form_expired() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Nothing was sent or changed. Go back to the page, reload it and try again.",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "Page not found",
             "If you typed the web address, check it is correct. If you followed a link, the page or file may have been removed.",
         )
+    }
+}
+
+/// One problem with a form, as the GOV.UK error summary (`templates/partials/error_summary.html`)
+/// lists it: the id of the element it links to and what to do.
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+
+    /// The summary's list for a page whose form has at most one problem.
+    pub fn only(field: &str, message: &Option<String>) -> Vec<Self> {
+        message.iter().map(|m| Self::new(field, m.as_str())).collect()
     }
 }
 

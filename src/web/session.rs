@@ -40,9 +40,13 @@ impl SignedIn {
         self.principal.user().map(|u| u.pending.as_slice()).unwrap_or_default()
     }
 
-    /// Whether a form's token is this session's.
-    pub fn form_token_ok(&self, state: &AppState, given: &str) -> bool {
-        super::csrf::verify(state, self.session_id(), given)
+    /// Refuses a posted form whose token is missing or not this session's, before anything
+    /// it asks for is done. Every form action of the pages checks its token here.
+    pub fn check_form_token(&self, state: &AppState, given: Option<&str>) -> Result<(), PageError> {
+        match given {
+            Some(token) if super::csrf::verify(state, self.session_id(), token) => Ok(()),
+            _ => Err(PageError::form_expired()),
+        }
     }
 }
 

@@ -46,6 +46,7 @@ mod systemd_unit;
 mod transfers_api;
 mod unclaimed;
 mod web_account;
+mod web_browser_pages;
 mod web_browser_school;
 mod web_browser_team;
 mod web_frame;

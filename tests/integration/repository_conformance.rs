@@ -1195,6 +1195,9 @@ async fn mailbox_filters_by_channel_sender_time_and_download_narrow_every_engine
         let from = |org: &Organisation| MailboxFilter { senders: Some(vec![org.id]), ..MailboxFilter::default() };
         assert_eq!(names(&page(from(&a), None, 10).await), ["a-general.csv", "a-census.xml"]);
         assert!(page(MailboxFilter { senders: Some(vec![]), ..MailboxFilter::default() }, None, 10).await.is_empty());
+        let to = |org: &Organisation| MailboxFilter { recipients: Some(vec![org.id]), ..MailboxFilter::default() };
+        assert_eq!(names(&page(to(&smst), None, 10).await).len(), 4, "every file here was delivered to smst");
+        assert!(page(to(&a), None, 10).await.is_empty(), "none to a school");
         let since = MailboxFilter { since: Some(at(30)), ..MailboxFilter::default() };
         assert_eq!(names(&page(since, None, 10).await), ["b-later.csv", "b-general.csv"], "at the time itself counts");
         let state = |s| MailboxFilter { download_state: Some(s), ..MailboxFilter::default() };
@@ -1208,6 +1211,7 @@ async fn mailbox_filters_by_channel_sender_time_and_download_narrow_every_engine
         let all = MailboxFilter {
             channel: Some("general".into()),
             senders: Some(vec![a.id, b.id]),
+            recipients: Some(vec![smst.id]),
             since: Some(at(20)),
             download_state: Some(DownloadState::New),
         };

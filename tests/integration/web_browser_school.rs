@@ -21,10 +21,10 @@ use crate::support::people;
 use crate::support::setup::{self, PASSWORD};
 
 const WIDTH: u32 = 1280;
-const CENSUS_FILE: &str = "8252001_SC3_8252001_20270115_001.xml";
+pub(crate) const CENSUS_FILE: &str = "8252001_SC3_8252001_20270115_001.xml";
 /// A return named for the other school, 825/2002, as a slip of the finger would name it.
-const OTHER_SCHOOLS_FILE: &str = "8252002_SC3_8252002_20270115_001.xml";
-const CENSUS_XML: &str = "<?xml version=\"1.0\"?><Message><Header><CollectionDetails><Collection>SC3\
+pub(crate) const OTHER_SCHOOLS_FILE: &str = "8252002_SC3_8252002_20270115_001.xml";
+pub(crate) const CENSUS_XML: &str = "<?xml version=\"1.0\"?><Message><Header><CollectionDetails><Collection>SC3\
                           </Collection></CollectionDetails></Header><School><LEA>825</LEA>\
                           <Estab>2001</Estab></School></Message>\n";
 
@@ -33,14 +33,14 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// A person of school A with the password every test person has; answers the username to type.
-fn school_person(app: &TestApp, username: &str) -> String {
+pub(crate) fn school_person(app: &TestApp, username: &str) -> String {
     let username = username.to_owned();
     app.with_state(|state| async move { setup::user(&state, SCHOOL_A, &username, Role::SchoolUser, PASSWORD).await.1 })
 }
 
 /// Runs axe-core on the page now shown, prints what it finds short of serious, and with `narrow`
 /// checks the page reflows at 320 pixels (and is still accessible there).
-async fn check_page(browser: &Browser, page: &str, narrow: bool) {
+pub(crate) async fn check_page(browser: &Browser, page: &str, narrow: bool) {
     for finding in browser.assert_accessible(page).await {
         eprintln!("axe-core, {page}: {finding}");
     }
@@ -53,7 +53,7 @@ async fn check_page(browser: &Browser, page: &str, narrow: bool) {
 }
 
 /// Waits (ten seconds at most) for the browser to show `path`, query included.
-async fn arrive(browser: &Browser, path: &str) {
+pub(crate) async fn arrive(browser: &Browser, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let now = browser.path().await;
@@ -76,7 +76,7 @@ async fn sign_in_with_password(browser: &Browser, app: &TestApp, username: &str)
 }
 
 /// A school person with no second factor to give, signed in and on the home page.
-async fn signed_in(browser: &Browser, app: &TestApp, username: &str) {
+pub(crate) async fn signed_in(browser: &Browser, app: &TestApp, username: &str) {
     sign_in_with_password(browser, app, username).await;
     arrive(browser, "/").await;
 }

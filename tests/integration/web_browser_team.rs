@@ -22,9 +22,9 @@ const SCHOOL_C_NAME: &str = "Third Primary";
 
 /// A person of the team with a second factor enrolled: the username to type and the secret
 /// their authenticator app holds.
-struct Officer {
-    username: String,
-    secret: Vec<u8>,
+pub(crate) struct Officer {
+    pub(crate) username: String,
+    pub(crate) secret: Vec<u8>,
 }
 
 /// A new `la_user` of smst with the data and assessment functions (the census and the checking
@@ -42,7 +42,7 @@ fn officer(app: &TestApp, username: &str) -> Officer {
 }
 
 /// Signs `officer` in through the sign-in pages as a person would, checking each page.
-async fn sign_in(browser: &Browser, app: &TestApp, officer: &Officer) {
+pub(crate) async fn sign_in(browser: &Browser, app: &TestApp, officer: &Officer) {
     browser.goto(&app.url("/sign-in")).await.expect("open the sign-in page");
     report("sign-in", browser.assert_accessible("the sign-in page").await);
     browser.fill("#username", &officer.username).await;
@@ -65,7 +65,7 @@ async fn sign_in(browser: &Browser, app: &TestApp, officer: &Officer) {
 }
 
 /// Waits (ten seconds at most) for the page whose `<h1>` says `heading`: the one a click leads to.
-async fn heading(browser: &Browser, heading: &str) {
+pub(crate) async fn heading(browser: &Browser, heading: &str) {
     let xpath = format!("//h1[normalize-space()='{heading}']");
     browser
         .wait()
@@ -218,6 +218,7 @@ async fn smst_collects_every_new_census_return_as_one_zip_and_they_are_then_down
 
     visit(&browser, &app, "/collection", "School Census: who has sent").await;
     browser.screenshot("collection").await;
+    reflows(&browser, "/collection").await;
     browser.close().await;
 }
 
@@ -306,6 +307,12 @@ async fn smst_drops_checking_files_and_routes_the_unnumbered_one_from_the_quaran
     browser.screenshot("quarantine").await;
     reflows(&browser, "/quarantine").await;
 
+    browser.click("tbody a[href$='/discard']").await;
+    heading(&browser, "Are you sure you want to discard this file?").await;
+    report("the discard confirmation", browser.assert_accessible("the discard confirmation").await);
+    reflows(&browser, "the discard confirmation").await;
+    browser.back().await.expect("go back to the quarantine without discarding");
+    heading(&browser, "Quarantine").await;
     browser.click("tbody a[href^='/quarantine/']:not([href$='/discard'])").await;
     heading(&browser, "Choose a school for this file").await;
     report("the school picker", browser.assert_accessible("the school picker").await);
@@ -404,5 +411,14 @@ async fn a_distributions_receipts_rise_on_its_page_as_schools_download_it() {
     assert!(row.contains("downloaded by 2 of 3 schools"), "{row}");
     report("/distributions", browser.assert_accessible("/distributions after the downloads").await);
     browser.screenshot("distribution").await;
+    reflows(&browser, "/distributions").await;
+
+    browser.click(&format!("tbody a[href='/distributions/{}']", id(&sent))).await;
+    heading(&browser, "census_day_guidance.txt").await;
+    let receipts = browser.text("main").await;
+    assert!(receipts.contains("downloaded by 2 of 3 schools") && receipts.contains(SCHOOL_C_NAME), "{receipts}");
+    report("/distributions/{id}", browser.assert_accessible("a distribution's receipts").await);
+    reflows(&browser, "/distributions/{id}").await;
+    browser.screenshot("distribution-receipts").await;
     browser.close().await;
 }

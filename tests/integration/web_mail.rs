@@ -367,3 +367,100 @@ async fn file_names_and_messages_with_markup_overrides_or_control_characters_are
     let page = h.page(&format!("/transfers/{id}"), Some(&s)).await.text();
     assert!(!page.contains("<script>alert(2)") && page.contains("&#60;script&#62;alert(2)"), "{page}");
 }
+
+#[tokio::test]
+async fn sent_items_are_filtered_by_recipient_on_the_page_and_through_the_api() {
+    let (h, _, _, team) = setup().await;
+    let team_key = h.api_key(TEAM, None).await;
+    let to_a = h.upload_ok(&team_key.token, SCHOOL_A, "letter-for-a.txt").await;
+    let to_b = h.upload_ok(&team_key.token, SCHOOL_B, "letter-for-b.txt").await;
+    let s = h.web_session(&team).await;
+
+    let all = h.page("/sent", Some(&s)).await.text();
+    assert_eq!(transfer_links(&all), [to_b.clone(), to_a.clone()], "{all}");
+    assert!(all.contains("id=\"to\" name=\"to\""), "the sent page asks for a recipient: {all}");
+    assert!(!all.contains("name=\"from\""), "and not for a sender");
+    let inbox = h.page("/inbox", Some(&s)).await.text();
+    assert!(inbox.contains("name=\"from\"") && !inbox.contains("name=\"to\""), "{inbox}");
+
+    for to in ["825%2F2002", "8252002"] {
+        let only_b = h.page(&format!("/sent?to={to}"), Some(&s)).await.text();
+        assert_eq!(transfer_links(&only_b), [to_b.as_str()], "{to}: {only_b}");
+        assert!(only_b.contains("value=\"825/2002\"") || only_b.contains("value=\"8252002\""), "the filter is kept");
+    }
+    let only_a = transfer_links(&h.page("/sent?to=825%2F2001&channel=general", Some(&s)).await.text());
+    assert_eq!(only_a, [to_a.as_str()]);
+    let nobody = h.page("/sent?to=825%2F2999", Some(&s)).await;
+    assert_eq!(nobody.status, StatusCode::OK);
+    assert!(nobody.text().contains("govuk-error-summary"), "a recipient that names nothing is said so");
+    assert!(transfer_links(&nobody.text()).is_empty());
+    let garbled = h.page("/sent?to=%3Cnot%20a%20number%3E", Some(&s)).await.text();
+    assert!(garbled.contains("govuk-error-summary") && garbled.contains("Enter a DfE number"), "{garbled}");
+
+    // The API's listing takes the same filter, for sent items only.
+    let session = h.login(&team).await;
+    let listed = h.get("/api/v1/transfers?box=sent&to=825/2002", &session.access).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.json);
+    let ids: Vec<&str> =
+        listed.json["items"].as_array().expect("items").iter().filter_map(|t| t["id"].as_str()).collect();
+    assert_eq!(ids, [to_b.as_str()]);
+    let inbox = h.get("/api/v1/transfers?box=inbox&to=825/2002", &session.access).await;
+    assert_eq!(inbox.status, StatusCode::BAD_REQUEST, "{}", inbox.json);
+    assert_eq!(inbox.error(), "invalid_filter");
+}
+
+/// The transfer ids of a page's thread, in order, and the one marked as this page's.
+fn thread_steps(html: &str) -> (Vec<String>, Option<usize>) {
+    let thread = html.split("class=\"govuk-list app-thread\"").nth(1).and_then(|t| t.split("</ol>").next());
+    let Some(thread) = thread else { return (Vec::new(), None) };
+    let mut ids = Vec::new();
+    let mut current = None;
+    for (i, item) in thread.split("<li class=\"app-thread__item").skip(1).enumerate() {
+        if item.starts_with(" app-thread__item--current") {
+            current = Some(i);
+            ids.push(String::new());
+        } else {
+            ids.extend(transfer_links(item).into_iter().take(1));
+        }
+    }
+    (ids, current)
+}
+
+#[tokio::test]
+async fn a_transfer_page_shows_its_whole_thread_oldest_first_from_any_message_in_it() {
+    let (h, a, b, _) = setup().await;
+    let team_key = h.api_key(TEAM, None).await;
+    let question = h.upload_ok(&team_key.token, SCHOOL_A, "query-about-return.txt").await;
+    h.advance_secs(60);
+    let s = h.web_session(&a).await;
+    let body = multipart_body(&[("csrf", &s.csrf), ("message", "Which return do you mean?")], &[("", b"")]);
+    let replied = post_multipart(&h, &format!("/transfers/{question}/reply"), &s, body, false).await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.text());
+    let answer = api_box(&h, &a, "sent").await[0]["id"].as_str().expect("the school's answer").to_owned();
+    h.advance_secs(60);
+    let body = multipart_body(&[("csrf", &s.csrf), ("message", "And the spring one.")], &[("", b"")]);
+    let replied = post_multipart(&h, &format!("/transfers/{question}/reply"), &s, body, false).await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.text());
+    let beside = api_box(&h, &a, "sent").await[0]["id"].as_str().expect("the second answer").to_owned();
+
+    // From any message in it, the whole thread, oldest first, this one marked and not linked.
+    let everything = [question.clone(), answer.clone(), beside.clone()];
+    for (n, id) in everything.iter().enumerate() {
+        let page = h.page(&format!("/transfers/{id}"), Some(&s)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        let html = page.text();
+        let (steps, current) = thread_steps(&html);
+        assert_eq!(current, Some(n), "{id} is marked as this one: {html}");
+        let mut expected = everything.to_vec();
+        expected[n] = String::new();
+        assert_eq!(steps, expected, "the thread from {id}");
+    }
+    let html = h.page(&format!("/transfers/{answer}"), Some(&s)).await.text();
+    for text in ["Which return do you mean?", "And the spring one."] {
+        assert!(html.contains(text), "{text} in the thread: {html}");
+    }
+
+    // Another school sees none of it, from any message.
+    let other = h.web_session(&b).await;
+    assert_eq!(h.page(&format!("/transfers/{answer}"), Some(&other)).await.status, StatusCode::NOT_FOUND);
+}

@@ -22,6 +22,12 @@ where
     if let Some(senders) = &filter.senders {
         push_in(q, "t.sender_org_id", senders);
     }
+    if let Some(recipients) = &filter.recipients {
+        // The unique (transfer_seq, recipient_org_id) index answers this with one probe per row.
+        q.push(" AND EXISTS (SELECT 1 FROM deliveries r WHERE r.transfer_seq = t.seq");
+        push_in(q, "r.recipient_org_id", recipients);
+        q.push(")");
+    }
     if let Some(since) = filter.since {
         q.push(" AND t.created_at >= ").push_bind(to_millis(since));
     }

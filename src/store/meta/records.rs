@@ -121,6 +121,8 @@ pub struct MailboxFilter {
     pub channel: Option<String>,
     /// Sent by one of these organisations (a sender and those it carries on from).
     pub senders: Option<Vec<OrgId>>,
+    /// Delivered to one of these organisations.
+    pub recipients: Option<Vec<OrgId>>,
     /// Created at or after this time.
     pub since: Option<OffsetDateTime>,
     pub download_state: Option<DownloadState>,

@@ -8,11 +8,11 @@ mod sign_in;
 mod sign_out;
 mod terms;
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use super::error::PageError;
+use super::error::FieldError;
 use super::session::{step_page, SignedIn};
 use super::Page;
 use crate::policy::PendingStep;
@@ -59,27 +59,6 @@ fn after_step(pending: &[PendingStep], done: Option<PendingStep>, then: &str) ->
 /// order, so a one-time password is replaced before anything else.
 fn out_of_turn(who: &SignedIn, this: PendingStep) -> Option<Response> {
     who.pending().first().filter(|first| **first != this).map(|first| Redirect::to(step_page(*first)).into_response())
-}
-
-/// A form posted without this session's token: nothing was done.
-fn refused_form() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Nothing was changed. Go back to the page, reload it and try again.",
-    )
-}
-
-/// One form error: the field it belongs to (for the summary's link) and what to do.
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
-    }
 }
 
 /// The error (if any) of one field, for the template.

@@ -11,11 +11,11 @@ use axum::Form;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{after_step, error_for, out_of_turn, FieldError};
+use super::{after_step, error_for, out_of_turn};
 use crate::policy::PendingStep;
 use crate::service::{web_sign_in, AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
-use crate::web::error::PageError;
+use crate::web::error::{FieldError, PageError};
 use crate::web::session::{self, Owing, SignedIn};
 
 #[derive(Template, WebTemplate)]
@@ -61,8 +61,8 @@ pub struct Change {
 }
 
 pub async fn submit(State(state): State<AppState>, Owing(who): Owing, Form(form): Form<Change>) -> Response {
-    if !who.form_token_ok(&state, &form.csrf) {
-        return super::refused_form().into_response();
+    if let Err(refused) = who.check_form_token(&state, Some(form.csrf.as_str())) {
+        return refused.into_response();
     }
     if let Some(first) = out_of_turn(&who, PendingStep::ChangePassword) {
         return first;

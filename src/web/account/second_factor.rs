@@ -18,11 +18,11 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{error_for, out_of_turn, FieldError};
+use super::{error_for, out_of_turn};
 use crate::policy::PendingStep;
 use crate::service::{account, web_sign_in, AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
-use crate::web::error::PageError;
+use crate::web::error::{FieldError, PageError};
 use crate::web::session::{step_page, Owing, SignedIn};
 
 const KEY_LABEL: &str = "web second factor enrolment v1";
@@ -79,8 +79,8 @@ pub struct Step {
 
 /// Starts an enrolment (a form without `sealed`) or confirms the one the form carries.
 pub async fn submit(State(state): State<AppState>, Owing(who): Owing, Form(form): Form<Step>) -> Response {
-    if !who.form_token_ok(&state, &form.csrf) {
-        return super::refused_form().into_response();
+    if let Err(refused) = who.check_form_token(&state, Some(form.csrf.as_str())) {
+        return refused.into_response();
     }
     if let Some(first) = out_of_turn(&who, PendingStep::EnrolTotp) {
         return first;
@@ -98,7 +98,7 @@ async fn start(state: &AppState, who: &SignedIn) -> Result<Response, PageError> 
 
 async fn confirm(state: &AppState, who: &SignedIn, form: &Step) -> Result<Response, PageError> {
     let Some((uri, codes)) = open(state, who.session_id(), &form.sealed) else {
-        return Err(super::refused_form());
+        return Err(PageError::form_expired());
     };
     // Confirming twice must not show the codes twice.
     if web_sign_in::second_factor_confirmed(state, &who.principal).await? {

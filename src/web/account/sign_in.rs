@@ -15,13 +15,13 @@ use axum::{Extension, Form};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{after_step, error_for, local_path, pending, FieldError};
+use super::{after_step, error_for, local_path, pending};
 use crate::http::request_context::ClientAddr;
 use crate::service::sessions::IssuedSession;
 use crate::service::web_sign_in::{self, PasswordStep};
 use crate::service::{AppState, CredentialRefusal as Why, ServiceError};
 use crate::web::chrome::Chrome;
-use crate::web::error::PageError;
+use crate::web::error::{FieldError, PageError};
 use crate::web::session;
 
 #[derive(Deserialize, Default)]
@@ -187,7 +187,7 @@ pub async fn code_submit(
         return Redirect::to("/sign-in?start-again").into_response();
     };
     if !proof.form_token_ok(&state, &form.csrf) {
-        return super::refused_form().into_response();
+        return PageError::form_expired().into_response();
     }
     let next = local_path(Some(&form.next)).to_owned();
     let recovery = form.code.trim().is_empty() && !form.recovery_code.trim().is_empty();

@@ -17,8 +17,8 @@ pub struct SignOut {
 }
 
 pub async fn submit(State(state): State<AppState>, Owing(who): Owing, Form(form): Form<SignOut>) -> Response {
-    if !who.form_token_ok(&state, &form.csrf) {
-        return super::refused_form().into_response();
+    if let Err(refused) = who.check_form_token(&state, Some(form.csrf.as_str())) {
+        return refused.into_response();
     }
     if let Err(e) = sessions::logout(&state, &who.principal).await {
         return PageError::from(e).into_response();

@@ -51,8 +51,8 @@ pub struct Accept {
 }
 
 pub async fn accept(State(state): State<AppState>, Owing(who): Owing, Form(form): Form<Accept>) -> Response {
-    if !who.form_token_ok(&state, &form.csrf) {
-        return super::refused_form().into_response();
+    if let Err(refused) = who.check_form_token(&state, Some(form.csrf.as_str())) {
+        return refused.into_response();
     }
     if let Some(first) = out_of_turn(&who, PendingStep::AcceptTerms) {
         return first;

@@ -126,14 +126,6 @@ async fn form(
     form_page(&state, &who, &channels, None, before).await
 }
 
-fn forbidden_form() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "The form has expired",
-        "Nothing was sent. Go back to the checking files page, reload it and send the files again.",
-    )
-}
-
 fn unreadable(message: impl Into<String>) -> PageError {
     PageError::new(StatusCode::BAD_REQUEST, "The files could not be read", message)
 }
@@ -152,9 +144,7 @@ async fn drop_batch(
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| unreadable("The form was not sent as a file upload. Go back and choose the files again."))?;
     let mut form = BatchForm::open(&state, body.into_data_stream(), boundary, &["csrf", "channel"]);
-    if !form.text("csrf").await.is_some_and(|t| who.form_token_ok(&state, &t)) {
-        return Err(forbidden_form());
-    }
+    who.check_form_token(&state, form.text("csrf").await.as_deref())?;
     let raw = form.text("channel").await.unwrap_or_default();
     let slug = ChannelSlug::parse(raw.trim())
         .filter(|s| channels.iter().any(|c| c.slug == s.as_str()))

@@ -22,7 +22,7 @@ use crate::store::meta::DownloadState;
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
 use crate::web::form;
-use crate::web::format::{size, uk_time};
+use crate::web::format::{size, uk_time, visible_name};
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -90,7 +90,7 @@ async fn render(
         }
         let row = Row {
             id: t.id.to_string(),
-            filename: t.filename.clone(),
+            filename: visible_name(&t.filename),
             sender: format!("{} ({})", t.sender.name, t.sender.reference),
             received: uk_time(t.created_at),
             size: size(t.size),
@@ -147,13 +147,7 @@ async fn download(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let fields = form::parse(&body);
-    if !who.form_token_ok(&state, form::first(&fields, "csrf").unwrap_or_default()) {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "Go back to the Collect page, reload it and choose the files again.",
-        ));
-    }
+    who.check_form_token(&state, form::first(&fields, "csrf"))?;
     collect::may_collect(&who.principal)?;
     let ids = match form::first(&fields, "all_channel") {
         Some(channel) => all_new_on(&state, &who, channel).await?,

@@ -16,7 +16,7 @@ use crate::service::teams::distributions;
 use crate::service::{AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
-use crate::web::format::{size, uk_time};
+use crate::web::format::{size, uk_time, visible_name};
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -66,7 +66,7 @@ async fn list(
             let t = &d.transfer;
             Row {
                 id: t.id.to_string(),
-                filename: t.filename.clone(),
+                filename: visible_name(&t.filename),
                 channel: catalogue.get(&t.channel).map_or_else(|| t.channel.clone(), |c| c.name.clone()),
                 sent: uk_time(t.created_at),
                 receipts: receipts(d.downloaded_by, t.recipients.len()),
@@ -105,7 +105,7 @@ async fn show(State(state): State<AppState>, who: SignedIn, Path(id): Path<Strin
     let catalogue = state.channels();
     Ok(ShowPage {
         chrome: Chrome::signed_in(&state, &who, Section::Sent),
-        filename: t.filename.clone(),
+        filename: visible_name(&t.filename),
         channel: catalogue.get(&t.channel).map_or_else(|| t.channel.clone(), |c| c.name.clone()),
         sent: uk_time(t.created_at),
         size: size(t.size),

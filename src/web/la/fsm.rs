@@ -13,7 +13,7 @@ use crate::service::routing_desk::{self, Due};
 use crate::service::AppState;
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
-use crate::web::format::{uk_date, uk_time};
+use crate::web::format::{uk_date, uk_time, visible_name};
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -68,7 +68,7 @@ fn row(state: &AppState, due: &Due) -> Row {
         (_, Some(left), _) => plural(left),
         _ => "No target".to_owned(),
     };
-    let subject = if t.has_file { t.filename.clone() } else { text_of(state.keys(), t).unwrap_or_default() };
+    let subject = if t.has_file { visible_name(&t.filename) } else { text_of(state.keys(), t).unwrap_or_default() };
     Row {
         id: t.id.0.to_string(),
         school: format!("{} ({})", t.sender.name, t.sender.reference),

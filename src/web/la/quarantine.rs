@@ -18,7 +18,7 @@ use crate::domain::TransferId;
 use crate::service::{quarantine, routing_desk, AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
-use crate::web::format::{size, uk_time};
+use crate::web::format::{size, uk_time, visible_name};
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -54,7 +54,7 @@ impl Held {
         let code = t.quarantine.as_ref().map(|q| q.code.as_str()).unwrap_or_default();
         Held {
             id: t.id.0.to_string(),
-            name: t.filename.clone(),
+            name: visible_name(&t.filename),
             channel,
             size: size(t.size),
             held_since: uk_time(t.quarantined_at.unwrap_or(t.created_at)),
@@ -66,14 +66,6 @@ impl Held {
 
 fn transfer_id(raw: &str) -> Result<TransferId, PageError> {
     uuid::Uuid::parse_str(raw).map(TransferId).map_err(|_| PageError::from(ServiceError::NotFound))
-}
-
-fn expired_form() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "The form has expired",
-        "Nothing was changed. Go back to the quarantine, reload the page and try again.",
-    )
 }
 
 #[derive(Deserialize)]
@@ -180,9 +172,7 @@ async fn route(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let fields = form::parse(&body);
-    if !who.form_token_ok(&state, form::first(&fields, "csrf").unwrap_or_default()) {
-        return Err(expired_form());
-    }
+    who.check_form_token(&state, form::first(&fields, "csrf"))?;
     let id = transfer_id(&id)?;
     let Some(to) = form::first(&fields, "to").filter(|t| !t.trim().is_empty()) else {
         let q = form::first(&fields, "q").map(str::to_owned);
@@ -194,7 +184,7 @@ async fn route(
     Ok(DonePage {
         chrome: Chrome::signed_in(&state, &who, Section::Quarantine),
         heading: "File sent".to_owned(),
-        body: format!("{} was sent to {to}. It is in the school's inbox now.", sent.filename),
+        body: format!("{} was sent to {to}. It is in the school's inbox now.", visible_name(&sent.filename)),
     }
     .into_response())
 }
@@ -222,15 +212,13 @@ async fn discard(
     body: Bytes,
 ) -> Result<DonePage, PageError> {
     let fields = form::parse(&body);
-    if !who.form_token_ok(&state, form::first(&fields, "csrf").unwrap_or_default()) {
-        return Err(expired_form());
-    }
+    who.check_form_token(&state, form::first(&fields, "csrf"))?;
     let id = transfer_id(&id)?;
     let file = routing_desk::held(&state, &who.principal, id).await?;
     quarantine::discard(&state, &who.principal, id).await?;
     Ok(DonePage {
         chrome: Chrome::signed_in(&state, &who, Section::Quarantine),
         heading: "File discarded".to_owned(),
-        body: format!("{} was discarded and can no longer be read by anyone.", file.filename),
+        body: format!("{} was discarded and can no longer be read by anyone.", visible_name(&file.filename)),
     })
 }

@@ -11,7 +11,7 @@ use crate::service::unclaimed;
 use crate::service::AppState;
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
-use crate::web::format::uk_time;
+use crate::web::format::{uk_time, visible_name};
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -48,7 +48,7 @@ async fn show(State(state): State<AppState>, who: SignedIn) -> Result<UnclaimedP
         .map(|i| {
             let d = &i.delivery;
             Row {
-                filename: d.filename.clone(),
+                filename: visible_name(&d.filename),
                 channel: channel_name(&d.channel),
                 sender: format!("{} ({})", d.sender.name, d.sender.reference),
                 recipient: format!("{} ({})", d.recipient.name, d.recipient.reference),

@@ -2,7 +2,7 @@
 //! streamed answer), withdraw it (its sender), remove it from an inbox, and reply to it with
 //! a message or a file.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,12 +11,13 @@ use axum::Extension;
 
 use super::form::{FormReader, Part};
 use crate::domain::channel::Recipients;
-use crate::domain::{ChannelSlug, FileName, TransferId};
+use crate::domain::{ChannelSlug, FileName};
 use crate::http::request_context::ClientAddr;
 use crate::service::messages::{self, MessageRequest};
 use crate::service::upload::{self, UploadRequest};
 use crate::service::{channels, download, mailbox, AppState, ServiceError};
 use crate::web::error::PageError;
+use crate::web::form;
 use crate::web::session::SignedIn;
 use crate::web::Page;
 
@@ -27,15 +28,6 @@ pub fn pages() -> Vec<Page> {
         Page::new(Method::POST, "/transfers/{id}/remove", post(remove)),
         Page::new(Method::POST, "/transfers/{id}/reply", post(reply)),
     ]
-}
-
-/// Checks the token of a form that carries nothing else (an urlencoded body).
-fn token_ok(state: &AppState, who: &SignedIn, body: &str) -> Result<(), PageError> {
-    let fields = crate::web::form::parse(body.as_bytes());
-    match crate::web::form::first(&fields, "csrf") {
-        Some(token) if who.form_token_ok(state, token) => Ok(()),
-        _ => Err(super::token_refused()),
-    }
 }
 
 async fn fetch(
@@ -50,39 +42,43 @@ async fn fetch(
     Ok(crate::http::file_response(dl))
 }
 
-async fn withdraw(
+/// The two ways a transfer leaves a list, each from its own form: its sender withdraws it
+/// from everyone; a recipient removes it from their own inbox. The service decides between
+/// them by who asks, so each form checks it is the one asked for: a sender's "remove" never
+/// withdraws a file from everyone.
+#[derive(Clone, Copy)]
+enum TakeAway {
+    Withdraw,
+    Remove,
+}
+
+async fn withdraw(state: State<AppState>, who: SignedIn, id: Path<String>, body: Bytes) -> Result<Response, PageError> {
+    take_away(state, who, id, body, TakeAway::Withdraw).await
+}
+
+async fn remove(state: State<AppState>, who: SignedIn, id: Path<String>, body: Bytes) -> Result<Response, PageError> {
+    take_away(state, who, id, body, TakeAway::Remove).await
+}
+
+async fn take_away(
     State(state): State<AppState>,
     who: SignedIn,
     Path(id): Path<String>,
-    body: String,
+    body: Bytes,
+    how: TakeAway,
 ) -> Result<Response, PageError> {
-    token_ok(&state, &who, &body)?;
+    who.check_form_token(&state, form::first(&form::parse(&body), "csrf"))?;
     let id = super::transfer_id(&id)?;
-    take_away(&state, &who, id, true).await?;
-    Ok(Redirect::to("/sent?done=withdrawn").into_response())
-}
-
-async fn remove(
-    State(state): State<AppState>,
-    who: SignedIn,
-    Path(id): Path<String>,
-    body: String,
-) -> Result<Response, PageError> {
-    token_ok(&state, &who, &body)?;
-    let id = super::transfer_id(&id)?;
-    take_away(&state, &who, id, false).await?;
-    Ok(Redirect::to("/inbox?done=removed").into_response())
-}
-
-/// The service decides between withdrawing and removing by who asks; each form does only its
-/// own, so a sender's "remove" never withdraws a file from everyone.
-async fn take_away(state: &AppState, who: &SignedIn, id: TransferId, as_sender: bool) -> Result<(), PageError> {
-    let transfer = mailbox::get(state, &who.principal, id).await?.transfer;
+    let transfer = mailbox::get(&state, &who.principal, id).await?.transfer;
+    let (as_sender, done) = match how {
+        TakeAway::Withdraw => (true, "/sent?done=withdrawn"),
+        TakeAway::Remove => (false, "/inbox?done=removed"),
+    };
     if transfer.is_sent_by(who.principal.org_id()) != as_sender {
         return Err(ServiceError::NotFound.into());
     }
-    mailbox::delete(state, &who.principal, id).await?;
-    Ok(())
+    mailbox::delete(&state, &who.principal, id).await?;
+    Ok(Redirect::to(done).into_response())
 }
 
 async fn reply(

@@ -40,6 +40,8 @@ pub struct BoxQuery {
     #[serde(default)]
     from: String,
     #[serde(default)]
+    to: String,
+    #[serde(default)]
     state: String,
     #[serde(default)]
     since: String,
@@ -67,6 +69,7 @@ struct BoxPage {
     channels: Vec<Choice>,
     states: Vec<Choice>,
     from: String,
+    to: String,
     since: String,
     error: Option<String>,
     notice: Option<&'static str>,
@@ -112,13 +115,14 @@ async fn show(state: AppState, who: SignedIn, mailbox: Mailbox, q: BoxQuery) -> 
         channels,
         states,
         from: q.from.clone(),
+        to: q.to.clone(),
         since: q.since.clone(),
         error: None,
         notice: notice(&q.done),
         rows: Vec::new(),
         next: None,
         previous: None,
-        filtered: [&q.channel, &q.from, &q.state, &q.since].iter().any(|v| !v.trim().is_empty()),
+        filtered: [&q.channel, &q.from, &q.to, &q.state, &q.since].iter().any(|v| !v.trim().is_empty()),
     };
     let filter = match filter(&q, inbox) {
         Ok(f) => f,
@@ -142,7 +146,8 @@ async fn show(state: AppState, who: SignedIn, mailbox: Mailbox, q: BoxQuery) -> 
     page.rows = records.iter().zip(found).map(|(t, r)| Row::new(&state, t, r)).collect();
 
     let trail: Vec<&str> = q.trail.split(',').filter(|c| c.parse::<i64>().is_ok()).collect();
-    let filters = [("channel", q.channel.as_str()), ("from", &q.from), ("state", &q.state), ("since", &q.since)];
+    let filters =
+        [("channel", q.channel.as_str()), ("from", &q.from), ("to", &q.to), ("state", &q.state), ("since", &q.since)];
     let link = |cursor: &str, trail: &[&str]| {
         let trail = trail.join(",");
         let mut pairs = filters.to_vec();
@@ -170,13 +175,8 @@ fn filter(q: &BoxQuery, inbox: bool) -> Result<ListFilter, String> {
         "" => None,
         raw => Some(ChannelSlug::parse(raw).ok_or_else(|| format!("There is no channel called {raw}."))?),
     };
-    let from = match q.from.trim() {
-        "" => None,
-        _ if !inbox => None,
-        raw => Some(
-            raw.parse::<OrgRef>().map_err(|e| format!("Enter a DfE number such as 825/2001 or a team name: {e}."))?,
-        ),
-    };
+    // Each box has its own correspondent filter; the other's field is not on its page.
+    let (from, to) = if inbox { (organisation(&q.from)?, None) } else { (None, organisation(&q.to)?) };
     let download_state = match q.state.as_str() {
         "new" if inbox => Some(DownloadState::New),
         "downloaded" if inbox => Some(DownloadState::Downloaded),
@@ -186,7 +186,15 @@ fn filter(q: &BoxQuery, inbox: bool) -> Result<ListFilter, String> {
         "" => None,
         raw => Some(start_of_day(raw).ok_or("Enter the date as year-month-day, for example 2026-12-07.")?),
     };
-    Ok(ListFilter { channel, from, since, download_state })
+    Ok(ListFilter { channel, from, to, since, download_state })
+}
+
+/// A school by DfE number or a team by name, as typed in a filter.
+fn organisation(raw: &str) -> Result<Option<OrgRef>, String> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => raw.parse().map(Some).map_err(|e| format!("Enter a DfE number such as 825/2001 or a team name: {e}.")),
+    }
 }
 
 /// Midnight at the start of that day in London.

@@ -34,9 +34,7 @@ impl FormReader {
             Some(Part::Text { name, value }) if name == "csrf" => value,
             _ => String::new(),
         };
-        if !who.form_token_ok(state, &token) {
-            return Err(super::token_refused());
-        }
+        who.check_form_token(state, Some(token.as_str()))?;
         Ok(reader)
     }
 

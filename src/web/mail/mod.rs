@@ -11,22 +11,11 @@ mod rules;
 mod send;
 mod transfer;
 
-use axum::http::StatusCode;
-
 use super::error::PageError;
 use super::Page;
 
 pub fn pages() -> Vec<Page> {
     [home::pages(), send::pages(), boxes::pages(), transfer::pages(), actions::pages()].into_iter().flatten().collect()
-}
-
-/// The answer to a form whose token is missing or not this session's: nothing was done.
-fn token_refused() -> PageError {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Nothing was sent or changed. Go back to the page, reload it and try again.",
-    )
 }
 
 /// A transfer id from the address; anything that is not one names nothing.

@@ -24,7 +24,7 @@ use crate::service::messages::{self, MessageRequest};
 use crate::service::upload::{self, UploadRequest};
 use crate::service::{AppState, ServiceError};
 use crate::web::chrome::{Chrome, Section};
-use crate::web::error::PageError;
+use crate::web::error::{FieldError, PageError};
 use crate::web::format::visible_name;
 use crate::web::session::SignedIn;
 use crate::web::Page;
@@ -213,6 +213,19 @@ struct ResultPage {
 impl ResultPage {
     fn failed(&self) -> usize {
         self.results.iter().filter(|r| !r.stored).count()
+    }
+
+    /// Each file refused, linking to its row, as the script's summary lists them.
+    fn failures(&self) -> Vec<FieldError> {
+        let refused = self.results.iter().enumerate().filter_map(|(i, r)| r.error.as_ref().map(|e| (i, r, e)));
+        refused.map(|(i, r, e)| FieldError::new(format!("file-{}", i + 1), format!("{}: {e}", r.filename))).collect()
+    }
+
+    fn failures_title(&self) -> String {
+        match self.failed() {
+            1 => "1 file was not sent".to_owned(),
+            n => format!("{n} files were not sent"),
+        }
     }
 }
 

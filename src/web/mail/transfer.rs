@@ -1,6 +1,6 @@
-//! `GET /transfers/{id}`: one transfer, its thread (the request and its answers, oldest first),
-//! its receipts per recipient for the sender, how it was routed, and the forms to reply,
-//! withdraw it or remove it.
+//! `GET /transfers/{id}`: one transfer, its whole thread (the request and every answer in it,
+//! replies to replies too, oldest first), its receipts per recipient for the sender, how it was
+//! routed, and the forms to reply, withdraw it or remove it.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,10 +11,9 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::rows::{org_label, Row};
-use crate::domain::TransferState;
-use crate::service::browse::receipts;
-use crate::service::mailbox::{self, TransferDetail};
-use crate::service::{channels, AppState, ServiceError};
+use crate::domain::{TransferId, TransferState};
+use crate::service::browse::{self, receipts};
+use crate::service::{channels, mailbox, AppState};
 use crate::web::chrome::{Chrome, Section};
 use crate::web::error::PageError;
 use crate::web::format;
@@ -74,17 +73,7 @@ async fn show(
     let receipt = receipts::for_transfers(&state, &who.principal, &[t]).await?;
     let row = Row::new(&state, t, receipt[0]);
 
-    // The thread hangs from the request: an answer shows the request above it when the
-    // caller may see it.
-    let root = match t.reply_to {
-        Some(parent) => match mailbox::get(&state, &who.principal, parent).await {
-            Ok(parent) => Some(parent),
-            Err(ServiceError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let thread = thread(&state, &who, root.as_ref().unwrap_or(&detail), id).await?;
+    let thread = thread(&state, &who, id).await?;
 
     let receipts = match &detail.downloads {
         Some(downloads) => t
@@ -125,16 +114,13 @@ async fn show(
     })
 }
 
-async fn thread(
-    state: &AppState,
-    who: &SignedIn,
-    root: &TransferDetail,
-    current: crate::domain::TransferId,
-) -> Result<Vec<Step>, PageError> {
-    let records: Vec<_> = std::iter::once(&root.transfer).chain(root.replies.iter()).collect();
+/// The whole thread, oldest first, with this transfer marked; nothing when it stands alone.
+async fn thread(state: &AppState, who: &SignedIn, current: TransferId) -> Result<Vec<Step>, PageError> {
+    let records = browse::thread::of(state, &who.principal, current).await?;
     if records.len() < 2 {
         return Ok(Vec::new());
     }
+    let records: Vec<_> = records.iter().collect();
     let found = receipts::for_transfers(state, &who.principal, &records).await?;
     Ok(records.iter().zip(found).map(|(t, r)| Step { row: Row::new(state, t, r), current: t.id == current }).collect())
 }
