@@ -16,8 +16,7 @@ use crate::domain::{OrgId, OrgRef, Organisation, TransferId};
 use crate::store::meta::{
     ApiKeyRecord, BatchEntry, BatchId, BatchRecord, BootstrapOutcome, BootstrapPlan, DownloadRecord, IdentityStore,
     KeyCheck, MailboxEntry, MailboxQuery, NewApiKey, NewBatch, NewDownload, NewOrganisation, NewTransfer, PlainMessage,
-    Release,
-    Repository, SealedSample, SeenKey, StoreError, StoredKey, TransferRecord,
+    Release, Repository, SealedSample, SeenKey, StoreError, StoredKey, TransferRecord,
 };
 
 #[async_trait]
