@@ -26,6 +26,7 @@ mod fuzz_corpora;
 mod graceful_shutdown;
 mod group_commit;
 mod hostile;
+mod hostile_inputs;
 mod layout;
 mod login_limits;
 mod master_key_from_env;
