@@ -21,7 +21,8 @@ pub fn cutoffs(
     older_than_days: Option<u32>,
     now: OffsetDateTime,
 ) -> Cutoffs {
-    let before = |days: u32| now - Duration::days(i64::from(days));
+    // Saturating: a caller may ask for files older than four billion days (none are).
+    let before = |days: u32| now.saturating_sub(Duration::days(i64::from(days)));
     let by_channel = catalogue
         .channels
         .iter()
@@ -88,5 +89,13 @@ mod tests {
         assert_eq!(age_days(now() - Duration::hours(47), now()), 1);
         assert_eq!(age_days(now() - Duration::days(20), now()), 20);
         assert_eq!(age_days(now() + Duration::minutes(5), now()), 0);
+    }
+
+    #[test]
+    fn a_cutoff_further_back_than_time_goes_is_the_earliest_time_not_a_panic() {
+        let cut = cutoffs(&catalogue(), None, Some(u32::MAX), now());
+        let earliest = now().saturating_sub(Duration::MAX);
+        assert_eq!(cut.otherwise, Some(earliest));
+        assert!(cut.by_channel.iter().all(|(_, at)| *at == earliest));
     }
 }

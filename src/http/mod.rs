@@ -120,6 +120,7 @@ pub fn api_routes(state: AppState) -> Router<AppState> {
 /// The layers every request passes through, whoever answers it.
 pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(protocol::refuse_unknown_transfer_codings))
         .layer(middleware::from_fn(guard::security_headers))
         .layer(middleware::from_fn(guard::refuse_ambiguous_credentials))
@@ -127,6 +128,19 @@ pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(guard::trace_layer())
         .with_state(state)
+}
+
+/// A handler that panics answers 500 in the JSON shape, logged and counted like any other,
+/// rather than the connection closing without an answer; the server serves on either way.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked (the panic's own message is above)");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on the server: it has been logged; try again, and tell the LA if it keeps happening",
+    )
+    .into_response()
 }
 
 /// Unknown paths answer 401 to strangers and 404 only once authenticated, so the route table

@@ -261,7 +261,7 @@ fn decode_cursor(s: &str) -> Option<i64> {
 /// The caller's inbox or sent items, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/transfers", tag = "transfers", params(ListParams), responses(
     (status = 200, description = "A page of transfers", body = PageView),
-    (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid\n\n`invalid_filter`, `invalid_channel`, `unknown_channel`, `invalid_from`, `unknown_organisation`, `invalid_since`, `invalid_state`: a filter is not valid, or not for this mailbox"),
+    (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`: a parameter is not valid\n\n`invalid_filter`, `invalid_channel`, `unknown_channel`, `invalid_from`, `invalid_to`, `unknown_organisation`, `invalid_since`, `invalid_state`: a filter is not valid, or not for this mailbox"),
     (status = 403, description = "`key_cannot_receive`: the API key may only send\n\n`forbidden`: this credential may not read the mailbox"),
 ))]
 async fn list(

@@ -381,3 +381,30 @@ async fn an_administrator_cannot_disable_their_own_account_or_set_their_own_leav
     let theirs = h.post(&format!("/api/v1/users/{}/disable", other.id.0), &token, serde_json::json!({})).await;
     assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.json);
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_answers_500_in_the_json_shape_and_the_server_serves_on() {
+    use tower::ServiceExt;
+    let h = TestApp::builder().router().await;
+    let routes = axum::Router::new().route(
+        "/api/v1/boom",
+        axum::routing::get(|| async {
+            if std::hint::black_box(true) {
+                panic!("a handler bug");
+            }
+        }),
+    );
+    let app = pigeonpost::http::finish(routes, h.state.clone());
+    let boom = Request::builder().uri("/api/v1/boom").body(Body::empty()).unwrap();
+    let reply = app.clone().oneshot(boom).await.unwrap();
+    assert_eq!(reply.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = axum::body::to_bytes(reply.into_body(), 1 << 16).await.unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["error"], "internal", "{json}");
+    assert!(
+        !json["message"].as_str().unwrap_or_default().contains("a handler bug"),
+        "the panic's text stays in the log"
+    );
+    let again = Request::builder().uri("/api/v1/boom").body(Body::empty()).unwrap();
+    assert_eq!(app.oneshot(again).await.unwrap().status(), StatusCode::INTERNAL_SERVER_ERROR);
+}

@@ -1,7 +1,7 @@
 //! The hostile-input suite: every API operation, called by nobody, by a school's API key and by
 //! an LA administrator's session, with hostile values (SQL, path traversal, markup, template and
 //! lookup injections, control and direction characters, formula prefixes, huge and odd numbers,
-//! very long text) in each path parameter, in every query parameter the API reads and in every
+//! long text) in each path parameter, in every query parameter the API reads and in every
 //! body field. Each answer must be no 5xx, a refusal in the JSON error shape, nothing stored, and
 //! the server still answering.
 
@@ -26,6 +26,7 @@ const HOSTILE: &[&str] = &[
     "nul\u{0}byte\r\nX-Injected: 1",
     "-1",
     "9223372036854775808",
+    "4294967295",
     "00000000-0000-0000-0000-000000000000",
 ];
 
@@ -74,8 +75,10 @@ const FIELDS: &[&str] = &[
     "q",
 ];
 
+/// Long, but short enough that 40 query parameters of it still make an address a client can
+/// send (the body carries it 40 times too).
 fn long_value() -> String {
-    "A".repeat(20_000)
+    "A".repeat(1_500)
 }
 
 /// Percent-encodes every byte but the unreserved ones, so the value arrives as written.
@@ -198,6 +201,7 @@ async fn hostile_values_in_every_parameter_of_every_operation_are_refused_cleanl
         assert_eq!(health.status, StatusCode::OK, "the server stopped answering after {} {}", op.method, op.path);
     }
     assert!(cases >= 300, "only {cases} cases");
+    println!("{cases} hostile cases over {} operations", operations.len());
     assert_eq!(stored(&h).await, before, "a hostile request stored something");
     let me = h.get("/api/v1/session", &session).await;
     assert_eq!(me.status, StatusCode::OK, "the LA administrator's session survived: {}", me.json);
