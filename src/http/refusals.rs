@@ -6,12 +6,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing::warn;
 
 use super::error::ErrorCode;
 use super::request_context::{ClientAddr, PrincipalSlot};
 use crate::audit::tally::RefusalKind;
-use crate::audit::{AuditEvent, Outcome};
+
 use crate::service::audit;
 use crate::service::AppState;
 
@@ -34,21 +33,11 @@ pub async fn record_refusals(State(state): State<AppState>, mut request: Request
         return response;
     }
     let code = response.extensions().get::<ErrorCode>().map(|ErrorCode(c)| *c);
-    let Some(who) = slot.take() else {
+    let kind = RefusalKind { method, route, status: status.as_u16(), code };
+    match slot.take() {
+        Some(who) => audit::record_refusal(&state, &who, kind, path).await,
         // Anyone can send these, as fast as they like: counted per source rather than one by one.
-        let kind = RefusalKind { method, route, status: status.as_u16(), code };
-        audit::record_anonymous_refusal(&state, client, kind, path).await;
-        return response;
-    };
-    let event = AuditEvent::by(&who, state.now(), "request.refused")
-        .outcome(Outcome::Refused)
-        .detail("method", method)
-        .detail("route", route)
-        .detail("path", path)
-        .detail("status", status.as_u16())
-        .detail("code", code);
-    if let Err(e) = state.repo().append_audit(&event).await {
-        warn!(error = %e, "could not record a refused request in the audit trail");
+        None => audit::record_anonymous_refusal(&state, client, kind, path).await,
     }
     response
 }

@@ -234,15 +234,24 @@ pub async fn record_anonymous_refusal(state: &AppState, addr: Option<String>, ki
     let admitted = state.refusals().admit(addr.as_deref(), &kind, now);
     append_all(state, admitted.closed).await;
     if admitted.write {
-        let event = AuditEvent::new(now, Actor::anonymous(addr), "request.refused")
-            .outcome(Outcome::Refused)
-            .detail("method", kind.method)
-            .detail("route", kind.route)
-            .detail("path", path)
-            .detail("status", kind.status)
-            .detail("code", kind.code);
-        append_all(state, vec![event]).await;
+        append_all(state, vec![refused(AuditEvent::new(now, Actor::anonymous(addr), "request.refused"), kind, path)])
+            .await;
     }
+}
+
+/// Records a refused request of someone signed in, one event each.
+pub async fn record_refusal(state: &AppState, who: &Principal, kind: RefusalKind, path: String) {
+    append_all(state, vec![refused(AuditEvent::by(who, state.now(), "request.refused"), kind, path)]).await;
+}
+
+fn refused(event: AuditEvent, kind: RefusalKind, path: String) -> AuditEvent {
+    event
+        .outcome(Outcome::Refused)
+        .detail("method", kind.method)
+        .detail("route", kind.route)
+        .detail("path", path)
+        .detail("status", kind.status)
+        .detail("code", kind.code)
 }
 
 /// Writes the counts of refused anonymous requests whose windows have closed, or of every open

@@ -6,10 +6,10 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::addressing::{address, Addressing};
-use super::upload::{check_message, commit_transfer, seal_message, sending_on};
+use super::upload::{check_message, commit_transfer, sending_on};
 use super::ServiceError;
 use crate::audit::AuditEvent;
-use crate::crypto::{DataKey, KeyringHandle};
+use crate::crypto::{DataKey, KeyringHandle, SealedText};
 use crate::domain::records::{NewTransfer, TransferRecord};
 use crate::domain::{ChannelSlug, Sha256Digest, TransferId};
 use crate::policy::Principal;
@@ -39,7 +39,8 @@ pub async fn send(state: &AppState, who: &Principal, req: MessageRequest) -> Res
     let addressed = address(state, who, channel, route, None, addressing).await?;
     // A message has no object, but a data key of its own under this id seals its text.
     let object_id = Uuid::new_v4();
-    let mut new = NewTransfer {
+    let dek = DataKey::generate();
+    let new = NewTransfer {
         id: TransferId::new_random(),
         object_id,
         channel: req.channel,
@@ -50,15 +51,14 @@ pub async fn send(state: &AppState, who: &Principal, req: MessageRequest) -> Res
         content_type: "text/plain".to_owned(),
         size: 0,
         sha256: Sha256Digest(Sha256::digest([]).into()),
-        wrapped_key: Some(state.keys().wrap(&DataKey::generate(), object_id.as_bytes())),
+        wrapped_key: Some(state.keys().wrap(&dek, object_id.as_bytes())),
         created_at: state.now(),
-        message: None,
+        message: Some(SealedText::seal(&dek, object_id.as_bytes(), &message)),
         reply_to: req.reply_to,
         quarantine: None,
         routing_note: addressed.note,
         batch: None,
     };
-    new.message = seal_message(state, &new, Some(message))?;
     commit_transfer(state, new, AuditEvent::by(who, state.now(), "message.send")).await
 }
 
